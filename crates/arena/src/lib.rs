@@ -1,0 +1,28 @@
+//! spangc's page heap: the lowest layer of the collector.
+//!
+//! This crate owns memory from the OS up to spans: the OS layer ([`os`]),
+//! heap arenas and their metadata, span records and their states, size
+//! classes, the page allocator and the scavenger. It knows nothing of Rust
+//! types or of garbage collection policy: an object is an address inside a
+//! span, and a span is a run of pages with a state.
+//!
+//! See `docs/arena.md` for the design.
+
+pub mod os;
+pub mod span;
+
+/// log2 of [`PAGE_SIZE`].
+pub const PAGE_SHIFT: usize = 13;
+/// The heap's unit of memory: 8 KiB, as in the Go runtime. Every span is a
+/// whole number of pages; the page allocator, the span map and the
+/// `page_in_use` / `page_marks` bitmaps all count in pages.
+pub const PAGE_SIZE: usize = 1 << PAGE_SHIFT;
+
+/// log2 of [`ARENA_SIZE`].
+pub const ARENA_SHIFT: usize = 26;
+/// Heap arenas are reserved from the OS in aligned blocks of 64 MiB, as the
+/// Go runtime does on 64-bit Linux. Each has its own metadata (span map and
+/// per-page bitmaps), found from any address in O(1).
+pub const ARENA_SIZE: usize = 1 << ARENA_SHIFT;
+/// Pages in one arena: 8192.
+pub const PAGES_PER_ARENA: usize = ARENA_SIZE / PAGE_SIZE;

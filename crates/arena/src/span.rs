@@ -1,0 +1,147 @@
+//! Span records: a run of pages and everything every layer of the heap
+//! needs to know about it.
+//!
+//! A [`Span`] describes `npages` pages starting at `start`. Its `state` says
+//! what the pages are used for:
+//!
+//! ```text
+//!            alloc_span            sweep frees it
+//!   Free ───────────────> InUse ──────────────────> Free
+//!    │  alloc_manual                 free_manual
+//!    └─────────────────> Manual ───────────────────> Free
+//!   Dead: the record is in the span pool, describing nothing.
+//! ```
+//!
+//! Every transition is checked; an illegal one panics after printing the
+//! span (see `SpanState`'s users in the page heap).
+//!
+//! # Sharing and who writes what
+//!
+//! Span records are shared between threads through the span map, the
+//! central span sets, mutator caches and sweepers, and they are never
+//! freed: a record returns to the span pool when its pages are freed and is
+//! reused for a later span, but its memory is never given back (as the seed's
+//! `spanalloc` with `zero = false`). So a stale `&Span` always reads a valid
+//! record, perhaps describing a different span than the reader expected;
+//! readers that can see stale records validate with `state` and `sweepgen`.
+//!
+//! Every field is an atomic, so no access is a data race. Most are only
+//! ever loaded and stored with `Relaxed` ordering, which compiles to plain
+//! moves; ordering between threads comes from the protocols that hand a span
+//! from one owner to another (a lock, a span-set push/pop, a `sweepgen`
+//! CAS), each of which has release/acquire semantics. Each field says which
+//! protocol protects it:
+//!
+//! * *identity* (`start`, `npages`, `limit`, `elem_size`, `nelems`,
+//!   `div_mul`, `span_class`): written by the page heap while it owns the
+//!   pages (before the span is published), read by anyone afterwards.
+//! * *allocation state* (`free_index`, `alloc_count`, `alloc_cache`,
+//!   `alloc_bits`, `needzero`): owned by whoever owns the span for
+//!   allocation or sweeping at that moment: one mutator cache, or one
+//!   sweeper holding the span's sweep claim. Nobody else writes them.
+//! * `gcmark_bits`: replaced by the sweeper that owns the span, read by
+//!   markers while the world is stopped; bits are set with atomic OR.
+//! * `sweepgen`: the sweep protocol (see the sweep crate). It is the one
+//!   field with non-Relaxed accesses.
+//! * `type_tag`: an opaque word for the layers above (the facade stores a
+//!   pointer to its type record). Written with the identity fields.
+//! * `specials`: guarded by its own mutex; owned by the specials crate.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU32, AtomicU64, AtomicUsize};
+
+/// What a span's pages are used for. See the state diagram at the top of
+/// this module.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum SpanState {
+    /// The record is unused (in the span pool).
+    Dead = 0,
+    /// Garbage-collected objects of one span class.
+    InUse = 1,
+    /// Memory the heap hands out but does not collect (e.g. gcBits chunks).
+    Manual = 2,
+    /// Free pages owned by the page allocator.
+    Free = 3,
+}
+
+impl SpanState {
+    /// Decodes a state stored with `as u8`.
+    pub fn from_u8(v: u8) -> SpanState {
+        match v {
+            0 => SpanState::Dead,
+            1 => SpanState::InUse,
+            2 => SpanState::Manual,
+            3 => SpanState::Free,
+            _ => panic!("span state byte {v} is not a SpanState"),
+        }
+    }
+}
+
+/// `sweepgen` value stored in records that describe no span (dead, free or
+/// manual). It is odd, and `h - 2` is even for every heap sweepgen `h`
+/// (which starts at 0 and moves by 2), so no sweeper's claim CAS from
+/// `h - 2` can ever succeed on such a record, even through a stale pointer.
+pub const SWEEPGEN_DEAD: u32 = u32::MAX;
+
+/// A run of pages. See the module documentation for which protocol protects
+/// each field.
+#[derive(Debug)]
+pub struct Span {
+    // ---- identity: written by the page heap before publication ----
+    /// Address of the first byte of the first page.
+    pub(crate) start: AtomicUsize,
+    /// Number of pages.
+    pub(crate) npages: AtomicUsize,
+    /// End of the usable data: `start + nelems * elem_size` for in-use
+    /// spans, the end of the pages for manual spans.
+    pub(crate) limit: AtomicUsize,
+    /// Bytes per object slot (the size class's size, or the whole span for
+    /// a large object).
+    pub(crate) elem_size: AtomicUsize,
+    /// Number of object slots.
+    pub(crate) nelems: AtomicU32,
+    /// Magic multiplier for slot index = (offset * div_mul) >> 32, valid for
+    /// every offset inside the span (see `sizeclass`). 0 for large spans.
+    pub(crate) div_mul: AtomicU32,
+    /// A `SpanState` as u8.
+    pub(crate) state: AtomicU8,
+    /// A span class as u8 (size class << 1 | noscan).
+    pub(crate) span_class: AtomicU8,
+
+    // ---- allocation state: owned by the span's current owner ----
+    /// The span's memory may hold non-zero bytes in free slots (it was used
+    /// before). Fresh OS memory and scavenged pages are zero.
+    pub(crate) needzero: AtomicBool,
+    /// Some of the span's pages had been scavenged when it was allocated.
+    pub(crate) scavenged: AtomicBool,
+    /// Slot index at which to look for the next free slot; all slots below
+    /// it are allocated.
+    pub(crate) free_index: AtomicU32,
+    /// Number of allocated slots.
+    pub(crate) alloc_count: AtomicU32,
+    /// The complement of the alloc bits starting at `free_index`, so that
+    /// `trailing_zeros` finds the next free slot.
+    pub(crate) alloc_cache: AtomicU64,
+    /// One bit per slot: allocated. 8-byte aligned, from a gcBits chunk.
+    pub(crate) alloc_bits: AtomicPtr<u64>,
+    /// One bit per slot: marked in the current cycle. 8-byte aligned, from
+    /// a gcBits chunk.
+    pub(crate) gcmark_bits: AtomicPtr<u64>,
+
+    // ---- sweeping ----
+    /// Sweep generation relative to the heap's (see the sweep crate):
+    /// h-2 needs sweeping, h-1 being swept, h swept, h+1 cached unswept,
+    /// h+3 cached swept; [`SWEEPGEN_DEAD`] for records not in use.
+    /// Survives reuse of the record.
+    pub(crate) sweepgen: AtomicU32,
+    /// When the pages became free (nanoseconds on the scavenger's clock).
+    pub(crate) unused_since: AtomicU64,
+
+    // ---- for the layers above ----
+    /// Opaque word for the facade (its per-span type record).
+    pub(crate) type_tag: AtomicUsize,
+    /// Head of the span's special records (an address owned by the
+    /// specials crate; 0 when empty), guarded by this mutex.
+    pub specials: Mutex<usize>,
+}
