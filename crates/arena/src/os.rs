@@ -62,11 +62,9 @@ impl fmt::Display for OsError {
                 "OS memory request not page-aligned: addr {addr:#x}, len {len:#x} (page size {:#x})",
                 phys_page_size()
             ),
-            OsError::Call { call, errno } => write!(
-                f,
-                "{call} failed: {}",
-                io::Error::from_raw_os_error(errno)
-            ),
+            OsError::Call { call, errno } => {
+                write!(f, "{call} failed: {}", io::Error::from_raw_os_error(errno))
+            }
         }
     }
 }
@@ -157,13 +155,7 @@ pub unsafe fn commit(ptr: NonNull<u8>, len: usize) -> Result<(), OsError> {
     // its protection affects no memory Rust code holds references into
     // (Reserved memory cannot be referenced: touching it faults).
     #[allow(clippy::disallowed_methods)]
-    let r = unsafe {
-        libc::mprotect(
-            ptr.as_ptr().cast(),
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-        )
-    };
+    let r = unsafe { libc::mprotect(ptr.as_ptr().cast(), len, libc::PROT_READ | libc::PROT_WRITE) };
     if r != 0 {
         return Err(OsError::Call {
             call: "mprotect",
@@ -372,7 +364,10 @@ mod tests {
             Err(OsError::Misaligned { .. })
         ));
         let huge = reserve(1 << 62, phys_page_size(), None);
-        assert!(matches!(huge, Err(OsError::Call { call: "mmap", .. })), "{huge:?}");
+        assert!(
+            matches!(huge, Err(OsError::Call { call: "mmap", .. })),
+            "{huge:?}"
+        );
         assert!(huge.unwrap_err().to_string().contains("mmap failed"));
     }
 

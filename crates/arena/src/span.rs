@@ -145,3 +145,213 @@ pub struct Span {
     /// specials crate; 0 when empty), guarded by this mutex.
     pub specials: Mutex<usize>,
 }
+
+macro_rules! relaxed_getters {
+    ($($(#[$m:meta])* $name:ident: $ty:ty;)*) => {$(
+        $(#[$m])*
+        #[inline]
+        pub fn $name(&self) -> $ty {
+            self.$name.load(Relaxed)
+        }
+    )*};
+}
+
+macro_rules! relaxed_setters {
+    ($($(#[$m:meta])* $setter:ident => $field:ident: $ty:ty;)*) => {$(
+        $(#[$m])*
+        #[inline]
+        pub fn $setter(&self, v: $ty) {
+            self.$field.store(v, Relaxed)
+        }
+    )*};
+}
+
+use std::sync::atomic::Ordering::{self, Relaxed};
+
+impl Span {
+    /// A record describing nothing, as the span pool creates it.
+    pub const fn new_dead() -> Span {
+        Span {
+            start: AtomicUsize::new(0),
+            npages: AtomicUsize::new(0),
+            limit: AtomicUsize::new(0),
+            elem_size: AtomicUsize::new(0),
+            nelems: AtomicU32::new(0),
+            div_mul: AtomicU32::new(0),
+            state: AtomicU8::new(SpanState::Dead as u8),
+            span_class: AtomicU8::new(0),
+            needzero: AtomicBool::new(false),
+            scavenged: AtomicBool::new(false),
+            free_index: AtomicU32::new(0),
+            alloc_count: AtomicU32::new(0),
+            alloc_cache: AtomicU64::new(0),
+            alloc_bits: AtomicPtr::new(std::ptr::null_mut()),
+            gcmark_bits: AtomicPtr::new(std::ptr::null_mut()),
+            sweepgen: AtomicU32::new(SWEEPGEN_DEAD),
+            unused_since: AtomicU64::new(0),
+            type_tag: AtomicUsize::new(0),
+            specials: Mutex::new(0),
+        }
+    }
+
+    relaxed_getters! {
+        /// Address of the span's first byte.
+        start: usize;
+        /// Number of pages.
+        npages: usize;
+        /// End of the usable data (see the field).
+        limit: usize;
+        /// Bytes per object slot.
+        elem_size: usize;
+        /// Number of object slots.
+        nelems: u32;
+        /// Magic multiplier for the slot index (0 for large spans).
+        div_mul: u32;
+        /// The memory may be dirty (see the field).
+        needzero: bool;
+        /// Some pages were scavenged when the span was allocated.
+        scavenged: bool;
+        /// Next slot index to search from.
+        free_index: u32;
+        /// Number of allocated slots.
+        alloc_count: u32;
+        /// Complement of the alloc bits from `free_index` (see the field).
+        alloc_cache: u64;
+        /// When the pages became free (scavenger clock, ns).
+        unused_since: u64;
+        /// The facade's opaque per-span word.
+        type_tag: usize;
+        /// The alloc bitmap (null until installed).
+        alloc_bits: *mut u64;
+        /// The mark bitmap (null until installed).
+        gcmark_bits: *mut u64;
+    }
+
+    relaxed_setters! {
+        /// Owner only: see "allocation state" in the module docs.
+        set_needzero => needzero: bool;
+        /// Owner only.
+        set_free_index => free_index: u32;
+        /// Owner only.
+        set_alloc_count => alloc_count: u32;
+        /// Owner only.
+        set_alloc_cache => alloc_cache: u64;
+    }
+
+    /// The span's state.
+    #[inline]
+    pub fn state(&self) -> SpanState {
+        SpanState::from_u8(self.state.load(Relaxed))
+    }
+
+    /// The span's state, loaded with `Acquire`: a reader that sees `InUse`
+    /// also sees the `sweepgen` and identity fields stored before the
+    /// page heap published the state with `Release`.
+    #[inline]
+    pub fn state_acquire(&self) -> SpanState {
+        SpanState::from_u8(self.state.load(Ordering::Acquire))
+    }
+
+    /// The span class as stored (size class << 1 | noscan).
+    #[inline]
+    pub fn span_class_raw(&self) -> u8 {
+        self.span_class.load(Relaxed)
+    }
+
+    /// One past the span's last byte.
+    #[inline]
+    pub fn end(&self) -> usize {
+        self.start() + (self.npages() << crate::PAGE_SHIFT)
+    }
+
+    /// Whether `addr` lies in `[start, limit)`.
+    #[inline]
+    pub fn contains_object_addr(&self, addr: usize) -> bool {
+        addr >= self.start() && addr < self.limit()
+    }
+
+    /// The slot index of the object containing `addr`, which must lie in
+    /// `[start, limit)` (checked in debug builds). Uses the size class's
+    /// magic multiplier instead of a divide; large spans have one slot.
+    #[inline]
+    pub fn slot_index(&self, addr: usize) -> usize {
+        debug_assert!(
+            self.contains_object_addr(addr),
+            "slot_index({addr:#x}) outside span [{:#x}, {:#x})",
+            self.start(),
+            self.limit()
+        );
+        let off = (addr - self.start()) as u64;
+        ((off * self.div_mul() as u64) >> 32) as usize
+    }
+
+    /// The address of slot `i` (`i < nelems`, checked in debug builds).
+    #[inline]
+    pub fn slot_addr(&self, i: usize) -> usize {
+        debug_assert!(i < self.nelems() as usize, "slot {i} of {}", self.nelems());
+        self.start() + i * self.elem_size()
+    }
+
+    /// The sweep generation word, for the sweep protocol (which documents
+    /// the orderings it uses on it).
+    #[inline]
+    pub fn sweepgen(&self) -> &AtomicU32 {
+        &self.sweepgen
+    }
+
+    /// Installs the alloc bitmap.
+    ///
+    /// # Safety
+    ///
+    /// Caller owns the span's allocation state, and `bits` points to at
+    /// least `ceil(nelems / 64)` 8-byte aligned words that stay valid until
+    /// the bitmap is replaced (a gcBits epoch guarantees this for two
+    /// sweep generations).
+    #[inline]
+    pub unsafe fn set_alloc_bits(&self, bits: *mut u64) {
+        self.alloc_bits.store(bits, Relaxed)
+    }
+
+    /// Installs the mark bitmap.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Span::set_alloc_bits`].
+    #[inline]
+    pub unsafe fn set_gcmark_bits(&self, bits: *mut u64) {
+        self.gcmark_bits.store(bits, Relaxed)
+    }
+
+    /// Sets the facade's opaque word. Only the allocator of the span, before
+    /// publishing it, may call this.
+    #[inline]
+    pub fn set_type_tag(&self, tag: usize) {
+        self.type_tag.store(tag, Relaxed)
+    }
+}
+
+impl Default for Span {
+    fn default() -> Self {
+        Span::new_dead()
+    }
+}
+
+impl std::fmt::Display for Span {
+    /// Prints the span the way panics and the verifier report it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "span {:#x}..{:#x} ({} pages) state {:?} class {} elem_size {} nelems {} alloc_count {} free_index {} sweepgen {}",
+            self.start(),
+            self.end(),
+            self.npages(),
+            self.state(),
+            self.span_class_raw(),
+            self.elem_size(),
+            self.nelems(),
+            self.alloc_count(),
+            self.free_index(),
+            self.sweepgen.load(Relaxed),
+        )
+    }
+}
