@@ -1,0 +1,175 @@
+//! Brand erasure: naming a heap type without the scope's lifetime.
+//!
+//! Objects are stored brand-erased: a `Node<'s>` allocated in a scope lives
+//! in the heap as a `Node<'static>` and is re-branded with the current scope
+//! borrow whenever safe code reaches it again (allocation, `Root::get`,
+//! reading a field through a `Gc`). Two traits carry the mapping:
+//!
+//! * [`Branded<'gc>`]: "this type, branded with `'gc`, erases to
+//!   `Self::Erased`". Allocation and rooting require `T: Branded<'s>` for the
+//!   *current* borrow `'s`. Without that bound one object could be seen both
+//!   as `Node<'static>` and as its exact type, and a `Gc<'static, _>` would
+//!   escape the scope (the "brand laundering" hole the prototype found; see
+//!   `docs/api.md`).
+//! * [`Rootable`]: the way back: `Root<Node<'static>>::get(cx)` yields a
+//!   `Gc<'s, Node<'s>>`.
+//!
+//! `#[derive(Trace)]` implements both for types with at most one lifetime
+//! parameter. This module implements them for std types whose brand is
+//! their element's, and for `'static` leaf types (which erase to
+//! themselves).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+
+/// A type branded with the scope borrow `'gc`; `Erased` is the same type
+/// with every `'gc` replaced by `'static`.
+///
+/// # Safety
+///
+/// `Self` and `Self::Erased` must differ only in lifetimes (same layout,
+/// same drop glue, same `Trace` behaviour), and `Self` must mention no
+/// lifetime other than `'gc`.
+pub unsafe trait Branded<'gc> {
+    /// `Self` with `'gc` replaced by `'static`.
+    type Erased: Rootable + ?Sized;
+}
+
+/// A brand-erased type, as roots and the heap name it; `At<'gc>` re-brands
+/// it.
+///
+/// # Safety
+///
+/// `Self::At<'gc>` must be `Self` with `'static` replaced by `'gc` in the
+/// brand positions (same layout and behaviour), and it must erase back to
+/// `Self`.
+pub unsafe trait Rootable: 'static {
+    /// `Self` branded with `'gc`.
+    type At<'gc>: Branded<'gc, Erased = Self> + ?Sized;
+}
+
+/// `'static` leaf types: erase to themselves.
+macro_rules! leaf {
+    ($($t:ty),* $(,)?) => {$(
+        // SAFETY: the type has no lifetime, so it is its own erasure.
+        unsafe impl<'gc> Branded<'gc> for $t {
+            type Erased = $t;
+        }
+        // SAFETY: as above.
+        unsafe impl Rootable for $t {
+            type At<'gc> = $t;
+        }
+    )*};
+}
+
+leaf!(
+    (),
+    bool,
+    char,
+    u8,
+    u16,
+    u32,
+    u64,
+    u128,
+    usize,
+    i8,
+    i16,
+    i32,
+    i64,
+    i128,
+    isize,
+    f32,
+    f64,
+    String,
+    str,
+    &'static str,
+);
+
+/// Generic containers: brand passes through the element types.
+macro_rules! container {
+    ($([$($g:ident),+] $($t:ident)::+ <$($a:ident),+>;)*) => {$(
+        // SAFETY: only the element types carry the brand, and they erase
+        // by their own (checked) impls.
+        unsafe impl<'gc, $($g: Branded<'gc>),+> Branded<'gc> for $($t)::+<$($a),+>
+        where $($g::Erased: Sized),+
+        {
+            type Erased = $($t)::+<$($a::Erased),+>;
+        }
+        // SAFETY: the inverse of the impl above.
+        unsafe impl<$($g: Rootable),+> Rootable for $($t)::+<$($a),+>
+        where $(for<'gc> $g::At<'gc>: Sized),+
+        {
+            type At<'gc> = $($t)::+<$($a::At<'gc>),+>;
+        }
+    )*};
+}
+
+container! {
+    [T] Vec<T>;
+    [T] VecDeque<T>;
+    [T] BTreeSet<T>;
+    [T] HashSet<T>;
+    [T] Box<T>;
+    [T] Option<T>;
+    [T, E] Result<T, E>;
+    [K, V] HashMap<K, V>;
+    [K, V] BTreeMap<K, V>;
+}
+
+// SAFETY: the element type carries the brand and erases by its own impl.
+unsafe impl<'gc, T: Branded<'gc>> Branded<'gc> for [T]
+where
+    T::Erased: Sized,
+{
+    type Erased = [T::Erased];
+}
+
+// SAFETY: the inverse of the impl above.
+unsafe impl<T: Rootable> Rootable for [T]
+where
+    for<'gc> T::At<'gc>: Sized,
+{
+    type At<'gc> = [T::At<'gc>];
+}
+
+// SAFETY: the element type carries the brand and erases by its own impl.
+unsafe impl<'gc, T: Branded<'gc>, const N: usize> Branded<'gc> for [T; N]
+where
+    T::Erased: Sized,
+{
+    type Erased = [T::Erased; N];
+}
+
+// SAFETY: the inverse of the impl above.
+unsafe impl<T: Rootable, const N: usize> Rootable for [T; N]
+where
+    for<'gc> T::At<'gc>: Sized,
+{
+    type At<'gc> = [T::At<'gc>; N];
+}
+
+/// Tuples: every field carries the brand.
+macro_rules! tuple {
+    ($(($($t:ident),+);)*) => {$(
+        // SAFETY: each field erases by its own impl.
+        unsafe impl<'gc, $($t: Branded<'gc>),+> Branded<'gc> for ($($t,)+)
+        where $($t::Erased: Sized),+
+        {
+            type Erased = ($($t::Erased,)+);
+        }
+        // SAFETY: the inverse of the impl above.
+        unsafe impl<$($t: Rootable),+> Rootable for ($($t,)+)
+        where $(for<'gc> $t::At<'gc>: Sized),+
+        {
+            type At<'gc> = ($($t::At<'gc>,)+);
+        }
+    )*};
+}
+
+tuple! {
+    (A);
+    (A, C);
+    (A, C, D);
+    (A, C, D, E);
+    (A, C, D, E, F);
+    (A, C, D, E, F, G);
+}

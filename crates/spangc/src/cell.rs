@@ -1,0 +1,190 @@
+//! Interior mutability for heap objects: the only way to write a `Gc` (or
+//! anything traced) into an object.
+//!
+//! A `Gc` gives `&T`, never `&mut T`, so fields of heap objects change
+//! through cells. Both cells take the current [`Scope`] for every write and
+//! pass the write to [`barrier::write`](crate::barrier::write): the hook
+//! point where a concurrent or generational collector will record the
+//! write. Today's collector stops the world to mark, so it needs no
+//! barrier; in verify mode the hook checks that every `Gc` being stored is
+//! an allocated object of this heap.
+//!
+//! Reads need no scope: `GcCell::get` and `GcRefCell::borrow` re-brand what
+//! they return with the lifetime of the object reference they read through,
+//! which is the scope borrow.
+//!
+//! Both cells are `!Sync` (like `Cell` and `RefCell`), so an object holding
+//! one is not shared between mutator threads.
+
+use crate::barrier;
+use crate::brand::Brand;
+use crate::branded::{Branded, Rootable};
+use crate::mark::Tracer;
+use crate::mutator::Scope;
+use crate::trace::Trace;
+use std::cell::{Cell, Ref, RefCell, RefMut};
+use std::fmt;
+
+/// A `Cell` for heap objects: copy values in and out, every write through
+/// the scope.
+#[derive(Default)]
+pub struct GcCell<T> {
+    value: Cell<T>,
+}
+
+impl<T> GcCell<T> {
+    /// A cell holding `value`.
+    pub const fn new(value: T) -> Self {
+        GcCell {
+            value: Cell::new(value),
+        }
+    }
+}
+
+impl<T: Copy> GcCell<T> {
+    /// The current value.
+    #[inline]
+    pub fn get(&self) -> T {
+        self.value.get()
+    }
+
+    /// Stores `value`. `T: Trace<B>` keeps pointers of other heaps out.
+    #[inline]
+    pub fn set<B: Brand>(&self, cx: &Scope<B>, value: T)
+    where
+        T: Trace<B>,
+    {
+        barrier::write::<B, T>(cx, &value);
+        self.value.set(value);
+    }
+
+    /// Stores `value` and returns the old value.
+    #[inline]
+    pub fn replace<B: Brand>(&self, cx: &Scope<B>, value: T) -> T
+    where
+        T: Trace<B>,
+    {
+        barrier::write::<B, T>(cx, &value);
+        self.value.replace(value)
+    }
+}
+
+impl<T: Copy + fmt::Debug> fmt::Debug for GcCell<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("GcCell").field(&self.get()).finish()
+    }
+}
+
+// SAFETY: traces the current value (rule 1; the world is stopped while
+// marking, so it cannot change underneath); NEEDS_TRACE is the value's
+// (rule 2); drop glue drops a T (rule 4).
+unsafe impl<B: Brand, T: Copy + Trace<B>> Trace<B> for GcCell<T> {
+    const NEEDS_TRACE: bool = T::NEEDS_TRACE;
+
+    #[inline]
+    fn trace(&self, tracer: &mut Tracer<'_>) {
+        tracer.trace::<B, T>(&self.value.get());
+    }
+}
+
+/// A `RefCell` for heap objects: borrow to read, borrow mutably through the
+/// scope to write.
+#[derive(Default)]
+pub struct GcRefCell<T> {
+    value: RefCell<T>,
+}
+
+impl<T> GcRefCell<T> {
+    /// A cell holding `value`.
+    pub const fn new(value: T) -> Self {
+        GcRefCell {
+            value: RefCell::new(value),
+        }
+    }
+
+    /// Borrows the value. Panics if it is mutably borrowed.
+    #[inline]
+    pub fn borrow(&self) -> Ref<'_, T> {
+        self.value.borrow()
+    }
+
+    /// Borrows the value, or `None` if it is mutably borrowed.
+    #[inline]
+    pub fn try_borrow(&self) -> Option<Ref<'_, T>> {
+        self.value.try_borrow().ok()
+    }
+
+    /// Borrows the value mutably. Panics if it is borrowed.
+    ///
+    /// The write barrier runs at the borrow, before any write, on the
+    /// value as it was (the shape a snapshot-at-the-beginning barrier
+    /// needs); in verify mode the value is checked again when the borrow
+    /// ends.
+    #[inline]
+    pub fn borrow_mut<'a, B: Brand>(&'a self, cx: &Scope<B>) -> RefMut<'a, T>
+    where
+        T: Trace<B>,
+    {
+        let guard = self.value.borrow_mut();
+        barrier::write::<B, T>(cx, &*guard);
+        guard
+    }
+
+    /// Replaces the value, returning the old one.
+    #[inline]
+    pub fn replace<B: Brand>(&self, cx: &Scope<B>, value: T) -> T
+    where
+        T: Trace<B>,
+    {
+        barrier::write::<B, T>(cx, &value);
+        self.value.replace(value)
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for GcRefCell<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.value.try_borrow() {
+            Ok(v) => f.debug_tuple("GcRefCell").field(&*v).finish(),
+            Err(_) => f.write_str("GcRefCell(<borrowed>)"),
+        }
+    }
+}
+
+// SAFETY: traces the value (rule 1). A mutable borrow cannot be alive while
+// marking: the marking thread's own mutator is at a safepoint, which needs
+// `&mut Scope`, so no `RefMut` derived from a scope borrow survives, and
+// every other mutator is parked the same way. NEEDS_TRACE is the value's
+// (rule 2); drop glue drops a T (rule 4).
+unsafe impl<B: Brand, T: Trace<B>> Trace<B> for GcRefCell<T> {
+    const NEEDS_TRACE: bool = T::NEEDS_TRACE;
+
+    #[inline]
+    fn trace(&self, tracer: &mut Tracer<'_>) {
+        match self.value.try_borrow() {
+            Ok(v) => tracer.trace::<B, T>(&*v),
+            Err(_) => crate::abort_with("GcRefCell mutably borrowed during marking"),
+        }
+    }
+}
+
+macro_rules! cell_brand {
+    ($($cell:ident),*) => {$(
+        // SAFETY: the contents carry the brand and erase by their own impl.
+        unsafe impl<'gc, T: Branded<'gc>> Branded<'gc> for $cell<T>
+        where
+            T::Erased: Sized,
+        {
+            type Erased = $cell<T::Erased>;
+        }
+
+        // SAFETY: the inverse of the impl above.
+        unsafe impl<T: Rootable> Rootable for $cell<T>
+        where
+            for<'gc> T::At<'gc>: Sized,
+        {
+            type At<'gc> = $cell<T::At<'gc>>;
+        }
+    )*};
+}
+
+cell_brand!(GcCell, GcRefCell);

@@ -1,0 +1,144 @@
+//! `Gc<'s, T, B>`: a pointer to a heap object, valid until the next
+//! safepoint.
+//!
+//! A `Gc` is one thin pointer. Its lifetime `'s` is a shared borrow of the
+//! [`Scope`](crate::Scope) it came from; `Scope::safepoint` takes `&mut`,
+//! so the borrow checker ends every `Gc` at the next safepoint, which is the
+//! only place a collection can happen. Between safepoints nothing is freed,
+//! so dereferencing is a plain load: no reference count, no root
+//! registration, no check.
+//!
+//! `Gc` is `Copy`, `Send`/`Sync` exactly like `&'s T` (both need
+//! `T: Sync`), gives `&T` only (writes go through the crate's cells), and
+//! points at the object's first byte for sized types or at its length word
+//! for `str`, `[T]` and [`WithTail`](crate::WithTail) (see `layout.rs`).
+
+use crate::brand::{Brand, Global};
+use crate::branded::{Branded, Rootable};
+use crate::layout::Object;
+use crate::mark::Tracer;
+use crate::trace::Trace;
+use std::fmt;
+use std::marker::PhantomData;
+use std::ops::Deref;
+use std::ptr::NonNull;
+
+/// A pointer to a garbage-collected `T`, valid for the scope borrow `'s`.
+/// See the module documentation.
+#[repr(transparent)]
+pub struct Gc<'s, T: ?Sized, B: Brand = Global> {
+    ptr: NonNull<u8>,
+    _marker: PhantomData<(&'s T, fn() -> B)>,
+}
+
+impl<'s, T: ?Sized, B: Brand> Gc<'s, T, B> {
+    /// Wraps a pointer to a live object.
+    ///
+    /// # Safety
+    ///
+    /// `ptr` must point to the start of a live, fully initialised object of
+    /// type `T` (in its brand-erased form) in a heap of brand `B`, and the
+    /// object must stay alive for `'s`: `'s` must be a borrow of a scope of
+    /// that heap, taken while the object is reachable or before the next
+    /// safepoint.
+    #[inline]
+    pub unsafe fn from_raw(ptr: NonNull<u8>) -> Self {
+        Gc {
+            ptr,
+            _marker: PhantomData,
+        }
+    }
+
+    /// The object's address (its first byte, or its length word for
+    /// dynamically sized objects). Stable for the object's life: the heap
+    /// never moves objects.
+    #[inline]
+    pub fn as_raw(this: Self) -> NonNull<u8> {
+        this.ptr
+    }
+
+    /// Whether two pointers point to the same object.
+    #[inline]
+    pub fn ptr_eq(a: Self, b: Gc<'_, T, B>) -> bool {
+        a.ptr == b.ptr
+    }
+}
+
+impl<'s, T: ?Sized + Object, B: Brand> Gc<'s, T, B> {
+    /// Borrows the object for the whole scope borrow `'s` (longer than
+    /// `Deref` allows, which borrows for the life of the `Gc` value).
+    #[inline]
+    pub fn get(this: Self) -> &'s T {
+        // SAFETY: `from_raw`'s contract: the object is live and initialised
+        // for `'s`, and `Object::from_thin` rebuilds the pointer metadata
+        // from the object's own layout.
+        unsafe { &*T::from_thin(this.ptr).as_ptr() }
+    }
+}
+
+impl<T: ?Sized + Object, B: Brand> Deref for Gc<'_, T, B> {
+    type Target = T;
+
+    #[inline]
+    fn deref(&self) -> &T {
+        Gc::get(*self)
+    }
+}
+
+impl<T: ?Sized, B: Brand> Clone for Gc<'_, T, B> {
+    #[inline]
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T: ?Sized, B: Brand> Copy for Gc<'_, T, B> {}
+
+// SAFETY: a `Gc` is a shared reference in all but name: sending it or
+// sharing it is sound exactly when sharing `&T` is, i.e. `T: Sync`.
+unsafe impl<T: ?Sized + Sync, B: Brand> Send for Gc<'_, T, B> {}
+// SAFETY: as above.
+unsafe impl<T: ?Sized + Sync, B: Brand> Sync for Gc<'_, T, B> {}
+
+impl<T: ?Sized + Object + fmt::Debug, B: Brand> fmt::Debug for Gc<'_, T, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl<T: ?Sized + Object + fmt::Display, B: Brand> fmt::Display for Gc<'_, T, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&**self, f)
+    }
+}
+
+impl<T: ?Sized, B: Brand> fmt::Pointer for Gc<'_, T, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Pointer::fmt(&self.ptr, f)
+    }
+}
+
+// SAFETY: marks the object (rule 1); a `Gc` always needs tracing (rule 2);
+// no drop glue (rule 4); the impl exists for the pointer's own brand only
+// (rule 5). There is no bound on `T`: the marker finds the object's trace
+// function on its span, and requiring `T: Trace` here would make every
+// recursive type's derived impl a trait-solver cycle.
+unsafe impl<T: ?Sized, B: Brand> Trace<B> for Gc<'_, T, B> {
+    const NEEDS_TRACE: bool = true;
+
+    #[inline]
+    fn trace(&self, tracer: &mut Tracer<'_>) {
+        tracer.mark(self.ptr);
+    }
+}
+
+// SAFETY: the pointee carries the brand; `Gc<'gc, T>` and
+// `Gc<'static, T::Erased>` have the same representation.
+unsafe impl<'gc, T: ?Sized + Branded<'gc>, B: Brand> Branded<'gc> for Gc<'gc, T, B> {
+    type Erased = Gc<'static, T::Erased, B>;
+}
+
+// SAFETY: the inverse of the impl above.
+unsafe impl<T: ?Sized + Rootable, B: Brand> Rootable for Gc<'static, T, B> {
+    type At<'gc> = Gc<'gc, T::At<'gc>, B>;
+}

@@ -1,0 +1,579 @@
+//! The heap handle and one collection cycle.
+//!
+//! [`Heap`] is a cheap, cloneable, `Send + Sync` handle on a heap; each
+//! thread that allocates makes a [`Mutator`] from it. The heap lives until
+//! the last handle, mutator and root are gone; then every remaining object
+//! is dropped and all memory returns to the OS.
+//!
+//! # A collection cycle ([`HeapInner::collect_cycle`])
+//!
+//! ```text
+//!  mutators running ──────────────────────┐               ┌──────── mutators running
+//!  1 become the collector                  │ 3 stop world  │ 7 restart; parked mutators
+//!  2 finish sweeping (concurrent)          │ 4 mark        │   flush their stale caches
+//!                                          │ 5 sweepgen+=2 │ 8 sweeping proceeds
+//!                                          │ 6 pacer       │   concurrently
+//!                                          └── pause ──────┘
+//! ```
+//!
+//! The pause (3-7) does no sweeping: the sweep of the previous cycle is
+//! finished in step 2 while mutators still run, and the new cycle's sweep
+//! starts after the restart. Each cycle is a `tracing` span `gc` with the
+//! figures the brief asks for.
+
+use crate::alloc::AllocErrorKind;
+use crate::brand::{Brand, Global};
+use crate::config::{Config, ConfigError, GcPercent, Resolved};
+use crate::layout::TypeInfo;
+use crate::mark;
+use crate::mutator::{Mutator, thread_inside};
+use crate::pacer::{Goals, MarkReport, Pacer};
+use crate::root::RootTable;
+use crate::stats::{STATS_VERSION, Stats};
+use crate::verify;
+use crate::world::{MutatorId, World};
+use spangc_sweep::{Mheap, MheapConfig, SweepHooks};
+use std::fmt;
+use std::marker::PhantomData;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// Why a heap could not be created.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum HeapError {
+    /// An option (or its `SPANGC_*` variable) is invalid.
+    Config(ConfigError),
+    /// Another heap of this brand is alive; use another brand
+    /// ([`brand!`](crate::brand!)) to have both at once.
+    BrandInUse(&'static str),
+    /// The OS refused the memory the heap needs to start.
+    Os(String),
+}
+
+impl fmt::Display for HeapError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HeapError::Config(e) => e.fmt(f),
+            HeapError::BrandInUse(b) => write!(
+                f,
+                "a heap of brand {b} is already alive; declare another brand with spangc::brand! to use two heaps at once"
+            ),
+            HeapError::Os(e) => write!(f, "cannot create heap: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for HeapError {}
+
+impl From<ConfigError> for HeapError {
+    fn from(e: ConfigError) -> Self {
+        HeapError::Config(e)
+    }
+}
+
+/// Why a collection runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reason {
+    /// Allocation crossed the trigger (or stress mode).
+    Trigger,
+    /// `collect()` or `release_memory()`.
+    Explicit,
+}
+
+/// A handle on a garbage-collected heap. See the module docs.
+pub struct Heap<B: Brand = Global> {
+    inner: Arc<HeapInner<B>>,
+}
+
+impl<B: Brand> Clone for Heap<B> {
+    fn clone(&self) -> Self {
+        Heap {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<B: Brand> fmt::Debug for Heap<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Heap")
+            .field("brand", &std::any::type_name::<B>())
+            .field("id", &self.inner.id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Figures of the current and past cycles (the collector writes them with
+/// the world stopped; `stats()` reads them under the same lock).
+#[derive(Default)]
+struct CycleState {
+    pacer: Option<Pacer>,
+    last_report: MarkReport,
+    gc_count: u64,
+    objects_marked: u64,
+    heap_marked: usize,
+    pause_last_ns: u64,
+    pause_max_ns: u64,
+    pause_total_ns: u64,
+    mark_last_ns: u64,
+    mark_total_ns: u64,
+    mark_threads: u32,
+    sweep_finish_ns: u64,
+}
+
+pub(crate) struct HeapInner<B: Brand> {
+    /// Distinguishes heaps in thread-local checks (never 0).
+    pub(crate) id: usize,
+    pub(crate) config: Resolved,
+    pub(crate) mheap: Arc<Mheap>,
+    pub(crate) world: World,
+    pub(crate) roots: RootTable,
+    hooks: Arc<Hooks>,
+    cycle: Mutex<CycleState>,
+    /// `Goals::trigger`, for the allocation slow path's check.
+    trigger: AtomicUsize,
+    /// The memory limit in bytes (0: none); changeable at run time.
+    memory_limit: AtomicUsize,
+    external: AtomicUsize,
+    mark_pool: Option<rayon::ThreadPool>,
+    _brand: PhantomData<fn() -> B>,
+}
+
+/// Sweep hooks: run destructors of dead objects.
+struct Hooks {
+    destructor_panics: AtomicU64,
+}
+
+thread_local! {
+    /// Set while this thread runs destructors for the sweeper: a destructor
+    /// that asks for a collection would deadlock (the collector waits for
+    /// sweepers to finish).
+    static IN_DESTRUCTOR: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+impl SweepHooks for Hooks {
+    fn needs_free_hook(&self, type_tag: usize) -> bool {
+        // SAFETY: type tags on our spans are TypeInfo addresses.
+        unsafe { TypeInfo::from_tag(type_tag) }.drop.is_some()
+    }
+
+    fn free_object(&self, type_tag: usize, addr: NonNull<u8>) {
+        // SAFETY: as above.
+        let info = unsafe { TypeInfo::from_tag(type_tag) };
+        let Some(drop) = info.drop else { return };
+        IN_DESTRUCTOR.with(|f| f.set(true));
+        // SAFETY: the sweeper calls this once per dead, initialised object
+        // of the span's type. `AssertUnwindSafe`: a panicking destructor
+        // leaves only its own object half-dropped, and that object is freed
+        // either way.
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe { drop(addr) }));
+        IN_DESTRUCTOR.with(|f| f.set(false));
+        if r.is_err() {
+            self.destructor_panics.fetch_add(1, Relaxed);
+            tracing::error!(
+                target: "spangc",
+                ty = info.name(),
+                addr = addr.as_ptr() as usize,
+                "destructor panicked during sweeping; the object was freed"
+            );
+        }
+    }
+}
+
+static NEXT_HEAP_ID: AtomicUsize = AtomicUsize::new(1);
+
+impl<B: Brand> Heap<B> {
+    /// Creates a heap. Options not set in `config` come from `SPANGC_*`
+    /// environment variables or their defaults (see [`Config`]).
+    pub fn new(config: Config) -> Result<Heap<B>, HeapError> {
+        let config = config.resolve()?;
+        if B::live_heap().swap(true, std::sync::atomic::Ordering::AcqRel) {
+            return Err(HeapError::BrandInUse(std::any::type_name::<B>()));
+        }
+        // From here on the brand flag is ours: clear it on every error path.
+        struct Flag<B: Brand>(PhantomData<B>);
+        impl<B: Brand> Drop for Flag<B> {
+            fn drop(&mut self) {
+                B::live_heap().store(false, std::sync::atomic::Ordering::Release);
+            }
+        }
+        let flag = Flag::<B>(PhantomData);
+        let hooks = Arc::new(Hooks {
+            destructor_panics: AtomicU64::new(0),
+        });
+        let mheap = Mheap::new(
+            MheapConfig {
+                background_sweep: config.background_sweep,
+                background_scavenge: config.background_scavenge,
+                poison: config.verify,
+            },
+            hooks.clone(),
+        )
+        .map_err(|e| HeapError::Os(e.to_string()))?;
+        let mark_pool = if config.mark_threads > 1 {
+            Some(
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(config.mark_threads - 1)
+                    .thread_name(|i| format!("spangc-mark-{i}"))
+                    .build()
+                    .map_err(|e| HeapError::Os(e.to_string()))?,
+            )
+        } else {
+            None
+        };
+        let pacer = Pacer::new(config.gc_percent, config.memory_limit);
+        let goals = pacer.goals();
+        mheap.set_scavenge_goal(goals.scavenge_goal);
+        let inner = HeapInner {
+            id: NEXT_HEAP_ID.fetch_add(1, Relaxed),
+            config,
+            mheap,
+            world: World::default(),
+            roots: RootTable::default(),
+            hooks,
+            cycle: Mutex::new(CycleState {
+                pacer: Some(pacer),
+                ..CycleState::default()
+            }),
+            trigger: AtomicUsize::new(goals.trigger),
+            memory_limit: AtomicUsize::new(config.memory_limit.unwrap_or(0)),
+            external: AtomicUsize::new(0),
+            mark_pool,
+            _brand: PhantomData,
+        };
+        std::mem::forget(flag); // HeapInner::drop clears it now.
+        Ok(Heap {
+            inner: Arc::new(inner),
+        })
+    }
+
+    pub(crate) fn from_inner(inner: Arc<HeapInner<B>>) -> Heap<B> {
+        Heap { inner }
+    }
+
+    /// A mutator for the calling thread.
+    pub fn mutator(&self) -> Mutator<B> {
+        Mutator::new(self.inner.clone())
+    }
+
+    /// Runs a full collection and finishes sweeping; returns when the stats
+    /// reflect it. Call from a thread that is not inside a scope of this
+    /// heap (inside one, use [`Scope::collect`](crate::Scope::collect)).
+    ///
+    /// Panics if called from inside a scope of this heap or from a
+    /// destructor the sweeper is running (either would deadlock).
+    pub fn collect(&self) {
+        self.inner.check_may_wait("collect");
+        self.inner.collect_cycle(None, Reason::Explicit);
+        self.inner.mheap.finish_sweep();
+    }
+
+    /// Collects, then returns every free page to the OS.
+    pub fn release_memory(&self) {
+        self.collect();
+        self.inner.mheap.scavenge_all();
+    }
+
+    /// Changes the memory limit (see [`ConfigBuilder::memory_limit`](crate::ConfigBuilder::memory_limit)).
+    pub fn set_memory_limit(&self, bytes: Option<usize>) -> Result<(), ConfigError> {
+        if let Some(b) = bytes
+            && b < crate::config::MIN_MEMORY_LIMIT
+        {
+            return Err(ConfigError {
+                field: "memory_limit",
+                env_var: None,
+                value: b.to_string(),
+                expected: "a byte count of at least 4 MiB",
+            });
+        }
+        self.inner.memory_limit.store(bytes.unwrap_or(0), Relaxed);
+        let mut c = self.inner.lock_cycle();
+        let last = c.last_report;
+        let pacer = c.pacer.as_mut().expect("pacer");
+        pacer.set_memory_limit(bytes, &last);
+        let goals = pacer.goals();
+        drop(c);
+        self.inner.apply_goals(goals);
+        Ok(())
+    }
+
+    /// Changes `gc_percent` (`None`: automatic collection off).
+    pub fn set_gc_percent(&self, percent: Option<u32>) -> Result<(), ConfigError> {
+        let checked = Config::builder().gc_percent(percent).build()?;
+        let gc_percent = checked
+            .resolve_with(|_| None)
+            .map(|r| r.gc_percent)
+            .unwrap_or(GcPercent::Percent(100));
+        let mut c = self.inner.lock_cycle();
+        let last = c.last_report;
+        let pacer = c.pacer.as_mut().expect("pacer");
+        pacer.set_gc_percent(gc_percent, &last);
+        let goals = pacer.goals();
+        drop(c);
+        self.inner.apply_goals(goals);
+        Ok(())
+    }
+
+    /// Reports external memory (see [`Scope::add_external`](crate::Scope::add_external)).
+    pub fn add_external(&self, bytes: usize) {
+        self.inner.add_external(bytes);
+    }
+
+    /// Reports released external memory.
+    pub fn sub_external(&self, bytes: usize) {
+        self.inner.sub_external(bytes);
+    }
+
+    /// The options the heap runs with.
+    pub fn config(&self) -> Resolved {
+        self.inner.config
+    }
+
+    /// Current figures. See [`Stats`].
+    pub fn stats(&self) -> Stats {
+        self.inner.stats()
+    }
+
+    /// Number of live [`Root`](crate::Root)s.
+    pub fn root_count(&self) -> usize {
+        self.inner.roots.len()
+    }
+}
+
+impl<B: Brand> HeapInner<B> {
+    fn lock_cycle(&self) -> std::sync::MutexGuard<'_, CycleState> {
+        self.cycle.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn check_may_wait(&self, what: &str) {
+        assert!(
+            !thread_inside(self.id),
+            "spangc: Heap::{what} called from inside a scope of the same heap; use Scope::collect"
+        );
+        assert!(
+            !IN_DESTRUCTOR.with(|f| f.get()),
+            "spangc: Heap::{what} called from a destructor run by the sweeper"
+        );
+    }
+
+    pub(crate) fn add_external(&self, bytes: usize) {
+        let now = self.external.fetch_add(bytes, Relaxed) + bytes;
+        if self.mheap.heap_live() + now >= self.trigger.load(Relaxed) {
+            self.world.want_collection();
+        }
+    }
+
+    pub(crate) fn sub_external(&self, bytes: usize) {
+        let r = self
+            .external
+            .fetch_update(Relaxed, Relaxed, |e| Some(e.saturating_sub(bytes)));
+        debug_assert!(r.is_ok_and(|e| e >= bytes), "sub_external below zero");
+    }
+
+    /// Memory the heap maps, as the memory limit counts it.
+    fn mapped_bytes(&self) -> usize {
+        let p = self.mheap.page_stats();
+        p.sys_bytes - p.released_bytes + self.mheap.metadata_bytes() + self.external.load(Relaxed)
+    }
+
+    /// Called before a cache refill or large allocation needing up to
+    /// `bytes` of new span memory: enforces the memory limit.
+    pub(crate) fn before_span_alloc(&self, bytes: usize) -> Result<(), AllocErrorKind> {
+        let limit = self.memory_limit.load(Relaxed);
+        if limit == 0 {
+            return Ok(());
+        }
+        let needed = self.mapped_bytes() + bytes;
+        if needed <= limit {
+            return Ok(());
+        }
+        // Over: collect at the next safepoint, and give idle memory back
+        // now to make room.
+        self.world.want_collection();
+        self.mheap.scavenge(needed - limit);
+        let needed = self.mapped_bytes() + bytes;
+        if needed <= limit {
+            return Ok(());
+        }
+        let p = self.mheap.page_stats();
+        let in_use = p.in_use_bytes + self.mheap.metadata_bytes() + self.external.load(Relaxed);
+        if in_use + bytes > limit {
+            Err(AllocErrorKind::MemoryLimit { limit, needed })
+        } else {
+            // Idle pages remain but could not be released in whole pages
+            // (fragmented): allow, the collection will tidy up.
+            Ok(())
+        }
+    }
+
+    /// Called after a cache refill or large allocation: asks for a
+    /// collection once the trigger is crossed.
+    pub(crate) fn after_span_alloc(&self) {
+        if self.mheap.heap_live() + self.external.load(Relaxed) >= self.trigger.load(Relaxed) {
+            self.world.want_collection();
+        }
+    }
+
+    fn apply_goals(&self, goals: Goals) {
+        self.trigger.store(goals.trigger, Relaxed);
+        self.mheap.set_scavenge_goal(goals.scavenge_goal);
+        self.mheap.set_sweep_pacing(goals.trigger);
+    }
+
+    /// Runs one collection cycle (see the module docs). `me` is the calling
+    /// mutator, if any; it must be at a safepoint. Returns without
+    /// collecting if another collector was active (a mutator parks behind
+    /// it; its collection is as good).
+    pub(crate) fn collect_cycle(&self, me: Option<MutatorId>, reason: Reason) {
+        let Some(collector) = self.world.begin_collection(me) else {
+            return;
+        };
+        let cycle = collector.epoch;
+        let heap_live_before = self.mheap.heap_live();
+        let span = tracing::info_span!(
+            target: "spangc",
+            "gc",
+            cycle,
+            heap_live_before,
+            heap_live_after = tracing::field::Empty,
+            heap_goal = tracing::field::Empty,
+            pause_ns = tracing::field::Empty,
+            mark_ns = tracing::field::Empty,
+            mark_threads = tracing::field::Empty,
+        );
+        let _enter = span.enter();
+
+        // 2. Finish the previous cycle's sweep while mutators run.
+        let t = Instant::now();
+        self.mheap.finish_sweep();
+        let sweep_finish_ns = t.elapsed().as_nanos() as u64;
+
+        // 3. Stop the world.
+        let pause_start = Instant::now();
+        self.world.stop(&collector);
+        let external = self.external.load(Relaxed);
+        let heap_live_at_stop = self.mheap.heap_live() + external;
+        self.mheap.prepare_mark();
+        if self.config.verify {
+            verify::before_mark(self);
+        }
+
+        // 4. Mark from the roots.
+        let mark_start = Instant::now();
+        let mut roots = Vec::with_capacity(self.roots.len());
+        self.roots.for_each(|p| roots.push(p));
+        let marked = mark::mark(
+            self.mheap.page_heap(),
+            &roots,
+            self.mark_pool.as_ref(),
+            self.config.verify,
+        );
+        let mark_ns = mark_start.elapsed().as_nanos() as u64;
+        if self.config.verify {
+            verify::after_mark(self, &marked);
+        }
+
+        // 5. Start the next sweep generation.
+        self.mheap.finish_mark(marked.bytes);
+
+        // 6. Pace the next cycle.
+        let page_stats = self.mheap.page_stats();
+        let report = MarkReport {
+            heap_marked: marked.bytes,
+            root_bytes: marked.roots * size_of::<usize>(),
+            external_bytes: external,
+            overhead_bytes: self.mheap.metadata_bytes()
+                + page_stats.in_use_bytes.saturating_sub(marked.bytes),
+            heap_live_at_stop,
+            triggered_at: (reason == Reason::Trigger).then(|| self.trigger.load(Relaxed)),
+        };
+        let mut c = self.lock_cycle();
+        let goals = c.pacer.as_mut().expect("pacer").end_cycle(&report);
+        self.apply_goals(goals);
+        let pause_ns = pause_start.elapsed().as_nanos() as u64;
+        c.last_report = report;
+        c.gc_count += 1;
+        c.objects_marked = marked.objects as u64;
+        c.heap_marked = marked.bytes;
+        c.pause_last_ns = pause_ns;
+        c.pause_max_ns = c.pause_max_ns.max(pause_ns);
+        c.pause_total_ns += pause_ns;
+        c.mark_last_ns = mark_ns;
+        c.mark_total_ns += mark_ns;
+        c.mark_threads = marked.workers as u32;
+        c.sweep_finish_ns += sweep_finish_ns;
+        drop(c);
+
+        // 7. Restart.
+        self.world.restart(collector);
+        span.record("heap_live_after", marked.bytes);
+        span.record("heap_goal", goals.heap_goal);
+        span.record("pause_ns", pause_ns);
+        span.record("mark_ns", mark_ns);
+        span.record("mark_threads", marked.workers);
+        tracing::debug!(
+            target: "spangc",
+            cycle,
+            heap_live_before,
+            heap_live_after = marked.bytes,
+            heap_goal = goals.heap_goal,
+            objects = marked.objects,
+            roots = marked.roots,
+            pause_ns,
+            mark_ns,
+            sweep_finish_ns,
+            "gc cycle done"
+        );
+    }
+
+    fn stats(&self) -> Stats {
+        let c = self.lock_cycle();
+        let p = self.mheap.page_stats();
+        let s = self.mheap.sweep_stats();
+        Stats {
+            version: STATS_VERSION,
+            heap_live_bytes: self.mheap.heap_live(),
+            heap_marked_bytes: c.heap_marked,
+            heap_goal_bytes: c.pacer.as_ref().map_or(0, |p| p.goals().heap_goal),
+            heap_in_use_bytes: p.in_use_bytes,
+            heap_idle_bytes: p.idle_bytes,
+            heap_released_bytes: p.released_bytes,
+            heap_sys_bytes: p.sys_bytes,
+            metadata_sys_bytes: self.mheap.metadata_bytes(),
+            external_bytes: self.external.load(Relaxed),
+            objects_marked: c.objects_marked,
+            objects_allocated_total: s.objects_allocated,
+            bytes_allocated_total: s.bytes_allocated,
+            objects_freed_total: s.objects_freed,
+            gc_count: c.gc_count,
+            pause_last_ns: c.pause_last_ns,
+            pause_max_ns: c.pause_max_ns,
+            pause_total_ns: c.pause_total_ns,
+            mark_last_ns: c.mark_last_ns,
+            mark_total_ns: c.mark_total_ns,
+            mark_threads: c.mark_threads,
+            pages_swept_total: s.pages_swept,
+            pages_reclaimed_total: s.pages_reclaimed,
+            spans_freed_total: s.spans_freed,
+            sweep_background_ns: s.background_ns,
+            sweep_alloc_ns: s.alloc_ns,
+            sweep_proportional_ns: s.proportional_ns,
+            sweep_reclaim_ns: s.reclaim_ns,
+            sweep_finish_ns: c.sweep_finish_ns + s.finish_ns,
+            scavenged_bytes_total: p.scavenged_bytes_total,
+            destructor_panics: self.hooks.destructor_panics.load(Relaxed),
+        }
+    }
+}
+
+impl<B: Brand> Drop for HeapInner<B> {
+    fn drop(&mut self) {
+        // No mutator, root or handle is left, so every object is garbage:
+        // run the remaining destructors, then the page heap unmaps.
+        self.mheap.shutdown();
+        self.mheap.free_all_objects();
+        B::live_heap().store(false, std::sync::atomic::Ordering::Release);
+    }
+}

@@ -1,0 +1,313 @@
+//! Marking: from the roots, set the mark bit of every reachable object,
+//! in parallel.
+//!
+//! The world is stopped while marking, so the object graph does not change
+//! underneath and no write barrier is needed. `mark_threads` workers run at
+//! once (the collecting thread and `mark_threads - 1` threads of a rayon
+//! pool), each with:
+//!
+//! * a local stack of grey objects (a plain `Vec`: pushing and popping it
+//!   costs no atomics), and
+//! * a crossbeam-deque `Worker` it shares surplus into when another worker
+//!   is idle, so idle workers can steal. Sharing only when someone is
+//!   hungry keeps the common path (one busy worker, or all busy) free of
+//!   deque traffic.
+//!
+//! Marking an object (`Worker::mark`): find its span from the address
+//! (three dependent loads through the arena map), compute the slot index
+//! with the span's magic multiplier, and set the mark bit atomically; only
+//! the worker that flips the bit scans the object. The span's type record
+//! says how to scan it, or that it is noscan and needs no scan at all. The
+//! first mark in a span also sets the span's `page_marks` bit, which the
+//! page reclaimer uses to find wholly dead spans without looking inside.
+//!
+//! Termination: a worker that finds no local work, nothing in its deque and
+//! nothing to steal counts itself idle; marking is over when all workers
+//! are idle at once. A worker re-checks for work (and un-counts itself)
+//! before stealing, so "all idle" cannot be seen while an item is in
+//! flight between deques.
+
+use crate::brand::Brand;
+use crate::layout::TypeInfo;
+use crate::trace::Trace;
+use crossbeam_deque::{Steal, Stealer, Worker as Deque};
+use spangc_arena::PageHeap;
+use spangc_gcbits::SpanBits;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+/// A grey object: marked, not yet scanned, with the function that scans
+/// it.
+#[derive(Clone, Copy)]
+struct Grey {
+    addr: NonNull<u8>,
+    trace: unsafe fn(NonNull<u8>, &mut Tracer<'_>),
+}
+
+// SAFETY: a grey entry is an address and a function pointer; it moves
+// between mark workers while the world is stopped, and the object it
+// names is only read (by its trace function).
+unsafe impl Send for Grey {}
+
+/// Local stack size beyond which a worker shares half of it with idle
+/// workers.
+const SHARE_THRESHOLD: usize = 64;
+
+/// Handed to [`Trace::trace`]: reports the `Gc` pointers a value holds.
+pub struct Tracer<'a> {
+    kind: Kind<'a>,
+}
+
+enum Kind<'a> {
+    Mark {
+        worker: &'a mut Worker,
+        cx: &'a MarkCx<'a>,
+    },
+    Visit(&'a mut dyn FnMut(NonNull<u8>)),
+}
+
+impl<'a> Tracer<'a> {
+    /// A tracer that calls `f` with each object address it is given,
+    /// without marking (heap verification and write-barrier checks).
+    pub(crate) fn visit(f: &'a mut dyn FnMut(NonNull<u8>)) -> Tracer<'a> {
+        Tracer {
+            kind: Kind::Visit(f),
+        }
+    }
+
+    /// Traces `value`: visits every `Gc` it owns.
+    #[inline(always)]
+    pub fn trace<B: Brand, T: ?Sized + Trace<B>>(&mut self, value: &T) {
+        if T::NEEDS_TRACE {
+            value.trace(self);
+        }
+    }
+
+    /// Marks the object at `addr` (what `Gc::trace` calls).
+    #[inline(always)]
+    pub(crate) fn mark(&mut self, addr: NonNull<u8>) {
+        match &mut self.kind {
+            Kind::Mark { worker, cx } => worker.mark(cx, addr),
+            Kind::Visit(f) => f(addr),
+        }
+    }
+
+    /// Marks the object at `addr`, for hand-written `Trace` impls that keep
+    /// pointers in another form than `Gc` (a NaN-boxed value, a tagged
+    /// word).
+    ///
+    /// # Safety
+    ///
+    /// `addr` must be the address a `Gc` to a live object of the heap being
+    /// traced would hold (`Gc::as_raw`).
+    #[inline(always)]
+    pub unsafe fn mark_raw(&mut self, addr: NonNull<u8>) {
+        self.mark(addr)
+    }
+}
+
+/// What all workers of one mark phase share.
+pub(crate) struct MarkCx<'h> {
+    pages: &'h PageHeap,
+    stealers: Vec<Stealer<Grey>>,
+    /// Workers currently idle (see the module docs on termination).
+    idle: AtomicUsize,
+    done: AtomicBool,
+    /// Whether a pointer outside the heap is a fatal error (verify mode)
+    /// rather than ignored.
+    strict: bool,
+}
+
+/// One mark worker's state.
+pub(crate) struct Worker {
+    index: usize,
+    local: Vec<Grey>,
+    deque: Deque<Grey>,
+    /// Bytes and objects this worker marked.
+    bytes: usize,
+    objects: usize,
+}
+
+impl Worker {
+    #[inline(always)]
+    fn mark(&mut self, cx: &MarkCx<'_>, addr: NonNull<u8>) {
+        let a = addr.as_ptr() as usize;
+        let Some(span) = cx.pages.span_of_heap(a) else {
+            if cx.strict {
+                panic!("spangc verify: marking {a:#x}, which is not an object in this heap");
+            }
+            return;
+        };
+        let idx = span.slot_index(a);
+        if span.set_marked(idx) {
+            return;
+        }
+        debug_assert_eq!(span.slot_addr(idx), a, "Gc to the inside of an object");
+        cx.pages.set_page_mark(span);
+        self.bytes += span.elem_size();
+        self.objects += 1;
+        // SAFETY: spans of this heap carry a type tag set by `Scope`'s
+        // allocation path, the address of a `'static` TypeInfo.
+        let info = unsafe { TypeInfo::from_tag(span.type_tag()) };
+        if let Some(trace) = info.trace {
+            self.local.push(Grey { addr, trace });
+        }
+    }
+
+    /// Scans grey objects until there is no work anywhere.
+    fn drain(&mut self, cx: &MarkCx<'_>) {
+        loop {
+            while let Some(g) = self.local.pop() {
+                let mut t = Tracer {
+                    kind: Kind::Mark { worker: self, cx },
+                };
+                // SAFETY: `g` was pushed by `mark` with the trace function
+                // of the object's own type, and the object is live (just
+                // marked) and unchanging (the world is stopped).
+                unsafe { (g.trace)(g.addr, &mut t) };
+                if self.local.len() > SHARE_THRESHOLD && cx.idle.load(Ordering::Relaxed) > 0 {
+                    self.share();
+                }
+            }
+            if !self.find_work(cx) {
+                return;
+            }
+        }
+    }
+
+    /// Moves the bottom half of the local stack (the oldest, likely
+    /// biggest subgraphs) to the shared deque.
+    fn share(&mut self) {
+        let n = self.local.len() / 2;
+        for g in self.local.drain(..n) {
+            self.deque.push(g);
+        }
+    }
+
+    /// Refills the local stack from the own deque or by stealing; `false`
+    /// when marking is over.
+    fn find_work(&mut self, cx: &MarkCx<'_>) -> bool {
+        if let Some(g) = self.deque.pop() {
+            self.local.push(g);
+            return true;
+        }
+        if cx.stealers.len() == 1 {
+            return false;
+        }
+        let n = cx.stealers.len();
+        cx.idle.fetch_add(1, Ordering::SeqCst);
+        let mut backoff = 0u32;
+        loop {
+            if cx.done.load(Ordering::SeqCst) {
+                return false;
+            }
+            if cx.idle.load(Ordering::SeqCst) == n {
+                cx.done.store(true, Ordering::SeqCst);
+                return false;
+            }
+            // Un-count before stealing so that a stolen item in flight is
+            // never invisible to the "all idle" test.
+            cx.idle.fetch_sub(1, Ordering::SeqCst);
+            for k in 1..n {
+                let victim = &cx.stealers[(self.index + k) % n];
+                loop {
+                    match victim.steal_batch_and_pop(&self.deque) {
+                        Steal::Success(g) => {
+                            self.local.push(g);
+                            return true;
+                        }
+                        Steal::Retry => continue,
+                        Steal::Empty => break,
+                    }
+                }
+            }
+            cx.idle.fetch_add(1, Ordering::SeqCst);
+            backoff += 1;
+            if backoff < 16 {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
+    }
+}
+
+/// What a mark phase found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct MarkOutcome {
+    /// Bytes of marked objects (slot sizes).
+    pub(crate) bytes: usize,
+    /// Marked objects.
+    pub(crate) objects: usize,
+    /// Roots marked from.
+    pub(crate) roots: usize,
+    /// Workers that took part.
+    pub(crate) workers: usize,
+}
+
+/// Marks everything reachable from `roots` with `threads` workers: this
+/// thread plus `threads - 1` from `pool`. The world must be stopped and
+/// every span swept, with fresh zeroed mark bits.
+pub(crate) fn mark(
+    pages: &PageHeap,
+    roots: &[NonNull<u8>],
+    pool: Option<&rayon::ThreadPool>,
+    strict: bool,
+) -> MarkOutcome {
+    let threads = pool.map_or(1, |p| p.current_num_threads() + 1);
+    let mut workers: Vec<Worker> = (0..threads)
+        .map(|index| Worker {
+            index,
+            local: Vec::with_capacity(1024),
+            deque: Deque::new_lifo(),
+            bytes: 0,
+            objects: 0,
+        })
+        .collect();
+    let cx = MarkCx {
+        pages,
+        stealers: workers.iter().map(|w| w.deque.stealer()).collect(),
+        idle: AtomicUsize::new(0),
+        done: AtomicBool::new(false),
+        strict,
+    };
+    {
+        let first = &mut workers[0];
+        for &r in roots {
+            first.mark(&cx, r);
+        }
+    }
+    match pool {
+        Some(pool) if threads > 1 => {
+            let (first, rest) = workers.split_first_mut().expect("at least one worker");
+            let cx = &cx;
+            pool.in_place_scope(|s| {
+                for w in rest.iter_mut() {
+                    s.spawn(move |_| abort_on_unwind(|| w.drain(cx)));
+                }
+                abort_on_unwind(|| first.drain(cx));
+            });
+        }
+        _ => abort_on_unwind(|| workers[0].drain(&cx)),
+    }
+    MarkOutcome {
+        bytes: workers.iter().map(|w| w.bytes).sum(),
+        objects: workers.iter().map(|w| w.objects).sum(),
+        roots: roots.len(),
+        workers: threads,
+    }
+}
+
+/// Runs `f`; a panic inside (from a `Trace` impl) aborts the process: a
+/// half-marked heap cannot be swept safely.
+fn abort_on_unwind(f: impl FnOnce()) {
+    struct Bomb;
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            crate::abort_with("a Trace impl panicked during marking");
+        }
+    }
+    let bomb = Bomb;
+    f();
+    std::mem::forget(bomb);
+}

@@ -1,0 +1,460 @@
+//! Mutators and scopes: where a thread allocates, and where collections
+//! may happen.
+//!
+//! A [`Mutator`] is one thread's registration with a heap: its allocation
+//! cache and its status in the stop-the-world protocol (`world.rs`). It is
+//! `!Send`: the cache belongs to the thread.
+//!
+//! [`Mutator::enter`] opens a [`Scope`] and passes `&mut Scope` to a closure
+//! that is generic over the borrow's lifetime, so nothing branded with it
+//! can leave. Inside:
+//!
+//! * `&'s Scope` methods (`alloc`, `root`, `Root::get`, cell writes) cannot
+//!   collect. Every `Gc<'s, _>` borrows the scope for `'s`.
+//! * `&mut Scope` methods (`safepoint`, `collect`, `blocking`) may collect;
+//!   taking `&mut` ends every outstanding `Gc`. Values that must survive are
+//!   rooted (or stored in a rooted object).
+//!
+//! So an interpreter's dispatch loop lets collections happen without
+//! returning from its outermost function: it keeps its state in a rooted
+//! object, re-reads it after each `safepoint()`, and the borrow checker
+//! rejects any stale `Gc` (see `docs/api.md`).
+//!
+//! Outside a scope, and while `blocking`, a mutator holds no cached spans
+//! and never holds up a collection.
+
+use crate::alloc::{AllocError, AllocErrorKind, SizeReq};
+use crate::brand::{Brand, Global};
+use crate::branded::{Branded, Rootable};
+use crate::gc::Gc;
+use crate::heap::{Heap, HeapInner, Reason};
+use crate::layout::{TypeInfo, WithTail};
+use crate::root::Root;
+use crate::trace::Trace;
+use crate::world::MutatorId;
+use spangc_sweep::MCache;
+use std::cell::{Cell, UnsafeCell};
+use std::marker::PhantomData;
+use std::ptr::NonNull;
+use std::sync::Arc;
+
+/// One thread's handle on a heap. See the module docs.
+pub struct Mutator<B: Brand = Global> {
+    inner: Box<MutatorInner<B>>,
+}
+
+pub(crate) struct MutatorInner<B: Brand> {
+    pub(crate) heap: Arc<HeapInner<B>>,
+    pub(crate) id: MutatorId,
+    /// The allocation cache. Only this mutator's thread touches it, and
+    /// only from inside a scope (or from `Drop`), one call at a time.
+    cache: UnsafeCell<MCache>,
+    /// Not `Send`, not `Sync`: the cache belongs to the thread.
+    _thread: PhantomData<*mut ()>,
+}
+
+thread_local! {
+    /// Heaps this thread is inside a scope of (by heap id), to turn nested
+    /// entry and collection requests from inside a scope into panics
+    /// instead of deadlocks.
+    static ENTERED: Cell<[usize; 4]> = const { Cell::new([0; 4]) };
+}
+
+/// Marks the current thread as inside a scope of heap `id` for its life.
+struct EnteredGuard(usize);
+
+impl EnteredGuard {
+    fn new(id: usize) -> EnteredGuard {
+        ENTERED.with(|e| {
+            let mut set = e.get();
+            assert!(
+                !set.contains(&id),
+                "spangc: nested Mutator::enter on a heap this thread is already inside; \
+                 use the outer scope instead (a nested scope would deadlock the next collection)"
+            );
+            let free = set
+                .iter()
+                .position(|&x| x == 0)
+                .expect("spangc: a thread may be inside scopes of at most 4 heaps at once");
+            set[free] = id;
+            e.set(set);
+        });
+        EnteredGuard(id)
+    }
+}
+
+impl Drop for EnteredGuard {
+    fn drop(&mut self) {
+        ENTERED.with(|e| {
+            let mut set = e.get();
+            if let Some(i) = set.iter().position(|&x| x == self.0) {
+                set[i] = 0;
+            }
+            e.set(set);
+        });
+    }
+}
+
+/// Whether the current thread is inside a scope of heap `id`.
+pub(crate) fn thread_inside(id: usize) -> bool {
+    ENTERED.with(|e| e.get().contains(&id))
+}
+
+impl<B: Brand> Mutator<B> {
+    pub(crate) fn new(heap: Arc<HeapInner<B>>) -> Mutator<B> {
+        let id = heap.world.register();
+        let cache = heap.mheap.new_cache();
+        Mutator {
+            inner: Box::new(MutatorInner {
+                heap,
+                id,
+                cache: UnsafeCell::new(cache),
+                _thread: PhantomData,
+            }),
+        }
+    }
+
+    /// The heap this mutator allocates in.
+    pub fn heap(&self) -> Heap<B> {
+        Heap::from_inner(self.inner.heap.clone())
+    }
+
+    /// Runs `f` inside a scope. Waits first if a collection is in progress.
+    ///
+    /// Nothing branded with the scope can be returned or leak out: `f` is
+    /// generic over the scope borrow. Panics if this thread is already
+    /// inside a scope of the same heap.
+    pub fn enter<R>(&mut self, f: impl for<'x> FnOnce(&'x mut Scope<B>) -> R) -> R {
+        let m = &*self.inner;
+        let _entered = EnteredGuard::new(m.heap.id);
+        m.heap.world.enter(m.id);
+        let _exit = ExitGuard(m);
+        let mut scope = Scope {
+            m: NonNull::from(m),
+            _not_send_sync: PhantomData,
+        };
+        f(&mut scope)
+    }
+}
+
+impl<B: Brand> Drop for Mutator<B> {
+    fn drop(&mut self) {
+        let m = &*self.inner;
+        // SAFETY: `&mut self`: no scope is open, so nothing else uses the
+        // cache.
+        unsafe { (*m.cache.get()).release_all(&m.heap.mheap) };
+        m.heap.world.deregister(m.id);
+    }
+}
+
+/// Leaves the scope on every path out of `enter`, unwinding included.
+struct ExitGuard<'m, B: Brand>(&'m MutatorInner<B>);
+
+impl<B: Brand> Drop for ExitGuard<'_, B> {
+    fn drop(&mut self) {
+        let m = self.0;
+        // SAFETY: the scope is gone (this runs after `f` returned or
+        // unwound), so no other reference to the cache exists.
+        unsafe { (*m.cache.get()).release_all(&m.heap.mheap) };
+        m.heap.world.exit(m.id);
+    }
+}
+
+/// A mutation scope: allocate, root, read and write objects; reach
+/// safepoints. See the module docs.
+pub struct Scope<B: Brand = Global> {
+    m: NonNull<MutatorInner<B>>,
+    /// `!Send + !Sync`: a scope is its thread's alone.
+    _not_send_sync: PhantomData<*mut ()>,
+}
+
+impl<B: Brand> Scope<B> {
+    #[inline(always)]
+    fn m(&self) -> &MutatorInner<B> {
+        // SAFETY: a scope exists only inside `Mutator::enter`, which holds
+        // a borrow of the boxed `MutatorInner` for the scope's whole life.
+        unsafe { self.m.as_ref() }
+    }
+
+    #[inline(always)]
+    pub(crate) fn heap_inner(&self) -> &Arc<HeapInner<B>> {
+        &self.m().heap
+    }
+
+    /// The heap this scope allocates in.
+    pub fn heap(&self) -> Heap<B> {
+        Heap::from_inner(self.m().heap.clone())
+    }
+
+    /// The mutator's allocation cache.
+    ///
+    /// # Safety
+    ///
+    /// The caller must not let the reference outlive its own call, and must
+    /// not call back into anything that reaches the cache while holding it
+    /// (allocation is not re-entrant; destructors run during cache refill
+    /// cannot reach a `Scope`).
+    #[inline(always)]
+    unsafe fn cache(&self) -> &mut MCache {
+        // SAFETY: per the contract, this is the only live reference; the
+        // cache belongs to this thread (`Scope` is `!Send`).
+        unsafe { &mut *self.m().cache.get() }
+    }
+
+    /// Allocates `value` and returns a pointer to it, valid until the next
+    /// safepoint.
+    ///
+    /// Panics if the heap cannot grow (memory limit reached, or the OS
+    /// refused memory); [`Scope::try_alloc`] returns the error instead.
+    #[inline]
+    pub fn alloc<'s, T: Trace<B> + Branded<'s>>(&'s self, value: T) -> Gc<'s, T, B> {
+        match self.try_alloc(value) {
+            Ok(gc) => gc,
+            Err(e) => alloc_failed(e.kind()),
+        }
+    }
+
+    /// Allocates `value`, or gives it back in the error if the heap cannot
+    /// grow. The heap stays usable after an error.
+    #[inline]
+    pub fn try_alloc<'s, T: Trace<B> + Branded<'s>>(
+        &'s self,
+        value: T,
+    ) -> Result<Gc<'s, T, B>, AllocError<T>> {
+        let info = TypeInfo::of::<B, T>();
+        match self.alloc_raw(info, SizeReq::of::<T>()) {
+            Ok(p) => {
+                // SAFETY: `p` is a fresh slot with room and alignment for a
+                // `T` (`SizeReq::of`), which nothing else references.
+                unsafe { p.cast::<T>().write(value) };
+                // SAFETY: `p` now holds an initialised `T` of this heap;
+                // nothing can free it before the next safepoint, which ends
+                // `'s`.
+                Ok(unsafe { Gc::from_raw(p) })
+            }
+            Err(kind) => Err(AllocError::new(value, kind)),
+        }
+    }
+
+    /// Allocates a string.
+    pub fn alloc_str<'s>(&'s self, s: &str) -> Gc<'s, str, B> {
+        let bytes = self.alloc_slice_copy(s.as_bytes());
+        // SAFETY: the object holds the bytes of a `str`, so it is valid
+        // UTF-8; `str` and `[u8]` objects share a layout.
+        unsafe { Gc::from_raw(Gc::as_raw(bytes)) }
+    }
+
+    /// Allocates a slice, copying `items`.
+    pub fn alloc_slice_copy<'s, T: Copy + Trace<B> + Branded<'s>>(
+        &'s self,
+        items: &[T],
+    ) -> Gc<'s, [T], B> {
+        self.alloc_slice_from_iter(items.iter().copied())
+    }
+
+    /// Allocates a slice from an iterator of known length.
+    ///
+    /// Panics if the iterator yields a different number of items than its
+    /// `len()` said (the object is then left holding the items written so
+    /// far, and is garbage).
+    pub fn alloc_slice_from_iter<'s, T: Trace<B> + Branded<'s>, I>(
+        &'s self,
+        items: I,
+    ) -> Gc<'s, [T], B>
+    where
+        I: IntoIterator<Item = T>,
+        I::IntoIter: ExactSizeIterator,
+    {
+        let gc = self.alloc_with_tail((), items);
+        // SAFETY: a `[T]` object is laid out as `WithTail<(), T>`.
+        unsafe { Gc::from_raw(Gc::as_raw(gc)) }
+    }
+
+    /// Allocates `head` followed by the items of `tail` in one object (see
+    /// [`WithTail`]).
+    ///
+    /// Panics if the iterator yields a different number of items than its
+    /// `len()` said.
+    pub fn alloc_with_tail<'s, H, T, I>(&'s self, head: H, tail: I) -> Gc<'s, WithTail<H, T>, B>
+    where
+        H: Trace<B> + Branded<'s>,
+        T: Trace<B> + Branded<'s>,
+        I: IntoIterator<Item = T>,
+        I::IntoIter: ExactSizeIterator,
+    {
+        let mut items = tail.into_iter();
+        let len = items.len();
+        let layout = WithTail::<H, T>::layout(len).unwrap_or_else(|| {
+            alloc_failed(AllocErrorKind::TooLarge {
+                bytes: usize::MAX,
+            })
+        });
+        let info = TypeInfo::of::<B, WithTail<H, T>>();
+        let p = match self.alloc_raw(info, SizeReq::for_layout(layout)) {
+            Ok(p) => p,
+            Err(kind) => alloc_failed(kind),
+        };
+        // SAFETY: `p` is a fresh slot of at least `layout`, aligned to it.
+        // The object claims `len` elements from here on, so until each is
+        // written the length word is lowered to what is written: if the
+        // iterator panics, the object (garbage from then on) drops exactly
+        // the initialised prefix.
+        unsafe {
+            let elems = WithTail::<H, T>::init_head(p, 0, head);
+            for i in 0..len {
+                let item = items.next().unwrap_or_else(|| {
+                    panic!("alloc_with_tail: iterator yielded {i} items, promised {len}")
+                });
+                elems.add(i).write(item);
+                WithTail::<H, T>::set_len(p, i + 1);
+            }
+        }
+        assert!(
+            items.next().is_none(),
+            "alloc_with_tail: iterator yielded more than the {len} items it promised"
+        );
+        // SAFETY: the object is fully initialised with `len` elements.
+        unsafe { Gc::from_raw(p) }
+    }
+
+    /// The allocation path shared by every `alloc_*`: a slot for an object
+    /// of type `info`, uninitialised. The fast path is the cache hit inlined
+    /// from `MCache::alloc_fast`.
+    #[inline(always)]
+    fn alloc_raw(
+        &self,
+        info: &'static TypeInfo,
+        req: SizeReq,
+    ) -> Result<NonNull<u8>, AllocErrorKind> {
+        match req {
+            SizeReq::Small(class) => {
+                // SAFETY: the reference does not outlive this statement.
+                if let Some(p) = unsafe { self.cache() }.alloc_fast(info.tag(), class) {
+                    return Ok(p);
+                }
+                self.alloc_slow(info, req)
+            }
+            SizeReq::Large { .. } => self.alloc_slow(info, req),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn alloc_slow(
+        &self,
+        info: &'static TypeInfo,
+        req: SizeReq,
+    ) -> Result<NonNull<u8>, AllocErrorKind> {
+        let heap = &self.m().heap;
+        heap.before_span_alloc(req.bytes())?;
+        // SAFETY: the reference lives for this call only; refill may run
+        // destructors, which cannot reach this scope.
+        let cache = unsafe { self.cache() };
+        let r = match req {
+            SizeReq::Small(class) => cache.alloc_slow(&heap.mheap, info.tag(), class),
+            SizeReq::Large { bytes } => {
+                cache.alloc_large(&heap.mheap, bytes, info.tag(), info.noscan())
+            }
+        };
+        heap.after_span_alloc();
+        r.map_err(AllocErrorKind::from)
+    }
+
+    /// Roots `gc`: the object stays alive until the returned [`Root`] is
+    /// dropped, across safepoints and outside the scope.
+    pub fn root<'s, T: ?Sized + Branded<'s>>(&'s self, gc: Gc<'s, T, B>) -> Root<T::Erased, B> {
+        Root::new(&self.m().heap, Gc::as_raw(gc))
+    }
+
+    /// Re-brands a root's object with this scope (same as [`Root::get`]).
+    #[inline]
+    pub fn get<'s, R: ?Sized + Rootable>(&'s self, root: &Root<R, B>) -> Gc<'s, R::At<'s>, B> {
+        root.get(self)
+    }
+
+    /// A safepoint: a collection may run here. Every `Gc` not reachable
+    /// from a root is dead afterwards (the borrow checker enforces it).
+    ///
+    /// Costs one load when no collection is wanted. Long-running mutators
+    /// should reach one regularly (an interpreter: every loop iteration or
+    /// call), or other threads' collections wait for them.
+    #[inline]
+    pub fn safepoint(&mut self) {
+        let heap = &self.m().heap;
+        if heap.world.poll() || heap.config.gc_stress {
+            self.safepoint_slow();
+        }
+    }
+
+    #[cold]
+    fn safepoint_slow(&mut self) {
+        let m = self.m();
+        if m.heap.world.park_if_collecting(m.id) {
+            self.after_collection();
+        } else if m.heap.world.collection_wanted() || m.heap.config.gc_stress {
+            self.run_collection(Reason::Trigger);
+        }
+    }
+
+    /// Runs a full collection now and finishes sweeping, so that
+    /// [`Heap::stats`] reflects it when this returns.
+    pub fn collect(&mut self) {
+        self.run_collection(Reason::Explicit);
+        self.m().heap.mheap.finish_sweep();
+    }
+
+    fn run_collection(&mut self, reason: Reason) {
+        let m = self.m();
+        m.heap.collect_cycle(Some(m.id), reason);
+        self.after_collection();
+    }
+
+    /// After a collection this mutator was stopped for: cached spans are
+    /// stale (their sweep generation passed), so flush them, sweeping what
+    /// needs it.
+    fn after_collection(&mut self) {
+        let m = self.m();
+        // SAFETY: `&mut self`: no allocation is in progress.
+        unsafe { self.cache() }.prepare_for_sweep(&m.heap.mheap);
+    }
+
+    /// Runs `f`, which must not touch the heap, while letting collections
+    /// proceed without this mutator: for blocking I/O, locks, joins or
+    /// long native computations inside a scope. No `Gc` can be used in `f`
+    /// (it would need `&Scope`, which `&mut self` excludes).
+    pub fn blocking<R>(&mut self, f: impl FnOnce() -> R) -> R {
+        let m = self.m();
+        // SAFETY: `&mut self`: no allocation is in progress.
+        unsafe { self.cache() }.release_all(&m.heap.mheap);
+        m.heap.world.begin_blocking(m.id);
+        struct Unblock<'a, B: Brand>(&'a MutatorInner<B>);
+        impl<B: Brand> Drop for Unblock<'_, B> {
+            fn drop(&mut self) {
+                self.0.heap.world.end_blocking(self.0.id);
+            }
+        }
+        let _unblock = Unblock(m);
+        f()
+    }
+
+    /// Reports `bytes` the embedder now holds outside the heap on behalf
+    /// of heap objects (buffers, native handles). The pacer counts them as
+    /// live heap, so a program whose objects own much external memory
+    /// collects often enough to free it. Report the release with
+    /// [`Scope::sub_external`].
+    pub fn add_external(&self, bytes: usize) {
+        self.m().heap.add_external(bytes);
+    }
+
+    /// Reports that `bytes` of external memory were released.
+    pub fn sub_external(&self, bytes: usize) {
+        self.m().heap.sub_external(bytes);
+    }
+}
+
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn alloc_failed(kind: AllocErrorKind) -> ! {
+    panic!("spangc: allocation failed: {kind}")
+}

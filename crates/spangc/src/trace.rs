@@ -1,0 +1,190 @@
+//! The `Trace` trait: how the collector finds the `Gc` pointers inside a
+//! value, and what a traced type promises about itself.
+//!
+//! A type is allocated on the heap only if it implements [`Trace<B>`] for
+//! the heap's brand `B`. Usually `#[derive(Trace)]` writes the impl; this
+//! module has the impls for std types. The impls for the crate's own types
+//! (`Gc`, `GcCell`, `GcRefCell`, ...) sit beside those types.
+//!
+//! `NEEDS_TRACE` is how noscan works: a type whose values can hold no `Gc`
+//! says `false`, its objects go to noscan spans, and the marker never looks
+//! inside them. Containers pass their element's answer through, so a
+//! `Vec<f64>` is noscan and a `Vec<Gc<_>>` is not.
+//!
+//! What is deliberately missing: references other than `&'static str`
+//! (re-branding a reference would let it outlive what it points to), `Rc`
+//! (the collector may drop objects on another thread), raw pointers and
+//! `fn` pointers (they can hide `Gc`s), and std `Cell`/`RefCell` holding
+//! anything that is not `'static` (every write of a `Gc` must go through the
+//! crate's cells, see `cell.rs`).
+
+use crate::brand::{Brand, Global};
+use crate::mark::Tracer;
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet, LinkedList, VecDeque};
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+/// A type the collector can trace.
+///
+/// # Safety
+///
+/// Implementing `Trace` promises:
+///
+/// 1. `trace` calls `tracer.trace(..)` (or, for `Gc` itself,
+///    `Tracer::mark`) on every `Gc` the value owns, directly or through
+///    owned containers (`Box`, `Vec`, ...). A missed `Gc` is freed while
+///    still reachable.
+/// 2. `NEEDS_TRACE` is `false` only if no value of the type can hold a `Gc`.
+/// 3. `trace` reads the value and nothing else: it does not allocate, block,
+///    touch any heap object but through the tracer, or panic (a panic while
+///    marking aborts the process, since a half-marked heap cannot be swept).
+/// 4. Dropping a value of the type is sound on any thread, and its drop
+///    glue never reads through a `Gc` (the object behind it may already be
+///    freed). `#[derive(Trace)]` enforces both; hand-written impls must too.
+/// 5. Every `Gc` the value holds belongs to a heap of brand `B`.
+pub unsafe trait Trace<B: Brand = Global> {
+    /// Whether values of this type can hold `Gc` pointers. When `false`,
+    /// objects of the type are never scanned.
+    const NEEDS_TRACE: bool;
+
+    /// Reports every `Gc` the value owns to `tracer`.
+    fn trace(&self, tracer: &mut Tracer<'_>);
+}
+
+/// Types that hold no `Gc`: tracing does nothing.
+macro_rules! noscan {
+    ($($(#[$m:meta])* [$($g:tt)*] $t:ty;)*) => {$(
+        $(#[$m])*
+        // SAFETY: the type holds no `Gc` (rules 1, 2, 5), its drop glue is
+        // std's own and thread-agnostic (rule 4), and tracing reads nothing.
+        unsafe impl<B: Brand, $($g)*> Trace<B> for $t {
+            const NEEDS_TRACE: bool = false;
+            #[inline]
+            fn trace(&self, _: &mut Tracer<'_>) {}
+        }
+    )*};
+}
+
+noscan! {
+    [] (); [] bool; [] char; [] u8; [] u16; [] u32; [] u64; [] u128; [] usize;
+    [] i8; [] i16; [] i32; [] i64; [] i128; [] isize; [] f32; [] f64;
+    [] String; [] str; [] &'static str; [] std::time::Duration; [] std::time::Instant;
+    [] std::num::NonZeroU32; [] std::num::NonZeroU64; [] std::num::NonZeroUsize;
+    [] std::path::PathBuf; [] std::ffi::OsString; [] std::ffi::CString;
+    [T: ?Sized] PhantomData<T>;
+    /// `'static` contents cannot hold a branded `Gc`.
+    [T: Trace<B> + 'static] Cell<T>;
+    /// `'static` contents cannot hold a branded `Gc`.
+    [T: Trace<B> + 'static] RefCell<T>;
+    /// Shared ownership outside the heap; `Send + Sync` contents keep the
+    /// drop thread-agnostic.
+    [T: ?Sized + Send + Sync + 'static] Arc<T>;
+}
+
+/// Containers of one element type: trace each element.
+macro_rules! each {
+    ($([$($g:tt)*] $t:ty;)*) => {$(
+        // SAFETY: every element is traced (rule 1); NEEDS_TRACE is the
+        // element's (rule 2); drop glue is std's, dropping elements whose
+        // own impls uphold rule 4.
+        unsafe impl<B: Brand, $($g)*> Trace<B> for $t {
+            const NEEDS_TRACE: bool = T::NEEDS_TRACE;
+            #[inline]
+            fn trace(&self, tracer: &mut Tracer<'_>) {
+                if T::NEEDS_TRACE {
+                    for x in self.iter() {
+                        tracer.trace::<B, T>(x);
+                    }
+                }
+            }
+        }
+    )*};
+}
+
+each! {
+    [T: Trace<B>] Vec<T>;
+    [T: Trace<B>] VecDeque<T>;
+    [T: Trace<B>] LinkedList<T>;
+    [T: Trace<B>] BinaryHeap<T>;
+    [T: Trace<B>] BTreeSet<T>;
+    [T: Trace<B>, S] HashSet<T, S>;
+    [T: Trace<B>] [T];
+    [T: Trace<B>, const N: usize] [T; N];
+    [T: Trace<B>] Option<T>;
+}
+
+// SAFETY: traces the boxed value (rule 1); NEEDS_TRACE passes through
+// (rule 2); Box's drop glue drops a T, which upholds rule 4.
+unsafe impl<B: Brand, T: ?Sized + Trace<B>> Trace<B> for Box<T> {
+    const NEEDS_TRACE: bool = T::NEEDS_TRACE;
+    #[inline]
+    fn trace(&self, tracer: &mut Tracer<'_>) {
+        tracer.trace::<B, T>(self);
+    }
+}
+
+// SAFETY: traces whichever side is present (rule 1); NEEDS_TRACE is true if
+// either side needs it (rule 2); drop glue drops a T or an E (rule 4).
+unsafe impl<B: Brand, T: Trace<B>, E: Trace<B>> Trace<B> for Result<T, E> {
+    const NEEDS_TRACE: bool = T::NEEDS_TRACE || E::NEEDS_TRACE;
+    #[inline]
+    fn trace(&self, tracer: &mut Tracer<'_>) {
+        match self {
+            Ok(t) => tracer.trace::<B, T>(t),
+            Err(e) => tracer.trace::<B, E>(e),
+        }
+    }
+}
+
+/// Maps: trace keys and values.
+macro_rules! map {
+    ($([$($g:tt)*] $t:ty;)*) => {$(
+        // SAFETY: every key and value is traced (rule 1); NEEDS_TRACE is
+        // true if either needs it (rule 2); drop glue drops keys and values
+        // (rule 4).
+        unsafe impl<B: Brand, K: Trace<B>, V: Trace<B>, $($g)*> Trace<B> for $t {
+            const NEEDS_TRACE: bool = K::NEEDS_TRACE || V::NEEDS_TRACE;
+            #[inline]
+            fn trace(&self, tracer: &mut Tracer<'_>) {
+                if Self::NEEDS_TRACE {
+                    for (k, v) in self.iter() {
+                        tracer.trace::<B, K>(k);
+                        tracer.trace::<B, V>(v);
+                    }
+                }
+            }
+        }
+    )*};
+}
+
+map! {
+    [S] HashMap<K, V, S>;
+    [] BTreeMap<K, V>;
+}
+
+/// Tuples: trace each field.
+macro_rules! tuple {
+    ($(($($n:tt $t:ident),+);)*) => {$(
+        // SAFETY: every field is traced (rule 1); NEEDS_TRACE is true if any
+        // field needs it (rule 2); drop glue drops the fields (rule 4).
+        unsafe impl<B: Brand, $($t: Trace<B>),+> Trace<B> for ($($t,)+) {
+            const NEEDS_TRACE: bool = false $(|| $t::NEEDS_TRACE)+;
+            #[inline]
+            fn trace(&self, tracer: &mut Tracer<'_>) {
+                $(tracer.trace::<B, $t>(&self.$n);)+
+            }
+        }
+    )*};
+}
+
+tuple! {
+    (0 A);
+    (0 A, 1 C);
+    (0 A, 1 C, 2 D);
+    (0 A, 1 C, 2 D, 3 E);
+    (0 A, 1 C, 2 D, 3 E, 4 F);
+    (0 A, 1 C, 2 D, 3 E, 4 F, 5 G);
+    (0 A, 1 C, 2 D, 3 E, 4 F, 5 G, 6 H);
+    (0 A, 1 C, 2 D, 3 E, 4 F, 5 G, 6 H, 7 I);
+}
