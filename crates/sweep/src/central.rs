@@ -1,0 +1,221 @@
+//! Centrals: per (span class, type tag), the spans with objects of that
+//! class and type that no mutator cache holds.
+//!
+//! Each central has four span sets per generation parity (the seed's
+//! `mcentral` after Go 1.15): partial (some free slots) and full, swept and
+//! unswept. Because the heap's sweepgen moves by 2 per cycle, the swept
+//! sets of generation `h` are the unswept sets of `h + 2`: index
+//! `h / 2 % 2` is swept, the other unswept, and the roles trade at every
+//! advance with no copying.
+//!
+//! A cache refill ([`Central::cache_span`]) tries, in order: a partial swept
+//! span; a partial unswept span, sweeping it (claim first); a full unswept
+//! span, sweeping it in the hope that it frees something (a bounded number
+//! of tries, so one refill never sweeps the world); then a new span from
+//! the page heap. A span handed to a cache is marked `h + 3`.
+//! [`Central::uncache_span`] takes a span back from a cache: a span cached
+//! before the last advance (`h + 1`) is swept first; others go back to the
+//! partial or full swept set.
+//!
+//! The facade keys centrals by (span class, type tag) because a span holds
+//! objects of one Rust type (see `docs/ARCHITECTURE.md`); to this crate the
+//! tag is opaque.
+
+use crate::mheap::{AllocError, Mheap};
+use crate::spanset::SpanSet;
+use crate::sweep::{Dispose, Who};
+use crate::sweepgen::{SweepClaim, try_claim};
+use spangc_arena::PageCache;
+use spangc_arena::sizeclass::{SpanClass, class_npages, class_nelems, class_size};
+use spangc_arena::span::Span;
+use spangc_gcbits::SpanBits;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicU64, AtomicUsize};
+
+/// How many unswept spans one refill may sweep before it grows the heap
+/// instead (the seed's `spanBudget`).
+const SPAN_BUDGET: usize = 100;
+
+/// What identifies a central.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CentralKey {
+    /// The span class (small classes only).
+    pub class: SpanClass,
+    /// The facade's type tag.
+    pub tag: usize,
+}
+
+/// Spans of one (span class, type tag). See the module docs.
+pub struct Central {
+    pub(crate) key: CentralKey,
+    partial: [SpanSet; 2],
+    full: [SpanSet; 2],
+    /// Spans of this central currently in use (anywhere: sets or caches).
+    pub(crate) spans_in_use: AtomicUsize,
+    /// Objects allocated from this central's spans, ever.
+    pub(crate) objects_allocated: AtomicU64,
+    /// Objects freed by sweeping this central's spans, ever.
+    pub(crate) objects_freed: AtomicU64,
+}
+
+fn swept_index(h: u32) -> usize {
+    (h / 2 % 2) as usize
+}
+
+fn unswept_index(h: u32) -> usize {
+    1 - swept_index(h)
+}
+
+impl Central {
+    pub(crate) fn new(key: CentralKey) -> Central {
+        assert!(!key.class.is_large(), "centrals hold small spans only");
+        Central {
+            key,
+            partial: Default::default(),
+            full: Default::default(),
+            spans_in_use: AtomicUsize::new(0),
+            objects_allocated: AtomicU64::new(0),
+            objects_freed: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn partial_swept(&self, h: u32) -> &SpanSet {
+        &self.partial[swept_index(h)]
+    }
+    pub(crate) fn full_swept(&self, h: u32) -> &SpanSet {
+        &self.full[swept_index(h)]
+    }
+    pub(crate) fn partial_unswept(&self, h: u32) -> &SpanSet {
+        &self.partial[unswept_index(h)]
+    }
+    pub(crate) fn full_unswept(&self, h: u32) -> &SpanSet {
+        &self.full[unswept_index(h)]
+    }
+
+    /// Puts a swept span (sweepgen already `h`) on the right swept set.
+    pub(crate) fn push_swept(&self, span: &Span, h: u32) {
+        if span.alloc_count() < span.nelems() {
+            self.partial_swept(h).push(span);
+        } else {
+            self.full_swept(h).push(span);
+        }
+    }
+
+    /// A span with at least one free slot for a cache, marked cached
+    /// (`h + 3`). See the module docs.
+    pub(crate) fn cache_span<'h>(
+        &self,
+        heap: &'h Mheap,
+        page_cache: &mut PageCache,
+    ) -> Result<&'h Span, AllocError> {
+        let h = heap.sweepgen();
+        if let Some(s) = self.partial_swept(h).pop() {
+            // SAFETY: spans in our sets belong to `heap`, which outlives 'h.
+            let span = unsafe { s.get::<'h>() };
+            // Popped from a swept set: we own it and it is at `h`.
+            span.sweepgen().store(h.wrapping_add(3), Relaxed);
+            return Ok(span);
+        }
+        let mut budget = SPAN_BUDGET;
+        while budget > 0 {
+            let Some(s) = self.partial_unswept(h).pop() else {
+                break;
+            };
+            budget -= 1;
+            // SAFETY: as above.
+            let span = unsafe { s.get::<'h>() };
+            if let Some(claim) = try_claim(span, h) {
+                return Ok(self.sweep_for_cache(heap, claim));
+            }
+            // Someone else swept it through another route; they own it.
+        }
+        while budget > 0 {
+            let Some(s) = self.full_unswept(h).pop() else {
+                break;
+            };
+            budget -= 1;
+            // SAFETY: as above.
+            let span = unsafe { s.get::<'h>() };
+            if let Some(claim) = try_claim(span, h) {
+                let span = claim.span();
+                let d = heap.sweep_span(&claim, Who::Alloc);
+                if d != Dispose::KeepFull {
+                    claim.release_cached();
+                    return Ok(span);
+                }
+                heap.dispose(claim, d);
+            }
+        }
+        self.grow(heap, page_cache)
+    }
+
+    /// Sweeps a claimed partial span and hands it to the cache. Sweeping
+    /// an unswept *partial* span cannot fill it, and a wholly dead one is
+    /// kept for the cache rather than freed (the seed's `preserve`).
+    fn sweep_for_cache<'h>(&self, heap: &'h Mheap, claim: SweepClaim<'h>) -> &'h Span {
+        let span = claim.span();
+        heap.sweep_span(&claim, Who::Alloc);
+        debug_assert!(span.alloc_count() < span.nelems());
+        claim.release_cached();
+        span
+    }
+
+    /// A fresh span from the page heap, born swept and cached.
+    fn grow<'h>(&self, heap: &'h Mheap, page_cache: &mut PageCache) -> Result<&'h Span, AllocError> {
+        let c = self.key.class.size_class();
+        let h = heap.sweepgen();
+        let span = heap.page_heap().alloc_span(
+            class_npages(c),
+            self.key.class,
+            self.key.tag,
+            h,
+            Some(page_cache),
+        )?;
+        debug_assert_eq!(span.nelems() as usize, class_nelems(c));
+        debug_assert_eq!(span.elem_size(), class_size(c));
+        heap.install_fresh_bits(span)?;
+        self.spans_in_use.fetch_add(1, Relaxed);
+        span.sweepgen().store(h.wrapping_add(3), Relaxed);
+        Ok(span)
+    }
+
+    /// Takes `span` back from a cache (see the module docs). `allocated` is
+    /// the number of objects the cache handed out from it.
+    pub(crate) fn uncache_span(&self, heap: &Mheap, span: &Span, allocated: u32) {
+        self.objects_allocated.fetch_add(allocated as u64, Relaxed);
+        let h = heap.sweepgen();
+        let sg = span.sweepgen().load(Relaxed);
+        if sg == h.wrapping_add(1) {
+            // Cached since before the last advance: ours to sweep.
+            let claim = SweepClaim::from_stale_cached(span, h);
+            let d = heap.sweep_span(&claim, Who::Uncache);
+            heap.dispose(claim, d);
+        } else {
+            assert_eq!(
+                sg,
+                h.wrapping_add(3),
+                "uncaching a span that is not cached: {span} (heap sweepgen {h})"
+            );
+            span.sweepgen().store(h, std::sync::atomic::Ordering::Release);
+            self.push_swept(span, h);
+        }
+    }
+
+    /// Every span in this central's sets (verifier only; world stopped).
+    pub(crate) fn sets(&self) -> [&SpanSet; 4] {
+        [&self.partial[0], &self.partial[1], &self.full[0], &self.full[1]]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_trade_each_generation() {
+        for h in [0u32, 2, 4, 6, 1000] {
+            assert_eq!(swept_index(h), unswept_index(h + 2));
+            assert_ne!(swept_index(h), unswept_index(h));
+        }
+    }
+}

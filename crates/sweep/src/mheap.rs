@@ -1,0 +1,616 @@
+//! The heap-wide sweep and allocation state (the part of the seed's
+//! `mheap` above the page heap).
+//!
+//! [`Mheap`] owns the page heap, the gcBits arenas, the heap's sweep
+//! generation, the centrals, the large-object span sets, proportional
+//! sweep pacing, the page reclaimer and the background sweeper. The
+//! facade drives it through a cycle:
+//!
+//! ```text
+//!  finish_sweep()      mutators running: sweep what is left of generation h
+//!  prepare_mark()      world stopped: rotate gcBits epochs, clear page marks
+//!  (facade marks)
+//!  finish_mark(bytes)  world stopped: h += 2, every in-use span is now unswept,
+//!                      heap_live = marked bytes, reclaim and pacing reset
+//!  (world restarts; background sweeper, cache refills, proportional sweep
+//!   and the reclaimer sweep generation h+2 concurrently)
+//! ```
+//!
+//! # heap_live
+//!
+//! As the seed's `memstats.heap_live`: bytes of objects allocated and not
+//! known to be dead. Set to the marked bytes at each mark's end; a cache
+//! adds a span's free bytes when it takes the span and subtracts what it
+//! did not use when it gives it back, so the allocation fast path touches
+//! no shared counter. Large objects count when allocated. Updated
+//! atomically.
+
+use crate::central::{Central, CentralKey};
+use crate::mcache::MCache;
+use crate::pacing::ProportionalSweep;
+use crate::reclaim::Reclaim;
+use crate::spanset::{SpanRef, SpanSet};
+use crate::stats::{Counters, SweepStats};
+use crate::sweep::Who;
+use crate::sweepgen::{SpanSweepState, SweepDone, next_generation, try_claim};
+use crate::background::Background;
+use spangc_arena::sizeclass::SpanClass;
+use spangc_arena::span::Span;
+use spangc_arena::{ArenaError, PageHeap, PageHeapConfig, PageHeapStats, SpanState};
+use spangc_gcbits::{GcBitsArenas, SpanBits};
+use std::collections::HashMap;
+use std::fmt;
+use std::ptr::NonNull;
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use std::sync::atomic::{AtomicU32, AtomicUsize};
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+/// What the layer above does when objects die. Called by whichever thread
+/// sweeps (the background sweeper, an allocating mutator).
+pub trait SweepHooks: Send + Sync + 'static {
+    /// Whether dead objects in spans with this type tag need
+    /// [`SweepHooks::free_object`] (for example, to run drop glue). When it
+    /// is `false` a span is swept by bitmap words alone.
+    fn needs_free_hook(&self, type_tag: usize) -> bool;
+
+    /// Called once for each dead object in spans whose tag needs it,
+    /// before the slot can be reused.
+    fn free_object(&self, type_tag: usize, addr: NonNull<u8>);
+}
+
+/// Options of the sweep layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MheapConfig {
+    /// Run a background sweeper thread.
+    pub background_sweep: bool,
+    /// Run the page heap's background scavenger thread.
+    pub background_scavenge: bool,
+    /// Overwrite freed objects with [`POISON`](crate::POISON) (verify mode).
+    pub poison: bool,
+}
+
+impl Default for MheapConfig {
+    fn default() -> Self {
+        MheapConfig {
+            background_sweep: true,
+            background_scavenge: true,
+            poison: false,
+        }
+    }
+}
+
+/// Why an allocation failed in the layers below the facade.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AllocError {
+    /// More than the heap can ever hold.
+    TooLarge {
+        /// Requested bytes.
+        bytes: usize,
+    },
+    /// The page heap could not provide pages.
+    Arena(ArenaError),
+    /// The OS refused memory for bitmaps.
+    Os(spangc_arena::os::OsError),
+}
+
+impl fmt::Display for AllocError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AllocError::TooLarge { bytes } => write!(f, "{bytes} bytes is more than the heap can hold"),
+            AllocError::Arena(e) => e.fmt(f),
+            AllocError::Os(e) => write!(f, "no memory for gcBits: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for AllocError {}
+
+impl From<ArenaError> for AllocError {
+    fn from(e: ArenaError) -> Self {
+        match e {
+            ArenaError::TooLarge { npages, .. } => AllocError::TooLarge {
+                bytes: npages.saturating_mul(spangc_arena::PAGE_SIZE),
+            },
+            e => AllocError::Arena(e),
+        }
+    }
+}
+
+impl From<spangc_arena::os::OsError> for AllocError {
+    fn from(e: spangc_arena::os::OsError) -> Self {
+        AllocError::Os(e)
+    }
+}
+
+/// The registry of centrals: append-only, so an index stays valid.
+#[derive(Default)]
+struct Centrals {
+    list: Vec<Arc<Central>>,
+    index: HashMap<CentralKey, usize>,
+}
+
+/// The heap-wide sweep and allocation state. See the module docs.
+pub struct Mheap {
+    pages: PageHeap,
+    pub(crate) bits: GcBitsArenas,
+    pub(crate) hooks: Arc<dyn SweepHooks>,
+    /// The heap's sweep generation `h`. Written with the world stopped
+    /// (Release), read anywhere (Acquire where a span's sweepgen is
+    /// compared against it).
+    sweepgen: AtomicU32,
+    pub(crate) done: SweepDone,
+    centrals: RwLock<Centrals>,
+    /// Large-object spans, swept / unswept by generation parity (as the
+    /// centrals' sets).
+    large: [SpanSet; 2],
+    /// Next central (by registry index) the sweeper looks at;
+    /// `list.len()` means the large sets.
+    sweep_cursor: AtomicUsize,
+    pub(crate) pacing: ProportionalSweep,
+    pub(crate) reclaim: Reclaim,
+    heap_live: AtomicUsize,
+    pub(crate) counters: Counters,
+    /// In-use spans at the last advance: each must be swept exactly once
+    /// this generation (verify mode checks it).
+    in_use_at_advance: AtomicUsize,
+    /// Spans swept this generation.
+    pub(crate) swept_this_gen: AtomicUsize,
+    pub(crate) poison: bool,
+    background: Background,
+}
+
+impl Mheap {
+    /// Creates the heap's lower layers and, if configured, its background
+    /// threads.
+    pub fn new(config: MheapConfig, hooks: Arc<dyn SweepHooks>) -> Result<Arc<Mheap>, ArenaError> {
+        let pages = PageHeap::new(
+            PageHeapConfig::default().background_scavenger(config.background_scavenge),
+        )?;
+        let heap = Arc::new(Mheap {
+            pages,
+            bits: GcBitsArenas::new(),
+            hooks,
+            sweepgen: AtomicU32::new(0),
+            done: SweepDone::new(),
+            centrals: RwLock::new(Centrals::default()),
+            large: Default::default(),
+            sweep_cursor: AtomicUsize::new(0),
+            pacing: ProportionalSweep::default(),
+            reclaim: Reclaim::default(),
+            heap_live: AtomicUsize::new(0),
+            counters: Counters::default(),
+            in_use_at_advance: AtomicUsize::new(0),
+            swept_this_gen: AtomicUsize::new(0),
+            poison: config.poison,
+            background: Background::default(),
+        });
+        // Generation 0 starts with nothing to sweep.
+        if let Some(s) = heap.done.begin() {
+            heap.done.mark_drained(&s);
+        }
+        if config.background_sweep {
+            Background::start(&heap).map_err(|e| ArenaError::Thread(e.to_string()))?;
+        }
+        Ok(heap)
+    }
+
+    /// The page heap.
+    pub fn page_heap(&self) -> &PageHeap {
+        &self.pages
+    }
+
+    /// The gcBits arenas.
+    pub fn gcbits(&self) -> &GcBitsArenas {
+        &self.bits
+    }
+
+    /// The heap's sweep generation.
+    #[inline]
+    pub fn sweepgen(&self) -> u32 {
+        self.sweepgen.load(Acquire)
+    }
+
+    /// Bytes allocated and not known to be dead (see the module docs).
+    #[inline]
+    pub fn heap_live(&self) -> usize {
+        self.heap_live.load(Relaxed)
+    }
+
+    pub(crate) fn add_heap_live(&self, bytes: usize) {
+        self.heap_live.fetch_add(bytes, Relaxed);
+    }
+
+    pub(crate) fn sub_heap_live(&self, bytes: usize) {
+        let r = self
+            .heap_live
+            .fetch_update(Relaxed, Relaxed, |v| Some(v.saturating_sub(bytes)));
+        debug_assert!(r.is_ok_and(|v| v >= bytes), "heap_live below zero");
+    }
+
+    /// A per-thread allocation cache for this heap.
+    pub fn new_cache(self: &Arc<Self>) -> MCache {
+        MCache::new(self.clone())
+    }
+
+    /// The central for `key`, created on first use.
+    pub(crate) fn central(&self, key: CentralKey) -> Arc<Central> {
+        if let Some(&i) = self.centrals.read().unwrap_or_else(|e| e.into_inner()).index.get(&key) {
+            return self.centrals.read().unwrap_or_else(|e| e.into_inner()).list[i].clone();
+        }
+        let mut c = self.centrals.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(&i) = c.index.get(&key) {
+            return c.list[i].clone();
+        }
+        let central = Arc::new(Central::new(key));
+        let i = c.list.len();
+        c.list.push(central.clone());
+        c.index.insert(key, i);
+        central
+    }
+
+    /// The central a small span belongs to.
+    pub(crate) fn central_of(&self, span: &Span) -> Arc<Central> {
+        let class = SpanClass::from_raw(span.span_class_raw()).expect("span class");
+        self.central(CentralKey {
+            class,
+            tag: span.type_tag(),
+        })
+    }
+
+    pub(crate) fn large_swept(&self, h: u32) -> &SpanSet {
+        &self.large[(h / 2 % 2) as usize]
+    }
+
+    fn large_unswept(&self, h: u32) -> &SpanSet {
+        &self.large[1 - (h / 2 % 2) as usize]
+    }
+
+    /// Installs fresh alloc and mark bits on a span just allocated from the
+    /// page heap, and points its alloc cache at slot 0.
+    pub(crate) fn install_fresh_bits(&self, span: &Span) -> Result<(), AllocError> {
+        let n = span.nelems();
+        let alloc = self.bits.new_alloc_bits(n)?;
+        let mark = self.bits.new_mark_bits(n)?;
+        // SAFETY: the span is fresh from the page heap and not yet
+        // published to anyone else; both bitmaps are from this heap's
+        // arenas and sized for `n`.
+        unsafe {
+            span.set_alloc_bits(alloc.as_ptr());
+            span.set_gcmark_bits(mark.as_ptr());
+        }
+        span.set_free_index(0);
+        span.set_alloc_count(0);
+        span.init_alloc_cache();
+        Ok(())
+    }
+
+    /// Returns a swept, empty span's pages to the page heap.
+    pub(crate) fn free_span(&self, span: &Span, large: bool) {
+        if !large {
+            self.central_of(span).spans_in_use.fetch_sub(1, Relaxed);
+        }
+        self.counters.spans_freed.fetch_add(1, Relaxed);
+        self.pages.free_span(span, None);
+    }
+
+    /// Records one span swept.
+    pub(crate) fn note_swept(&self, span: &Span, who: Who, nfreed: u32, start: Instant) {
+        self.counters.pages_swept.fetch_add(span.npages() as u64, Relaxed);
+        self.pacing.add_pages_swept(span.npages());
+        self.counters.objects_freed.fetch_add(nfreed as u64, Relaxed);
+        if span.span_class_raw() > 1 && nfreed > 0 {
+            self.central_of(span)
+                .objects_freed
+                .fetch_add(nfreed as u64, Relaxed);
+        }
+        self.swept_this_gen.fetch_add(1, Relaxed);
+        self.counters.add_time(who, start.elapsed());
+    }
+
+    /// Finds an unswept span, claims it and sweeps it. Returns the pages
+    /// swept, or `None` when no unswept span is left (then sweeping of this
+    /// generation is drained).
+    pub(crate) fn sweep_one(&self, who: Who) -> Option<usize> {
+        let sweeper = self.done.begin()?;
+        let h = self.sweepgen();
+        loop {
+            let Some(s) = self.next_unswept(h) else {
+                self.done.mark_drained(&sweeper);
+                return None;
+            };
+            // SAFETY: spans in our sets belong to our page heap.
+            let span = unsafe { s.get::<'_>() };
+            if let Some(claim) = try_claim(span, h) {
+                let npages = span.npages();
+                let d = self.sweep_span(&claim, who);
+                self.dispose(claim, d);
+                return Some(npages);
+            }
+        }
+    }
+
+    /// Pops the next span from an unswept set, walking the centrals with a
+    /// shared cursor (so concurrent sweepers spread over classes).
+    fn next_unswept(&self, h: u32) -> Option<SpanRef> {
+        loop {
+            let i = self.sweep_cursor.load(Relaxed);
+            let n = self.centrals.read().unwrap_or_else(|e| e.into_inner()).list.len();
+            if i > n {
+                return None;
+            }
+            let found = if i == n {
+                self.large_unswept(h).pop()
+            } else {
+                let c = self.centrals.read().unwrap_or_else(|e| e.into_inner()).list[i].clone();
+                c.partial_unswept(h).pop().or_else(|| c.full_unswept(h).pop())
+            };
+            if found.is_some() {
+                return found;
+            }
+            let _ = self
+                .sweep_cursor
+                .compare_exchange(i, i + 1, Relaxed, Relaxed);
+        }
+    }
+
+    /// Sweeps everything left of this generation and waits for other
+    /// sweepers to finish. Called before stopping the world, with mutators
+    /// still running (the pause does no sweeping), and by `collect()` so its
+    /// stats are final.
+    pub fn finish_sweep(&self) {
+        while self.sweep_one(Who::Finish).is_some() {}
+        // Other sweepers may still hold claims (each sweeps one span).
+        let mut spins = 0u32;
+        while !self.done.is_done() {
+            spins += 1;
+            if spins < 64 {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
+    }
+
+    /// Whether every span of this generation is swept.
+    pub fn sweep_done(&self) -> bool {
+        self.done.is_done()
+    }
+
+    /// Start of a mark phase, world stopped: sweeping must be finished
+    /// (checked); rotates the gcBits epochs and clears the page marks.
+    pub fn prepare_mark(&self) {
+        assert!(
+            self.done.is_done(),
+            "prepare_mark before sweeping finished (call finish_sweep first)"
+        );
+        self.bits.next_epoch();
+        self.pages.clear_page_marks();
+    }
+
+    /// End of a mark phase, world stopped: starts generation `h + 2` (every
+    /// in-use span needs sweeping again) with `heap_live` = `marked_bytes`.
+    pub fn finish_mark(&self, marked_bytes: usize) {
+        let in_use = self.pages.stats().pages_in_use;
+        self.in_use_at_advance
+            .store(self.count_in_use_spans(), Relaxed);
+        self.swept_this_gen.store(0, Relaxed);
+        let h = next_generation(self.sweepgen.load(Relaxed));
+        self.sweepgen.store(h, Release);
+        self.sweep_cursor.store(0, Relaxed);
+        self.done.reset();
+        self.reclaim.reset(&self.pages);
+        self.pacing.reset(in_use);
+        self.heap_live.store(marked_bytes, Relaxed);
+        self.counters.cycles.fetch_add(1, Relaxed);
+        self.background.wake();
+    }
+
+    /// Sets proportional sweep pacing so that this generation's sweep
+    /// finishes before `heap_live` reaches `trigger` (called after
+    /// [`Mheap::finish_mark`]).
+    pub fn set_sweep_pacing(&self, trigger: usize) {
+        self.pacing
+            .set_goal(self.heap_live(), trigger, self.pages.stats().pages_in_use);
+    }
+
+    /// Sweeps enough to stay on the proportional sweep line before
+    /// allocating `bytes` of new span.
+    pub(crate) fn deduct_sweep_credit(&self, bytes: usize) {
+        if self.done.is_done() {
+            return;
+        }
+        let start = Instant::now();
+        let mut swept_any = false;
+        while self.pacing.in_debt(self.heap_live(), bytes) {
+            if self.sweep_one(Who::Proportional).is_none() {
+                break;
+            }
+            swept_any = true;
+        }
+        if swept_any {
+            self.counters.add_loop_time(Who::Proportional, start.elapsed());
+        }
+    }
+
+    /// Calls `f` with every in-use span (world stopped, or the caller
+    /// tolerates spans changing underneath).
+    pub fn for_each_in_use_span(&self, mut f: impl FnMut(&Span)) {
+        for arena in self.pages.arenas().iter() {
+            for w in 0..spangc_arena::PAGE_WORDS_PER_ARENA {
+                let mut bits = arena.page_in_use_word(w);
+                while bits != 0 {
+                    let p = 64 * w + bits.trailing_zeros() as usize;
+                    bits &= bits - 1;
+                    if let Some(span) = arena.span_at_page(p)
+                        && span.state() == SpanState::InUse
+                    {
+                        f(span);
+                    }
+                }
+            }
+        }
+    }
+
+    fn count_in_use_spans(&self) -> usize {
+        let mut n = 0;
+        self.for_each_in_use_span(|_| n += 1);
+        n
+    }
+
+    /// Stops the background sweeper (and the page heap's scavenger stops
+    /// when the page heap drops). Idempotent.
+    pub fn shutdown(&self) {
+        self.background.stop();
+    }
+
+    /// Runs the free hook of every allocated object, for a heap that is
+    /// being destroyed: every object is garbage. No cache may hold a span.
+    pub fn free_all_objects(&self) {
+        let mut pending = Vec::new();
+        self.for_each_in_use_span(|span| pending.push(SpanRef::new(span)));
+        for s in pending {
+            // SAFETY: our own page heap's records.
+            let span = unsafe { s.get::<'_>() };
+            let tag = span.type_tag();
+            if !self.hooks.needs_free_hook(tag) {
+                continue;
+            }
+            for i in 0..span.nelems() as usize {
+                if !span.is_free(i) {
+                    // SAFETY: slot addresses are non-null.
+                    let p = unsafe { NonNull::new_unchecked(span.slot_addr(i) as *mut u8) };
+                    self.hooks.free_object(tag, p);
+                }
+            }
+        }
+    }
+
+    /// Page heap accounting.
+    pub fn page_stats(&self) -> PageHeapStats {
+        self.pages.stats()
+    }
+
+    /// Bytes mapped for metadata: gcBits chunks (the page heap's own
+    /// metadata is counted by it separately and included here).
+    pub fn metadata_bytes(&self) -> usize {
+        self.bits.stats().sys_bytes + self.pages.metadata_bytes()
+    }
+
+    /// Sweep and allocation counters.
+    pub fn sweep_stats(&self) -> SweepStats {
+        let mut s = self.counters.snapshot();
+        let c = self.centrals.read().unwrap_or_else(|e| e.into_inner());
+        s.classes = c
+            .list
+            .iter()
+            .map(|c| crate::stats::ClassStats {
+                span_class: c.key.class,
+                type_tag: c.key.tag,
+                spans_in_use: c.spans_in_use.load(Relaxed),
+                objects_allocated: c.objects_allocated.load(Relaxed),
+                objects_freed: c.objects_freed.load(Relaxed),
+            })
+            .collect();
+        s
+    }
+
+    /// Returns up to `bytes` of idle memory to the OS now; returns the
+    /// bytes released.
+    pub fn scavenge(&self, bytes: usize) -> usize {
+        self.pages.scavenge(bytes)
+    }
+
+    /// Returns all idle memory to the OS.
+    pub fn scavenge_all(&self) -> usize {
+        self.pages.scavenge_all()
+    }
+
+    /// Sets the background scavenger's retained-memory goal.
+    pub fn set_scavenge_goal(&self, bytes: usize) {
+        self.pages.set_scavenge_goal(bytes);
+    }
+
+    /// Checks the sweep layer's invariants with the world stopped and
+    /// sweeping finished; describes the first violation.
+    pub fn verify(&self) -> Result<(), String> {
+        self.pages.verify().map_err(|e| e.to_string())?;
+        let h = self.sweepgen();
+        if !self.done.is_done() {
+            return Err("sweeping not finished".into());
+        }
+        let expected = self.in_use_at_advance.load(Relaxed);
+        let swept = self.swept_this_gen.load(Relaxed);
+        if swept != expected && self.counters.cycles.load(Relaxed) > 0 {
+            return Err(format!(
+                "{swept} spans swept this generation, but {expected} were in use at its start: \
+                 every one must be swept exactly once"
+            ));
+        }
+        // Every span in a set must be in use, swept, and in one set only.
+        let mut seen = HashMap::new();
+        let mut sets: Vec<&SpanSet> = self.large.iter().collect();
+        let centrals = self.centrals.read().unwrap_or_else(|e| e.into_inner());
+        for c in &centrals.list {
+            sets.extend(c.sets());
+        }
+        let mut result = Ok(());
+        for set in sets {
+            let spans = set.drain();
+            for &s in &spans {
+                // SAFETY: our own records.
+                let span = unsafe { s.get::<'_>() };
+                if let Some(prev) = seen.insert(s, ()) {
+                    let _ = prev;
+                    result = result.and(Err(format!("{span} is in two span sets")));
+                }
+                if span.state() != SpanState::InUse {
+                    result = result.and(Err(format!("{span} in a span set is not in use")));
+                }
+                let sg = span.sweepgen().load(Relaxed);
+                if SpanSweepState::of(sg, h) != SpanSweepState::Swept {
+                    result = result.and(Err(format!("{span} in a span set is not swept (heap {h})")));
+                }
+            }
+            for s in spans {
+                // SAFETY: as above.
+                set.push(unsafe { s.get::<'_>() });
+            }
+        }
+        result?;
+        // Every in-use span is swept or cached-swept, in a set or cached,
+        // and its alloc count matches its bits.
+        let mut err = None;
+        self.for_each_in_use_span(|span| {
+            if err.is_some() {
+                return;
+            }
+            let sg = span.sweepgen().load(Relaxed);
+            match SpanSweepState::of(sg, h) {
+                SpanSweepState::Swept => {
+                    if !seen.contains_key(&SpanRef::new(span)) {
+                        err = Some(format!("{span} is swept but in no span set (lost)"));
+                        return;
+                    }
+                    let counted = crate::sweep::allocated_count(span);
+                    if counted != span.alloc_count() {
+                        err = Some(format!(
+                            "{span}: alloc_count {} but {counted} slots allocated",
+                            span.alloc_count()
+                        ));
+                    }
+                }
+                SpanSweepState::CachedSwept => {}
+                other => err = Some(format!("{span} is {other:?} after sweeping finished")),
+            }
+        });
+        err.map_or(Ok(()), Err)
+    }
+}
+
+impl Drop for Mheap {
+    fn drop(&mut self) {
+        self.background.stop();
+    }
+}

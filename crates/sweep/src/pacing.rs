@@ -1,0 +1,149 @@
+//! Proportional sweep: sweeping must finish before the next collection
+//! would start.
+//!
+//! As in the seed's mheap, pacing is a line in the (heap_live,
+//! pages_swept) plane through a basis point we control:
+//!
+//! ```text
+//! target(live) = pages_swept_basis + pages_per_byte * (live - heap_live_basis)
+//! ```
+//!
+//! with `pages_per_byte = unswept pages / (trigger - heap_live - 1 MiB)`
+//! set when a generation starts, so every in-use page is swept before
+//! `heap_live` reaches the next trigger (less 1 MiB of margin, the seed's
+//! `sweepMinHeapDistance`). Before an allocation takes a new span, the
+//! allocator sweeps until `pages_swept >= target(heap_live + span bytes)`.
+//! The basis point (rather than the origin) lets the slope change at any
+//! time without a jump in debt.
+//!
+//! Overflow and negative debt (Go issue 57523, where an overflow made every
+//! allocating thread think it owed the whole heap): a live heap at or below
+//! the basis owes nothing, the product is computed in `f64` and clamped, and
+//! an allocator that finds nothing left to sweep stops paying.
+
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+
+/// Margin left between the end of sweeping and the trigger.
+const SWEEP_MIN_HEAP_DISTANCE: usize = 1 << 20;
+
+/// Proportional sweep state. Written when a generation starts (world
+/// stopped) and when the pacer sets the goal; read by allocators without
+/// a lock. `pages_swept_basis` is stored last with Release so that a
+/// reader who sees it also sees the slope and live basis.
+#[derive(Default, Debug)]
+pub(crate) struct ProportionalSweep {
+    pages_swept: AtomicU64,
+    pages_swept_basis: AtomicU64,
+    heap_live_basis: AtomicU64,
+    /// `f64` bits; 0.0 means no pacing.
+    pages_per_byte: AtomicU64,
+}
+
+impl ProportionalSweep {
+    /// A new generation: nothing swept yet, no pacing until `set_goal`.
+    pub(crate) fn reset(&self, _pages_in_use: usize) {
+        self.pages_per_byte.store(0f64.to_bits(), Relaxed);
+        self.pages_swept.store(0, Relaxed);
+        self.pages_swept_basis.store(0, Release);
+    }
+
+    pub(crate) fn add_pages_swept(&self, n: usize) {
+        self.pages_swept.fetch_add(n as u64, Relaxed);
+    }
+
+    /// Pages swept this generation.
+    pub(crate) fn pages_swept(&self) -> u64 {
+        self.pages_swept.load(Relaxed)
+    }
+
+    /// Sets the line so that `pages_in_use` pages are swept by the time
+    /// `heap_live` grows from its current value to `trigger`.
+    pub(crate) fn set_goal(&self, heap_live: usize, trigger: usize, pages_in_use: usize) {
+        let heap_distance = trigger
+            .saturating_sub(heap_live)
+            .saturating_sub(SWEEP_MIN_HEAP_DISTANCE)
+            .max(spangc_arena::PAGE_SIZE);
+        let swept = self.pages_swept.load(Relaxed);
+        let distance_pages = (pages_in_use as u64).saturating_sub(swept);
+        if distance_pages == 0 {
+            self.pages_per_byte.store(0f64.to_bits(), Relaxed);
+            return;
+        }
+        let slope = distance_pages as f64 / heap_distance as f64;
+        self.pages_per_byte.store(slope.to_bits(), Relaxed);
+        self.heap_live_basis.store(heap_live as u64, Relaxed);
+        self.pages_swept_basis.store(swept, Release);
+    }
+
+    /// Whether an allocator about to take `span_bytes` of new span at
+    /// `heap_live` is below the line (owes sweeping).
+    pub(crate) fn in_debt(&self, heap_live: usize, span_bytes: usize) -> bool {
+        let basis_pages = self.pages_swept_basis.load(Acquire);
+        let slope = f64::from_bits(self.pages_per_byte.load(Relaxed));
+        if slope <= 0.0 {
+            return false;
+        }
+        let live = heap_live.saturating_add(span_bytes) as u64;
+        let basis = self.heap_live_basis.load(Relaxed);
+        if live <= basis {
+            return false;
+        }
+        let owed = (live - basis) as f64 * slope;
+        let target = if owed.is_finite() && owed < (u64::MAX - basis_pages) as f64 {
+            basis_pages + owed as u64
+        } else {
+            u64::MAX
+        };
+        self.pages_swept.load(Relaxed) < target
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: usize = 1 << 20;
+
+    #[test]
+    fn debt_follows_the_line() {
+        let p = ProportionalSweep::default();
+        p.reset(1000);
+        // 1000 pages to sweep over 100 MiB - 1 MiB of allocation.
+        p.set_goal(100 * MIB, 200 * MIB, 1000);
+        assert!(!p.in_debt(100 * MIB, 0), "at the basis nothing is owed");
+        assert!(p.in_debt(150 * MIB, 0), "half-way: ~505 pages owed, none swept");
+        p.add_pages_swept(506);
+        assert!(!p.in_debt(150 * MIB, 0));
+        assert!(p.in_debt(199 * MIB, 0));
+        p.add_pages_swept(494);
+        assert!(!p.in_debt(199 * MIB, 0), "all swept by the trigger less the margin");
+    }
+
+    #[test]
+    fn negative_debt_and_overflow_owe_nothing_or_everything_finitely() {
+        let p = ProportionalSweep::default();
+        p.set_goal(100 * MIB, 200 * MIB, 1000);
+        assert!(!p.in_debt(0, 0), "live below the basis owes nothing");
+        assert!(p.in_debt(usize::MAX, usize::MAX), "saturates instead of wrapping");
+        p.set_goal(usize::MAX, usize::MAX, usize::MAX);
+        assert!(!p.in_debt(usize::MAX - 1, 0));
+    }
+
+    #[test]
+    fn nothing_to_sweep_means_no_pacing() {
+        let p = ProportionalSweep::default();
+        p.set_goal(MIB, 2 * MIB, 0);
+        assert!(!p.in_debt(usize::MAX / 2, 0));
+    }
+
+    #[test]
+    fn trigger_below_live_still_paces_finitely() {
+        let p = ProportionalSweep::default();
+        p.set_goal(300 * MIB, 200 * MIB, 10);
+        // Distance clamps to one page: owe everything at once, finitely.
+        assert!(p.in_debt(300 * MIB + 1, 0));
+        p.add_pages_swept(10);
+        assert!(!p.in_debt(300 * MIB + 1, 0));
+    }
+}

@@ -1,0 +1,209 @@
+//! Sweeping one span (the seed's `mspan.sweep`).
+//!
+//! With the span's claim held ([`SweepClaim`]):
+//!
+//! 1. **Zombie check.** A mark bit on a slot that was free when marking
+//!    began means someone kept a pointer to a freed object. Found word by
+//!    word as `mark & !allocated`; panics with the span, slot and address.
+//!    It costs one AND per bitmap word, so it always runs.
+//! 2. **Dead objects** are `allocated & !mark` (allocated = alloc bit set,
+//!    or below `free_index`). Only if the span's type needs a free hook
+//!    (drop glue), or the heap poisons freed memory (verify mode), are
+//!    they visited one by one; otherwise sweeping costs O(bitmap words),
+//!    not O(objects).
+//! 3. **Bits.** The mark bits become the alloc bits; the span gets fresh
+//!    zeroed mark bits from the gcBits `next` epoch; `free_index` goes to
+//!    0, `alloc_count` to the marked count, `alloc_cache` is refilled.
+//!    Freed slots are dirty, so `needzero` is set.
+//! 4. **Disposal** ([`Dispose`]): an empty span goes back to the page heap;
+//!    a large-object span whose object died likewise; others go to their
+//!    central's swept partial or full set (or the heap's large swept set).
+//!    The claim is released (`sweepgen = h`) *before* the span is pushed, so
+//!    whoever pops it sees it swept.
+
+use crate::mheap::Mheap;
+use crate::sweepgen::SweepClaim;
+use spangc_arena::span::Span;
+use spangc_gcbits::SpanBits;
+use std::ptr::NonNull;
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Instant;
+
+/// Byte written over freed objects in verify mode (as Go's `0xdeadbeef`
+/// habit; a pointer made of it faults on x86-64).
+pub const POISON: u8 = 0xdb;
+
+/// Who is sweeping (for the stats: sweep time by who swept).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Who {
+    Background,
+    Alloc,
+    Proportional,
+    Reclaim,
+    Finish,
+    Uncache,
+}
+
+/// What to do with a span after sweeping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dispose {
+    /// No object survived: return the pages.
+    Free,
+    /// Some slots are free.
+    KeepPartial,
+    /// Every slot is allocated.
+    KeepFull,
+}
+
+/// A bitmap as atomic words.
+fn words(bits: *mut u64, nelems: u32) -> &'static [std::sync::atomic::AtomicU64] {
+    assert!(!bits.is_null(), "sweeping a span without bitmaps");
+    let n = spangc_gcbits::bitmap_words(nelems);
+    // SAFETY: bitmaps installed on spans come from the heap's
+    // GcBitsArenas, sized for `nelems`, 8-byte aligned and only accessed
+    // atomically; they stay mapped while the heap lives, which outlives
+    // every sweep (the 'static here never escapes a sweep call).
+    unsafe { std::slice::from_raw_parts(bits as *const AtomicU64, n) }
+}
+
+/// Mask of slots `[64 * w, 64 * w + 64)` that are below `limit`.
+fn below(limit: u32, w: usize) -> u64 {
+    let lo = 64 * w as u32;
+    match limit.saturating_sub(lo) {
+        0 => 0,
+        n if n >= 64 => !0,
+        n => (1u64 << n) - 1,
+    }
+}
+
+impl Mheap {
+    /// Sweeps the claimed span (steps 1-3 of the module docs) and says
+    /// what to do with it; the caller disposes of it ([`Mheap::dispose`])
+    /// or hands it to a cache.
+    pub(crate) fn sweep_span(&self, claim: &SweepClaim<'_>, who: Who) -> Dispose {
+        let start = Instant::now();
+        let span = claim.span();
+        let nelems = span.nelems();
+        let free_index = span.free_index();
+        let alloc = words(span.alloc_bits(), nelems);
+        let mark = words(span.gcmark_bits(), nelems);
+
+        // 1. Zombies, and 2. dead objects.
+        let tag = span.type_tag();
+        let visit = self.poison || self.hooks.needs_free_hook(tag);
+        let mut nfreed = 0u32;
+        for w in 0..alloc.len() {
+            let valid = below(nelems, w);
+            let allocated = (alloc[w].load(Relaxed) | below(free_index, w)) & valid;
+            let marked = mark[w].load(Relaxed) & valid;
+            let zombies = marked & !allocated;
+            if zombies != 0 {
+                let i = 64 * w + zombies.trailing_zeros() as usize;
+                panic!(
+                    "spangc: found a pointer to a free object (zombie): slot {i} at {:#x} of {span} \
+                     was free when marking began but is marked",
+                    span.slot_addr(i)
+                );
+            }
+            let mut dead = allocated & !marked;
+            nfreed += dead.count_ones();
+            if visit {
+                while dead != 0 {
+                    let i = 64 * w + dead.trailing_zeros() as usize;
+                    dead &= dead - 1;
+                    self.free_object(span, tag, i);
+                }
+            }
+        }
+
+        // 3. Mark bits become alloc bits; fresh mark bits.
+        let nalloc = span.count_marked();
+        let fresh = self.bits.new_mark_bits(nelems).unwrap_or_else(|e| {
+            panic!("spangc: out of memory for mark bits while sweeping {span}: {e}")
+        });
+        // SAFETY: we hold the claim, so we own the span's allocation state;
+        // both bitmaps come from this heap's GcBitsArenas and are sized for
+        // `nelems`, and the old mark bits (now alloc bits) were handed out
+        // within the last two epochs, so they stay valid until the next
+        // sweep of this span replaces them.
+        unsafe {
+            span.set_alloc_bits(span.gcmark_bits());
+            span.set_gcmark_bits(fresh.as_ptr());
+        }
+        span.set_free_index(0);
+        span.set_alloc_count(nalloc);
+        span.init_alloc_cache();
+        if nfreed > 0 {
+            span.set_needzero(true);
+        }
+
+        self.note_swept(span, who, nfreed, start);
+        match nalloc {
+            0 => Dispose::Free,
+            n if n == nelems => Dispose::KeepFull,
+            _ => Dispose::KeepPartial,
+        }
+    }
+
+    /// Runs the free hook on slot `i` (if the type has one) and poisons it
+    /// (in verify mode).
+    fn free_object(&self, span: &Span, tag: usize, i: usize) {
+        let addr = span.slot_addr(i);
+        // SAFETY: slot addresses of an in-use span are non-null.
+        let p = unsafe { NonNull::new_unchecked(addr as *mut u8) };
+        if self.hooks.needs_free_hook(tag) {
+            self.hooks.free_object(tag, p);
+        }
+        if self.poison {
+            // SAFETY: the object is dead and its destructor has run;
+            // nobody may read it again (a zombie read would see poison),
+            // and the slot lies inside the span's pages.
+            unsafe { std::ptr::write_bytes(p.as_ptr(), POISON, span.elem_size()) };
+        }
+    }
+
+    /// Step 4: releases the claim and puts the span where it belongs.
+    pub(crate) fn dispose(&self, claim: SweepClaim<'_>, d: Dispose) {
+        let span = claim.span();
+        let h = claim.generation();
+        let large = span.span_class_raw() <= 1;
+        if d == Dispose::Free {
+            claim.release_freed();
+            self.free_span(span, large);
+            return;
+        }
+        claim.release_swept();
+        if large {
+            self.large_swept(h).push(span);
+        } else {
+            self.central_of(span).push_swept(span, h);
+        }
+    }
+}
+
+/// Number of allocated slots of a span not held by a cache: alloc bits,
+/// plus every slot below `free_index`.
+pub(crate) fn allocated_count(span: &Span) -> u32 {
+    let nelems = span.nelems();
+    let free_index = span.free_index();
+    let alloc = words(span.alloc_bits(), nelems);
+    (0..alloc.len())
+        .map(|w| ((alloc[w].load(Relaxed) | below(free_index, w)) & below(nelems, w)).count_ones())
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn below_masks() {
+        assert_eq!(below(0, 0), 0);
+        assert_eq!(below(3, 0), 0b111);
+        assert_eq!(below(64, 0), !0);
+        assert_eq!(below(64, 1), 0);
+        assert_eq!(below(70, 1), 0b111111);
+        assert_eq!(below(1024, 15), !0);
+    }
+}
