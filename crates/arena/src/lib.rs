@@ -8,8 +8,13 @@
 //!
 //! See `docs/arena.md` for the design.
 
+pub mod arena;
+mod mapped;
 pub mod os;
+mod pagealloc;
+pub mod sizeclass;
 pub mod span;
+mod spanpool;
 
 /// log2 of [`PAGE_SIZE`].
 pub const PAGE_SHIFT: usize = 13;
