@@ -192,11 +192,6 @@ impl ChunkBits {
         self.alloc.iter().map(|w| w.count_zeros() as usize).sum()
     }
 
-    /// Number of scavenged pages.
-    pub(crate) fn scavenged_pages(&self) -> usize {
-        self.scav.iter().map(|w| w.count_ones() as usize).sum()
-    }
-
     /// The highest run of free, unscavenged pages lying entirely below page
     /// `below` (`<= CHUNK_PAGES`), at most `max` pages long (taking the
     /// top of a longer run): `(first, n)`.

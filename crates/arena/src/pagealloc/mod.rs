@@ -389,6 +389,18 @@ impl PageAlloc {
         None
     }
 
+    /// Whether some free page is unscavenged, without taking it.
+    pub(crate) fn has_scavenge_candidate(&mut self, table: &ArenaTable) -> bool {
+        match self.scavenge_candidate(table, 1) {
+            Some((addr, n)) => {
+                // Nothing free and unscavenged lies above the candidate.
+                self.scav_addr = addr + (n << PAGE_SHIFT);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Every arena base address, ascending.
     pub(crate) fn arena_bases(&self) -> &[usize] {
         &self.arena_bases
