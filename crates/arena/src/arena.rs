@@ -216,7 +216,7 @@ impl ArenaTable {
     /// Creates and publishes the record of the arena at `base` (aligned,
     /// below 2^47, not yet in the table). Called with the heap lock held.
     pub(crate) fn add(&self, base: usize) -> Result<&HeapArena, OsError> {
-        debug_assert!(base % ARENA_SIZE == 0 && (base >> ADDR_BITS) == 0);
+        debug_assert!(base.is_multiple_of(ARENA_SIZE) && (base >> ADDR_BITS) == 0);
         let rec: MappedSlice<HeapArena> = MappedSlice::new(1)?;
         let arena = &rec[0];
         arena.base.store(base, Relaxed);

@@ -270,7 +270,11 @@ impl PageCache {
             return false;
         }
         let i = (start - self.base) >> PAGE_SHIFT;
-        let mask = if npages == 64 { !0 } else { ((1u64 << npages) - 1) << i };
+        let mask = if npages == 64 {
+            !0
+        } else {
+            ((1u64 << npages) - 1) << i
+        };
         debug_assert_eq!(self.free & mask, 0, "freeing cached pages twice");
         self.free |= mask;
         span.transition(

@@ -3,10 +3,10 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::ARENA_SIZE;
 use crate::arena::ADDR_BITS;
 use crate::clock::{Clock, RealClock};
 use crate::error::ArenaError;
-use crate::ARENA_SIZE;
 
 /// Where the heap asks the OS to put new arenas.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

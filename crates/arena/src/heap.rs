@@ -256,7 +256,12 @@ impl Shared {
 
     /// Calls `f(arena, first_page, n)` for each arena piece of the pages
     /// `[base, base + npages)`.
-    fn for_each_arena_piece(&self, base: usize, npages: usize, mut f: impl FnMut(&HeapArena, usize, usize)) {
+    fn for_each_arena_piece(
+        &self,
+        base: usize,
+        npages: usize,
+        mut f: impl FnMut(&HeapArena, usize, usize),
+    ) {
         let mut addr = base;
         let mut left = npages;
         while left > 0 {
@@ -273,12 +278,7 @@ impl Shared {
     }
 
     /// Fills in and publishes a record for pages the caller has allocated.
-    pub(crate) fn publish(
-        &self,
-        rec: NonNull<Span>,
-        init: SpanInit,
-        state: SpanState,
-    ) -> &Span {
+    pub(crate) fn publish(&self, rec: NonNull<Span>, init: SpanInit, state: SpanState) -> &Span {
         // SAFETY: `rec` is a record of this heap's pool (taken from it or
         // from a page cache bound to this heap), alive as long as `self`.
         let span = unsafe { rec.as_ref() };

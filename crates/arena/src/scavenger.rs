@@ -111,9 +111,9 @@ impl Shared {
         while done < want {
             let (addr, n) = {
                 let mut l = self.lock();
-                let Some((addr, n)) =
-                    l.pages
-                        .scavenge_candidate(&self.arenas, unit.min(want - done))
+                let Some((addr, n)) = l
+                    .pages
+                    .scavenge_candidate(&self.arenas, unit.min(want - done))
                 else {
                     break;
                 };
@@ -136,7 +136,9 @@ impl Shared {
                 break;
             }
             self.counters.released_pages.fetch_add(n, Relaxed);
-            self.counters.scav_released_pages.fetch_add(n as u64, Relaxed);
+            self.counters
+                .scav_released_pages
+                .fetch_add(n as u64, Relaxed);
             done += n;
         }
         done

@@ -50,16 +50,16 @@ pub const MAX_SMALL_SIZE: usize = 32 << 10;
 pub const CLASS_SIZE: [u16; NUM_SIZE_CLASSES] = [
     0, 8, 16, 24, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240, 256, 288, 320,
     352, 384, 416, 448, 480, 512, 576, 640, 704, 768, 896, 1024, 1152, 1280, 1408, 1536, 1792,
-    2048, 2304, 2688, 3072, 3200, 3456, 4096, 4864, 5376, 6144, 6528, 6784, 6912, 8192, 9472,
-    9728, 10240, 10880, 12288, 13568, 14336, 16384, 18432, 19072, 20480, 21760, 24576, 27264,
-    28672, 32768,
+    2048, 2304, 2688, 3072, 3200, 3456, 4096, 4864, 5376, 6144, 6528, 6784, 6912, 8192, 9472, 9728,
+    10240, 10880, 12288, 13568, 14336, 16384, 18432, 19072, 20480, 21760, 24576, 27264, 28672,
+    32768,
 ];
 
 /// Pages per span of each size class (class 0: decided per object).
 pub const CLASS_NPAGES: [u8; NUM_SIZE_CLASSES] = [
-    0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    1, 1, 1, 1, 2, 1, 2, 1, 2, 1, 3, 2, 3, 1, 3, 2, 3, 4, 5, 6, 1, 7, 6, 5, 4, 3, 5, 7, 2, 9, 7,
-    5, 8, 3, 10, 7, 4,
+    0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 2, 1, 2, 1, 2, 1, 3, 2, 3, 1, 3, 2, 3, 4, 5, 6, 1, 7, 6, 5, 4, 3, 5, 7, 2, 9, 7, 5, 8,
+    3, 10, 7, 4,
 ];
 
 const SMALL_SIZE_MAX: usize = 1024;
@@ -91,8 +91,7 @@ const fn build_size_to_class8() -> [u8; SMALL_SIZE_MAX / SMALL_SIZE_DIV + 1] {
     t
 }
 
-const fn build_size_to_class128() -> [u8; (MAX_SMALL_SIZE - SMALL_SIZE_MAX) / LARGE_SIZE_DIV + 1]
-{
+const fn build_size_to_class128() -> [u8; (MAX_SMALL_SIZE - SMALL_SIZE_MAX) / LARGE_SIZE_DIV + 1] {
     let mut t = [0u8; (MAX_SMALL_SIZE - SMALL_SIZE_MAX) / LARGE_SIZE_DIV + 1];
     let mut i = 0;
     while i < t.len() {
@@ -268,7 +267,12 @@ mod tests {
                 .collect();
             let c = SizeClass::new(f[0] as u8).unwrap();
             assert_eq!(class_size(c), f[1], "class {} size", f[0]);
-            assert_eq!(class_npages(c) * PAGE_SIZE, f[2], "class {} span bytes", f[0]);
+            assert_eq!(
+                class_npages(c) * PAGE_SIZE,
+                f[2],
+                "class {} span bytes",
+                f[0]
+            );
             assert_eq!(class_nelems(c), f[3], "class {} objects", f[0]);
             rows += 1;
         }

@@ -133,7 +133,10 @@ mod tests {
         // SAFETY: a record of `pool`.
         let s = unsafe { a.as_ref() };
         assert_eq!(s.state(), SpanState::Dead);
-        assert_eq!(s.sweepgen().load(std::sync::atomic::Ordering::Relaxed), SWEEPGEN_DEAD);
+        assert_eq!(
+            s.sweepgen().load(std::sync::atomic::Ordering::Relaxed),
+            SWEEPGEN_DEAD
+        );
         pool.put(a);
         assert_eq!(pool.take().unwrap(), a);
         let n = pool.created();

@@ -48,7 +48,10 @@ fn uncached_paths_lock_and_cache_refills_lock_once() {
         .map(|_| h.alloc_span(1, class_1page(), 0, 0, Some(&mut c)).unwrap())
         .collect();
     let locks = h.shared.lock_count.load(Relaxed) - before;
-    assert!(locks <= 64 / 8 + 1, "{locks} lock acquisitions for 64 cached spans");
+    assert!(
+        locks <= 64 / 8 + 1,
+        "{locks} lock acquisitions for 64 cached spans"
+    );
     for s in spans {
         h.free_span(s, Some(&mut c));
     }
@@ -75,7 +78,9 @@ fn dropping_a_cache_returns_its_pages_even_after_the_heap() {
     h.free_span(all, None);
     // A cache outliving its heap still flushes into it safely.
     let mut c = PageCache::new();
-    let s = h.alloc_span(2, SpanClass::LARGE_SCAN, 0, 0, Some(&mut c)).unwrap();
+    let s = h
+        .alloc_span(2, SpanClass::LARGE_SCAN, 0, 0, Some(&mut c))
+        .unwrap();
     h.free_span(s, Some(&mut c));
     drop(h);
     drop(c);

@@ -78,7 +78,11 @@ impl PageHeap {
                 .arenas
                 .arena_of(base)
                 .ok_or_else(|| VerifyError(format!("arena {base:#x} not in the table")))?;
-            ensure!(arena.base() == base, "arena record for {base:#x} says {:#x}", arena.base());
+            ensure!(
+                arena.base() == base,
+                "arena record for {base:#x} says {:#x}",
+                arena.base()
+            );
             if covered_until > base {
                 ensure!(
                     k > 0 && bases[k - 1] + ARENA_SIZE == base,
@@ -87,7 +91,8 @@ impl PageHeap {
                 );
             }
             for ci in 0..PAGES_PER_ARENA / CHUNK_PAGES {
-                let bits = PageAlloc::load_chunk(&shared.arenas, (base >> PAGE_SHIFT) / CHUNK_PAGES + ci);
+                let bits =
+                    PageAlloc::load_chunk(&shared.arenas, (base >> PAGE_SHIFT) / CHUNK_PAGES + ci);
                 for q in 0..CHUNK_PAGES {
                     let p = ci * CHUNK_PAGES + q;
                     let addr = base + (p << PAGE_SHIFT);
@@ -107,7 +112,8 @@ impl PageHeap {
                         continue;
                     }
                     let live = entry.filter(|s| {
-                        s.start() == addr && matches!(s.state(), SpanState::InUse | SpanState::Manual)
+                        s.start() == addr
+                            && matches!(s.state(), SpanState::InUse | SpanState::Manual)
                     });
                     match live {
                         Some(s) => {
@@ -127,7 +133,10 @@ impl PageHeap {
                             covered_until = s.end();
                         }
                         None => {
-                            ensure!(!in_use_bit, "page_in_use set on page {addr:#x} with no span");
+                            ensure!(
+                                !in_use_bit,
+                                "page_in_use set on page {addr:#x} with no span"
+                            );
                             if !allocated {
                                 free += 1;
                                 scavenged += scav as usize;
@@ -188,7 +197,10 @@ fn check_span(s: &Span) -> Result<(), VerifyError> {
     ensure!(s.npages() > 0, "span of zero pages: {s}");
     ensure!(s.limit() <= s.start() + bytes, "limit past the end: {s}");
     if s.state() == SpanState::InUse {
-        ensure!(s.sweepgen().load(Relaxed) != SWEEPGEN_DEAD, "in-use span with a dead sweepgen: {s}");
+        ensure!(
+            s.sweepgen().load(Relaxed) != SWEEPGEN_DEAD,
+            "in-use span with a dead sweepgen: {s}"
+        );
         ensure!(
             s.nelems() as usize * s.elem_size() <= bytes
                 && s.start() + s.nelems() as usize * s.elem_size() == s.limit(),

@@ -28,7 +28,10 @@ fn small_span_identity_and_lookup() {
         assert_eq!(s.limit(), s.start() + s.nelems() as usize * size);
         assert_eq!(s.type_tag(), 0xfeed);
         assert_eq!(s.sweepgen().load(std::sync::atomic::Ordering::Acquire), 6);
-        assert_eq!((s.free_index(), s.alloc_count(), s.alloc_cache()), (0, 0, 0));
+        assert_eq!(
+            (s.free_index(), s.alloc_count(), s.alloc_cache()),
+            (0, 0, 0)
+        );
         assert!(s.alloc_bits().is_null() && s.gcmark_bits().is_null());
         // Fresh memory: zero, taken from scavenged (never touched) pages.
         assert!(!s.needzero() && s.scavenged());
@@ -56,8 +59,13 @@ fn small_span_identity_and_lookup() {
 #[test]
 fn large_span_is_one_object() {
     let h = heap();
-    let s = h.alloc_span(5, SpanClass::LARGE_NOSCAN, 1, 0, None).unwrap();
-    assert_eq!((s.nelems(), s.elem_size(), s.div_mul()), (1, 5 * PAGE_SIZE, 0));
+    let s = h
+        .alloc_span(5, SpanClass::LARGE_NOSCAN, 1, 0, None)
+        .unwrap();
+    assert_eq!(
+        (s.nelems(), s.elem_size(), s.div_mul()),
+        (1, 5 * PAGE_SIZE, 0)
+    );
     assert_eq!(s.limit(), s.end());
     for addr in [s.start(), s.start() + 12345, s.end() - 1] {
         let o = h.find_object(addr).unwrap();
@@ -97,7 +105,10 @@ fn free_then_alloc_reuses_dirty_pages() {
     // The record says it is dead; the span map still points at it (stale)
     // but span_of_heap refuses it.
     assert_eq!(s.state(), SpanState::Dead);
-    assert_eq!(s.sweepgen().load(std::sync::atomic::Ordering::Relaxed), SWEEPGEN_DEAD);
+    assert_eq!(
+        s.sweepgen().load(std::sync::atomic::Ordering::Relaxed),
+        SWEEPGEN_DEAD
+    );
     assert!(h.span_of_heap(start).is_none());
     let t = h.alloc_span(3, SpanClass::LARGE_SCAN, 0, 2, None).unwrap();
     assert_eq!(t.start(), start);
@@ -121,7 +132,10 @@ fn accounting_identities() {
     assert_eq!(st.in_use_bytes, 10 * PAGE_SIZE);
     assert_eq!(st.pages_in_use, 10);
     assert_eq!(st.manual_bytes, 4 * PAGE_SIZE);
-    assert_eq!(st.in_use_bytes + st.manual_bytes + st.idle_bytes, st.sys_bytes);
+    assert_eq!(
+        st.in_use_bytes + st.manual_bytes + st.idle_bytes,
+        st.sys_bytes
+    );
     // Fresh memory counts as released until allocated.
     assert_eq!(st.released_bytes, st.idle_bytes);
     assert_eq!(st.retained_bytes, 14 * PAGE_SIZE);
@@ -141,9 +155,15 @@ fn manual_spans() {
     let m = h.alloc_manual(3).unwrap();
     assert_eq!(m.state(), SpanState::Manual);
     assert_eq!(m.limit(), m.end());
-    assert_eq!(m.sweepgen().load(std::sync::atomic::Ordering::Relaxed), SWEEPGEN_DEAD);
+    assert_eq!(
+        m.sweepgen().load(std::sync::atomic::Ordering::Relaxed),
+        SWEEPGEN_DEAD
+    );
     assert!(std::ptr::eq(h.span_of(m.start() + PAGE_SIZE).unwrap(), m));
-    assert!(h.span_of_heap(m.start()).is_none(), "manual spans hold no objects");
+    assert!(
+        h.span_of_heap(m.start()).is_none(),
+        "manual spans hold no objects"
+    );
     // Not in page_in_use.
     let a = h.arena_of(m.start()).unwrap();
     let p = (m.start() - a.base()) / PAGE_SIZE;
@@ -191,12 +211,14 @@ fn page_bitmaps() {
 #[test]
 fn spans_straddle_contiguous_arenas() {
     // An unusual hint that no other test uses, so the arenas land there.
-    let h = PageHeap::new(
-        PageHeapConfig::default().arena_hints(ArenaHints::At(0x5a00_0000_0000)),
-    )
-    .unwrap();
-    let a = h.alloc_span(PAGES_PER_ARENA - 10, SpanClass::LARGE_SCAN, 0, 0, None).unwrap();
-    let b = h.alloc_span(PAGES_PER_ARENA, SpanClass::LARGE_SCAN, 0, 0, None).unwrap();
+    let h = PageHeap::new(PageHeapConfig::default().arena_hints(ArenaHints::At(0x5a00_0000_0000)))
+        .unwrap();
+    let a = h
+        .alloc_span(PAGES_PER_ARENA - 10, SpanClass::LARGE_SCAN, 0, 0, None)
+        .unwrap();
+    let b = h
+        .alloc_span(PAGES_PER_ARENA, SpanClass::LARGE_SCAN, 0, 0, None)
+        .unwrap();
     if h.arena_of(a.start()).unwrap().base() != 0x5a00_0000_0000 {
         eprintln!("hint not honoured by the kernel; skipping contiguity checks");
         return;
@@ -206,7 +228,9 @@ fn spans_straddle_contiguous_arenas() {
     assert!(std::ptr::eq(h.span_of(b.end() - 1).unwrap(), b));
     h.verify().unwrap();
     h.free_span(a, None);
-    let c = h.alloc_span(PAGES_PER_ARENA + 5, SpanClass::LARGE_SCAN, 0, 0, None).unwrap();
+    let c = h
+        .alloc_span(PAGES_PER_ARENA + 5, SpanClass::LARGE_SCAN, 0, 0, None)
+        .unwrap();
     assert_eq!(c.start(), b.end(), "lowest fit after the straddling span");
     h.verify().unwrap();
 }
@@ -219,7 +243,11 @@ fn bad_requests_are_errors() {
             .max_heap_bytes(2 * ARENA_SIZE),
     )
     .unwrap();
-    assert_eq!(h.alloc_span(0, SpanClass::LARGE_SCAN, 0, 0, None).unwrap_err(), ArenaError::ZeroPages);
+    assert_eq!(
+        h.alloc_span(0, SpanClass::LARGE_SCAN, 0, 0, None)
+            .unwrap_err(),
+        ArenaError::ZeroPages
+    );
     assert_eq!(h.alloc_manual(0).unwrap_err(), ArenaError::ZeroPages);
     let e = h
         .alloc_span(2 * PAGES_PER_ARENA + 1, SpanClass::LARGE_SCAN, 0, 0, None)
@@ -238,11 +266,18 @@ fn bad_requests_are_errors() {
     ));
     assert!(matches!(
         h.alloc_span(2, small(16), 0, 0, None),
-        Err(ArenaError::ClassMismatch { class_npages: 1, .. })
+        Err(ArenaError::ClassMismatch {
+            class_npages: 1,
+            ..
+        })
     ));
     // The limit: two arenas, then no more.
-    let a = h.alloc_span(PAGES_PER_ARENA, SpanClass::LARGE_SCAN, 0, 0, None).unwrap();
-    let b = h.alloc_span(PAGES_PER_ARENA - 1, SpanClass::LARGE_SCAN, 0, 0, None).unwrap();
+    let a = h
+        .alloc_span(PAGES_PER_ARENA, SpanClass::LARGE_SCAN, 0, 0, None)
+        .unwrap();
+    let b = h
+        .alloc_span(PAGES_PER_ARENA - 1, SpanClass::LARGE_SCAN, 0, 0, None)
+        .unwrap();
     let c = h.alloc_span(1, small(8), 0, 0, None).unwrap();
     let e = h.alloc_span(1, small(8), 0, 0, None).unwrap_err();
     assert!(matches!(e, ArenaError::HeapLimit { .. }), "{e}");
@@ -272,7 +307,10 @@ fn bad_config_is_an_error() {
         PageHeapConfig::default().scavenger_cpu_fraction(0.0),
         PageHeapConfig::default().scavenger_cpu_fraction(f64::NAN),
     ] {
-        assert!(matches!(PageHeap::new(cfg), Err(ArenaError::InvalidConfig(_))));
+        assert!(matches!(
+            PageHeap::new(cfg),
+            Err(ArenaError::InvalidConfig(_))
+        ));
     }
 }
 

@@ -102,10 +102,7 @@ impl PageAlloc {
         Sum(self.summary[l][i].load(Relaxed))
     }
 
-    fn chunk_words<'t>(
-        table: &'t ArenaTable,
-        ci: usize,
-    ) -> (&'t [AtomicU64], &'t [AtomicU64]) {
+    fn chunk_words(table: &ArenaTable, ci: usize) -> (&[AtomicU64], &[AtomicU64]) {
         let arena = table
             .arena_of(ci << LOG_CHUNK_BYTES)
             .unwrap_or_else(|| panic!("page allocator: chunk {ci:#x} is not in the heap"));
@@ -282,13 +279,22 @@ impl PageAlloc {
             scav += c.alloc_range(first, n);
             self.store_chunk(table, ci, &c);
         });
-        self.update_parents(base >> LOG_CHUNK_BYTES, (base + (npages << PAGE_SHIFT) - 1) >> LOG_CHUNK_BYTES);
+        self.update_parents(
+            base >> LOG_CHUNK_BYTES,
+            (base + (npages << PAGE_SHIFT) - 1) >> LOG_CHUNK_BYTES,
+        );
         scav
     }
 
     /// Marks allocated pages `[base, base + npages)` free; `scavenged` says
     /// whether their memory was just released to the OS.
-    pub(crate) fn free_range(&mut self, table: &ArenaTable, base: usize, npages: usize, scavenged: bool) {
+    pub(crate) fn free_range(
+        &mut self,
+        table: &ArenaTable,
+        base: usize,
+        npages: usize,
+        scavenged: bool,
+    ) {
         let end = base + (npages << PAGE_SHIFT);
         Self::for_each_chunk(base, npages, |ci, first, n| {
             let mut c = Self::load_chunk(table, ci);
@@ -411,7 +417,9 @@ impl PageAlloc {
     pub(crate) fn verify(&self, table: &ArenaTable) -> Result<(), String> {
         let in_heap = |addr: usize, len: usize| {
             // Whether [addr, addr + len) overlaps an arena.
-            let i = self.arena_bases.partition_point(|&b| b + ARENA_SIZE <= addr);
+            let i = self
+                .arena_bases
+                .partition_point(|&b| b + ARENA_SIZE <= addr);
             i < self.arena_bases.len() && self.arena_bases[i] < addr + len
         };
         for &arena in &self.arena_bases {
@@ -476,10 +484,14 @@ impl PageAlloc {
             }
         }
         for r in 0..self.root_limit {
-            if !in_heap(r << (LOG_CHUNK_BYTES + level_shift(0)), entry_pages(0) << PAGE_SHIFT)
-                && self.sum(0, r) != Sum::NONE
+            if !in_heap(
+                r << (LOG_CHUNK_BYTES + level_shift(0)),
+                entry_pages(0) << PAGE_SHIFT,
+            ) && self.sum(0, r) != Sum::NONE
             {
-                return Err(format!("level 0 entry {r:#x} outside the heap is not empty"));
+                return Err(format!(
+                    "level 0 entry {r:#x} outside the heap is not empty"
+                ));
             }
         }
         Ok(())

@@ -55,7 +55,11 @@ fn find_bit_range64_every_n() {
     words.extend([0, !0, 0x5555_5555_5555_5555, 0x8000_0000_0000_0001]);
     for n in 1..=64 {
         for &w in &words {
-            assert_eq!(find_bit_range64(w, n), naive_find_bit_range(w, n), "word {w:#x} n {n}");
+            assert_eq!(
+                find_bit_range64(w, n),
+                naive_find_bit_range(w, n),
+                "word {w:#x} n {n}"
+            );
         }
     }
 }
@@ -75,7 +79,10 @@ fn is_free(c: &ChunkBits, p: usize) -> bool {
 
 fn slow_summary(c: &ChunkBits) -> (usize, usize, usize) {
     let start = (0..CHUNK_PAGES).take_while(|&p| is_free(c, p)).count();
-    let end = (0..CHUNK_PAGES).rev().take_while(|&p| is_free(c, p)).count();
+    let end = (0..CHUNK_PAGES)
+        .rev()
+        .take_while(|&p| is_free(c, p))
+        .count();
     let mut max = 0;
     let mut run = 0;
     for p in 0..CHUNK_PAGES {
@@ -102,7 +109,11 @@ fn chunk_find_is_first_fit() {
     let mut rng = Rng(3);
     for _ in 0..300 {
         let c = random_chunk(&mut rng);
-        let from = if rng.below(2) == 0 { 0 } else { rng.below(CHUNK_PAGES) };
+        let from = if rng.below(2) == 0 {
+            0
+        } else {
+            rng.below(CHUNK_PAGES)
+        };
         for n in (1..=70).chain([100, 128, 200, 256, 511, 512]) {
             let want = (from..=CHUNK_PAGES.saturating_sub(n))
                 .find(|&p| (p..p + n).all(|q| is_free(&c, q)));
@@ -119,7 +130,10 @@ fn packed_summaries_round_trip_and_merge() {
         assert_eq!((p.start(), p.max(), p.end()), (s, m, e));
     }
     let full = Sum::free(MAX_PACKED);
-    assert_eq!((full.start(), full.max(), full.end()), (MAX_PACKED, MAX_PACKED, MAX_PACKED));
+    assert_eq!(
+        (full.start(), full.max(), full.end()),
+        (MAX_PACKED, MAX_PACKED, MAX_PACKED)
+    );
     // Merging chunk summaries equals summarising the concatenated bits.
     for _ in 0..1000 {
         let chunks: Vec<ChunkBits> = (0..8)
@@ -141,7 +155,10 @@ fn packed_summaries_round_trip_and_merge() {
             run = if free(p) { run + 1 } else { 0 };
             max = max.max(run);
         }
-        assert_eq!((merged.start(), merged.max(), merged.end()), (start, max, end));
+        assert_eq!(
+            (merged.start(), merged.max(), merged.end()),
+            (start, max, end)
+        );
     }
 }
 
@@ -258,7 +275,11 @@ fn first_fit_returns_lowest_address_for_1_to_2049_pages() {
     }
     f.check();
     for n in 1..=2049 {
-        assert_eq!(f.pa.find(&f.table, n), f.model_first_fit(n), "first fit of {n} pages");
+        assert_eq!(
+            f.pa.find(&f.table, n),
+            f.model_first_fit(n),
+            "first fit of {n} pages"
+        );
     }
     // A run straddling a chunk boundary and nothing lower: found exactly.
     let mut g = Fixture::new(1);
