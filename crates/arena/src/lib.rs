@@ -8,8 +8,35 @@
 //!
 //! See `docs/arena.md` for the design.
 
+pub mod arena;
+mod cache;
+mod clock;
+mod config;
+mod error;
+mod heap;
+mod mapped;
 pub mod os;
+mod pagealloc;
+mod scavenger;
+pub mod sizeclass;
 pub mod span;
+mod spanpool;
+mod stats;
+#[cfg(test)]
+mod tests;
+mod verify;
+
+pub use arena::{ArenasSnapshot, HeapArena, PAGE_WORDS_PER_ARENA};
+pub use cache::PageCache;
+pub use clock::{Clock, FakeClock, RealClock, Wakeup};
+pub use config::{ArenaHints, PageHeapConfig};
+pub use error::ArenaError;
+pub use heap::{CACHE_MAX_PAGES, ObjectRef, PageHeap};
+pub use scavenger::{BG_UNIT_PAGES, MIN_WORK_NS};
+pub use sizeclass::{SizeClass, SpanClass, size_to_class};
+pub use span::{SWEEPGEN_DEAD, Span, SpanState};
+pub use stats::PageHeapStats;
+pub use verify::VerifyError;
 
 /// log2 of [`PAGE_SIZE`].
 pub const PAGE_SHIFT: usize = 13;

@@ -48,6 +48,8 @@
 //! * `specials`: guarded by its own mutex; owned by the specials crate.
 
 use std::sync::Mutex;
+
+use crate::sizeclass::{self, SpanClass};
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU32, AtomicU64, AtomicUsize};
 
 /// What a span's pages are used for. See the state diagram at the top of
@@ -66,6 +68,20 @@ pub enum SpanState {
 }
 
 impl SpanState {
+    /// Whether the page heap may move a span record from `self` to `to`:
+    /// `Dead -> InUse | Manual` (allocation), `InUse | Manual -> Free`
+    /// (freeing), `Free -> Dead` (the record returns to the pool).
+    pub const fn can_become(self, to: SpanState) -> bool {
+        matches!(
+            (self, to),
+            (SpanState::Dead, SpanState::InUse)
+                | (SpanState::Dead, SpanState::Manual)
+                | (SpanState::InUse, SpanState::Free)
+                | (SpanState::Manual, SpanState::Free)
+                | (SpanState::Free, SpanState::Dead)
+        )
+    }
+
     /// Decodes a state stored with `as u8`.
     pub fn from_u8(v: u8) -> SpanState {
         match v {
@@ -258,6 +274,13 @@ impl Span {
         self.span_class.load(Relaxed)
     }
 
+    /// The span class (meaningful for in-use spans; manual spans and dead
+    /// records hold [`SpanClass::LARGE_SCAN`]).
+    #[inline]
+    pub fn span_class(&self) -> SpanClass {
+        SpanClass::from_raw(self.span_class_raw()).unwrap_or(SpanClass::LARGE_SCAN)
+    }
+
     /// One past the span's last byte.
     #[inline]
     pub fn end(&self) -> usize {
@@ -327,6 +350,84 @@ impl Span {
     #[inline]
     pub fn set_type_tag(&self, tag: usize) {
         self.type_tag.store(tag, Relaxed)
+    }
+}
+
+/// Everything the page heap writes into a record before publishing it.
+pub(crate) struct SpanInit {
+    pub(crate) start: usize,
+    pub(crate) npages: usize,
+    /// `None` for a manual span.
+    pub(crate) class: Option<SpanClass>,
+    pub(crate) type_tag: usize,
+    pub(crate) sweepgen: u32,
+    pub(crate) needzero: bool,
+    pub(crate) scavenged: bool,
+}
+
+impl Span {
+    /// Writes the identity and allocation state of a record the caller
+    /// owns (it is `Dead`, so unpublished: a stale reader may see the writes
+    /// but validates with `state_acquire`, which only reports the new state
+    /// after [`Span::transition`] publishes it with `Release`). Leaves
+    /// `state` alone and resets the bitmap pointers to null: the sweep layer
+    /// installs fresh ones.
+    pub(crate) fn prepare(&self, init: SpanInit) {
+        let bytes = init.npages << crate::PAGE_SHIFT;
+        let (class, elem_size, nelems, div_mul) = match init.class {
+            Some(c) if !c.is_large() => {
+                let size = sizeclass::class_size(c.size_class());
+                let n = bytes / size;
+                (c, size, n, sizeclass::class_div_mul(c.size_class()))
+            }
+            Some(c) => (c, bytes, 1, 0),
+            None => (SpanClass::LARGE_SCAN, 0, 0, 0),
+        };
+        let limit = match init.class {
+            Some(_) => init.start + nelems * elem_size,
+            None => init.start + bytes,
+        };
+        self.start.store(init.start, Relaxed);
+        self.npages.store(init.npages, Relaxed);
+        self.limit.store(limit, Relaxed);
+        self.elem_size.store(elem_size, Relaxed);
+        self.nelems.store(nelems as u32, Relaxed);
+        self.div_mul.store(div_mul, Relaxed);
+        self.span_class.store(class.raw(), Relaxed);
+        self.needzero.store(init.needzero, Relaxed);
+        self.scavenged.store(init.scavenged, Relaxed);
+        self.free_index.store(0, Relaxed);
+        self.alloc_count.store(0, Relaxed);
+        self.alloc_cache.store(0, Relaxed);
+        self.alloc_bits.store(std::ptr::null_mut(), Relaxed);
+        self.gcmark_bits.store(std::ptr::null_mut(), Relaxed);
+        self.type_tag.store(init.type_tag, Relaxed);
+        self.sweepgen.store(init.sweepgen, Relaxed);
+    }
+
+    /// Moves the record from state `from` to `to` with one compare-exchange
+    /// (so two threads freeing the same span cannot both succeed), or panics
+    /// naming `op` and printing the span if its state is not `from`.
+    ///
+    /// Success is `AcqRel`: the `Release` half publishes everything written
+    /// before (identity, `sweepgen`, span map entries) to readers that load
+    /// the state with [`Span::state_acquire`]; the `Acquire` half orders the
+    /// caller's later writes (returning pages, reusing the record) after
+    /// whatever the previous owner wrote before its own transition.
+    pub(crate) fn transition(&self, from: SpanState, to: SpanState, op: &str) {
+        assert!(
+            from.can_become(to),
+            "{op}: {from:?} -> {to:?} is not a span state transition"
+        );
+        if let Err(now) =
+            self.state
+                .compare_exchange(from as u8, to as u8, Ordering::AcqRel, Relaxed)
+        {
+            panic!(
+                "{op}: span is in state {:?}, expected {from:?} (double free or wrong kind of span?): {self}",
+                SpanState::from_u8(now)
+            );
+        }
     }
 }
 
