@@ -140,7 +140,7 @@ impl SizeClass {
 /// fits it, or `None` above [`MAX_SMALL_SIZE`] (a large object). A zero-byte
 /// request maps to the smallest class (8 bytes).
 #[inline]
-pub fn size_to_class(bytes: usize) -> Option<SizeClass> {
+pub const fn size_to_class(bytes: usize) -> Option<SizeClass> {
     let c = if bytes <= SMALL_SIZE_MAX {
         let c = SIZE_TO_CLASS8[bytes.div_ceil(SMALL_SIZE_DIV)];
         if c == 0 { 1 } else { c }
@@ -154,20 +154,20 @@ pub fn size_to_class(bytes: usize) -> Option<SizeClass> {
 
 /// Bytes per object of class `c` (0 for [`SizeClass::LARGE`]).
 #[inline]
-pub fn class_size(c: SizeClass) -> usize {
+pub const fn class_size(c: SizeClass) -> usize {
     CLASS_SIZE[c.0 as usize] as usize
 }
 
 /// Pages per span of class `c` (0 for [`SizeClass::LARGE`]: a large span
 /// has as many pages as its object needs).
 #[inline]
-pub fn class_npages(c: SizeClass) -> usize {
+pub const fn class_npages(c: SizeClass) -> usize {
     CLASS_NPAGES[c.0 as usize] as usize
 }
 
 /// Objects per span of class `c` (0 for [`SizeClass::LARGE`]).
 #[inline]
-pub fn class_nelems(c: SizeClass) -> usize {
+pub const fn class_nelems(c: SizeClass) -> usize {
     match class_size(c) {
         0 => 0,
         size => class_npages(c) * crate::PAGE_SIZE / size,
@@ -178,7 +178,7 @@ pub fn class_nelems(c: SizeClass) -> usize {
 /// span of the class, `(off * div_mul) >> 32 == off / size`. 0 for
 /// [`SizeClass::LARGE`], whose spans have one slot, so the formula gives 0.
 #[inline]
-pub fn class_div_mul(c: SizeClass) -> u32 {
+pub const fn class_div_mul(c: SizeClass) -> u32 {
     match class_size(c) {
         0 => 0,
         size => (u32::MAX / size as u32).wrapping_add(1),

@@ -95,7 +95,7 @@ impl<'a> Derive<'a> {
             .generics
             .type_params()
             .map(|p| &p.ident)
-            .find(|id| brand.is_ident(id))
+            .find(|id| brand.is_ident(*id))
             .cloned();
 
         let lifetimes: Vec<&Lifetime> = input.generics.lifetimes().map(|l| &l.lifetime).collect();
@@ -165,7 +165,8 @@ impl<'a> Derive<'a> {
         {
             let wc = generics.make_where_clause();
             for p in self.data_params() {
-                wc.predicates.push(parse_quote!(#p: ::spangc::Trace<#brand>));
+                wc.predicates
+                    .push(parse_quote!(#p: ::spangc::Trace<#brand>));
             }
             if let Some(b) = &self.brand_param {
                 wc.predicates.push(parse_quote!(#b: ::spangc::Brand));
@@ -259,13 +260,15 @@ impl<'a> Derive<'a> {
             }
         };
         let at_gc = args(&quote!(#gc), &|p| quote!(#p));
-        let erased = args(&quote!('static), &|p| {
-            quote!(<#p as ::spangc::Branded<#gc>>::Erased)
-        });
+        let erased = args(
+            &quote!('static),
+            &|p| quote!(<#p as ::spangc::Branded<#gc>>::Erased),
+        );
         let at_static = args(&quote!('static), &|p| quote!(#p));
-        let rebranded = args(&quote!(#gc), &|p| {
-            quote!(<#p as ::spangc::Rootable>::At<#gc>)
-        });
+        let rebranded = args(
+            &quote!(#gc),
+            &|p| quote!(<#p as ::spangc::Rootable>::At<#gc>),
+        );
 
         // Non-lifetime generic parameters (with their declared bounds), for
         // both impls.
@@ -284,7 +287,11 @@ impl<'a> Derive<'a> {
             .flat_map(|w| w.predicates.iter())
             .collect();
         let branded_bounds = data.iter().map(|p| {
-            quote!(#p: ::spangc::Branded<#gc>, <#p as ::spangc::Branded<#gc>>::Erased: ::core::marker::Sized,)
+            quote!(
+                #p: ::spangc::Branded<#gc>,
+                <#p as ::spangc::Branded<#gc>>::Erased: ::core::marker::Sized,
+                for<'__x> <<#p as ::spangc::Branded<#gc>>::Erased as ::spangc::Rootable>::At<'__x>: ::core::marker::Sized,
+            )
         });
         let rootable_bounds = data.iter().map(|p| {
             quote!(#p: ::spangc::Rootable, for<'__x> <#p as ::spangc::Rootable>::At<'__x>: ::core::marker::Sized,)

@@ -12,7 +12,7 @@
 //! objects are page-aligned; alignment above 8 KiB is rejected at compile
 //! time (the constant's evaluation panics).
 
-use spangc_arena::sizeclass::{self, SpanClass};
+use spangc_arena::sizeclass::{self, SizeClass, SpanClass};
 use std::alloc::Layout;
 use std::fmt;
 
@@ -42,10 +42,10 @@ impl SizeReq {
             None => return SizeReq::Large { bytes: size },
         };
         while sizeclass::class_size(class) % align != 0 {
-            class += 1;
-            if class as usize >= sizeclass::NUM_SIZE_CLASSES {
-                return SizeReq::Large { bytes: size };
-            }
+            class = match SizeClass::new(class.index() + 1) {
+                Some(c) => c,
+                None => return SizeReq::Large { bytes: size },
+            };
         }
         SizeReq::Small(SpanClass::new(class, noscan))
     }
@@ -100,7 +100,10 @@ impl fmt::Display for AllocErrorKind {
                  collect at a safepoint or raise the limit"
             ),
             AllocErrorKind::TooLarge { bytes } => {
-                write!(f, "object of {bytes} bytes is larger than the heap can hold")
+                write!(
+                    f,
+                    "object of {bytes} bytes is larger than the heap can hold"
+                )
             }
             AllocErrorKind::OutOfMemory(why) => write!(f, "out of memory: {why}"),
         }

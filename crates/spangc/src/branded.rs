@@ -90,7 +90,7 @@ macro_rules! container {
         // SAFETY: only the element types carry the brand, and they erase
         // by their own (checked) impls.
         unsafe impl<'gc, $($g: Branded<'gc>),+> Branded<'gc> for $($t)::+<$($a),+>
-        where $($g::Erased: Sized),+
+        where $($g::Erased: Sized, for<'x> <$g::Erased as Rootable>::At<'x>: Sized),+
         {
             type Erased = $($t)::+<$($a::Erased),+>;
         }
@@ -119,6 +119,7 @@ container! {
 unsafe impl<'gc, T: Branded<'gc>> Branded<'gc> for [T]
 where
     T::Erased: Sized,
+    for<'x> <T::Erased as Rootable>::At<'x>: Sized,
 {
     type Erased = [T::Erased];
 }
@@ -135,6 +136,7 @@ where
 unsafe impl<'gc, T: Branded<'gc>, const N: usize> Branded<'gc> for [T; N]
 where
     T::Erased: Sized,
+    for<'x> <T::Erased as Rootable>::At<'x>: Sized,
 {
     type Erased = [T::Erased; N];
 }
@@ -152,7 +154,7 @@ macro_rules! tuple {
     ($(($($t:ident),+);)*) => {$(
         // SAFETY: each field erases by its own impl.
         unsafe impl<'gc, $($t: Branded<'gc>),+> Branded<'gc> for ($($t,)+)
-        where $($t::Erased: Sized),+
+        where $($t::Erased: Sized, for<'x> <$t::Erased as Rootable>::At<'x>: Sized),+
         {
             type Erased = ($($t::Erased,)+);
         }

@@ -173,6 +173,7 @@ macro_rules! cell_brand {
         unsafe impl<'gc, T: Branded<'gc>> Branded<'gc> for $cell<T>
         where
             T::Erased: Sized,
+            for<'x> <T::Erased as Rootable>::At<'x>: Sized,
         {
             type Erased = $cell<T::Erased>;
         }

@@ -382,7 +382,10 @@ mod tests {
         let e = Config::builder().mark_threads(0).build().unwrap_err();
         assert_eq!(e.field, "mark_threads");
         assert!(e.to_string().contains("mark_threads = 0"), "{e}");
-        let e = Config::builder().memory_limit(Some(100)).build().unwrap_err();
+        let e = Config::builder()
+            .memory_limit(Some(100))
+            .build()
+            .unwrap_err();
         assert_eq!(e.field, "memory_limit");
         let e = Config::builder()
             .gc_percent(Some(MAX_GC_PERCENT + 1))
@@ -409,7 +412,10 @@ mod tests {
         let bad = |var: &'static str| (var == "SPANGC_MARK_THREADS").then(|| "lots".to_string());
         let e = Config::default().resolve_with(bad).unwrap_err();
         assert_eq!(e.env_var, Some("SPANGC_MARK_THREADS"));
-        assert!(e.to_string().contains("SPANGC_MARK_THREADS=\"lots\""), "{e}");
+        assert!(
+            e.to_string().contains("SPANGC_MARK_THREADS=\"lots\""),
+            "{e}"
+        );
     }
 
     #[test]

@@ -562,7 +562,7 @@ impl<B: Brand> HeapInner<B> {
             sweep_proportional_ns: s.proportional_ns,
             sweep_reclaim_ns: s.reclaim_ns,
             sweep_finish_ns: c.sweep_finish_ns + s.finish_ns,
-            scavenged_bytes_total: p.scavenged_bytes_total,
+            scavenged_bytes_total: p.scavenged_released_bytes,
             destructor_panics: self.hooks.destructor_panics.load(Relaxed),
         }
     }

@@ -136,9 +136,7 @@ impl<H, T> WithTail<H, T> {
     /// The memory layout of an object with `len` tail elements, or `None`
     /// if it overflows `isize`.
     pub(crate) fn layout(len: usize) -> Option<Layout> {
-        let (l, _) = Layout::new::<usize>()
-            .extend(Layout::new::<H>())
-            .ok()?;
+        let (l, _) = Layout::new::<usize>().extend(Layout::new::<H>()).ok()?;
         let (l, _) = l.extend(Layout::array::<T>(len).ok()?).ok()?;
         Some(l.pad_to_align())
     }
@@ -210,6 +208,8 @@ unsafe impl<'gc, H: crate::Branded<'gc>, T: crate::Branded<'gc>> crate::Branded<
 where
     H::Erased: Sized,
     T::Erased: Sized,
+    for<'x> <H::Erased as crate::Rootable>::At<'x>: Sized,
+    for<'x> <T::Erased as crate::Rootable>::At<'x>: Sized,
 {
     type Erased = WithTail<H::Erased, T::Erased>;
 }

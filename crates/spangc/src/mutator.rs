@@ -142,7 +142,7 @@ impl<B: Brand> Drop for Mutator<B> {
         let m = &*self.inner;
         // SAFETY: `&mut self`: no scope is open, so nothing else uses the
         // cache.
-        unsafe { (*m.cache.get()).release_all(&m.heap.mheap) };
+        unsafe { (*m.cache.get()).release_all() };
         m.heap.world.deregister(m.id);
     }
 }
@@ -155,7 +155,7 @@ impl<B: Brand> Drop for ExitGuard<'_, B> {
         let m = self.0;
         // SAFETY: the scope is gone (this runs after `f` returned or
         // unwound), so no other reference to the cache exists.
-        unsafe { (*m.cache.get()).release_all(&m.heap.mheap) };
+        unsafe { (*m.cache.get()).release_all() };
         m.heap.world.exit(m.id);
     }
 }
@@ -210,7 +210,7 @@ impl<B: Brand> Scope<B> {
     pub fn alloc<'s, T: Trace<B> + Branded<'s>>(&'s self, value: T) -> Gc<'s, T, B> {
         match self.try_alloc(value) {
             Ok(gc) => gc,
-            Err(e) => alloc_failed(e.kind()),
+            Err(e) => alloc_failed(e.kind().clone()),
         }
     }
 
@@ -222,7 +222,7 @@ impl<B: Brand> Scope<B> {
         value: T,
     ) -> Result<Gc<'s, T, B>, AllocError<T>> {
         let info = TypeInfo::of::<B, T>();
-        match self.alloc_raw(info, SizeReq::of::<T>()) {
+        match self.alloc_raw(info, SizeReq::of::<B, T>()) {
             Ok(p) => {
                 // SAFETY: `p` is a fresh slot with room and alignment for a
                 // `T` (`SizeReq::of`), which nothing else references.
@@ -284,13 +284,13 @@ impl<B: Brand> Scope<B> {
     {
         let mut items = tail.into_iter();
         let len = items.len();
-        let layout = WithTail::<H, T>::layout(len).unwrap_or_else(|| {
-            alloc_failed(AllocErrorKind::TooLarge {
-                bytes: usize::MAX,
-            })
-        });
+        let layout = WithTail::<H, T>::layout(len)
+            .unwrap_or_else(|| alloc_failed(AllocErrorKind::TooLarge { bytes: usize::MAX }));
         let info = TypeInfo::of::<B, WithTail<H, T>>();
-        let p = match self.alloc_raw(info, SizeReq::for_layout(layout)) {
+        let p = match self.alloc_raw(
+            info,
+            SizeReq::for_layout_in(layout, !<WithTail<H, T> as Trace<B>>::NEEDS_TRACE),
+        ) {
             Ok(p) => p,
             Err(kind) => alloc_failed(kind),
         };
@@ -351,10 +351,10 @@ impl<B: Brand> Scope<B> {
         // destructors, which cannot reach this scope.
         let cache = unsafe { self.cache() };
         let r = match req {
-            SizeReq::Small(class) => cache.alloc_slow(&heap.mheap, info.tag(), class),
-            SizeReq::Large { bytes } => {
-                cache.alloc_large(&heap.mheap, bytes, info.tag(), info.noscan())
-            }
+            SizeReq::Small(class) => cache.alloc_slow(info.tag(), class),
+            SizeReq::Large { bytes } => cache
+                .alloc_large(bytes, info.tag(), info.noscan())
+                .map(|(p, _needzero)| p),
         };
         heap.after_span_alloc();
         r.map_err(AllocErrorKind::from)
@@ -413,9 +413,8 @@ impl<B: Brand> Scope<B> {
     /// stale (their sweep generation passed), so flush them, sweeping what
     /// needs it.
     fn after_collection(&mut self) {
-        let m = self.m();
         // SAFETY: `&mut self`: no allocation is in progress.
-        unsafe { self.cache() }.prepare_for_sweep(&m.heap.mheap);
+        unsafe { self.cache() }.prepare_for_sweep();
     }
 
     /// Runs `f`, which must not touch the heap, while letting collections
@@ -425,7 +424,7 @@ impl<B: Brand> Scope<B> {
     pub fn blocking<R>(&mut self, f: impl FnOnce() -> R) -> R {
         let m = self.m();
         // SAFETY: `&mut self`: no allocation is in progress.
-        unsafe { self.cache() }.release_all(&m.heap.mheap);
+        unsafe { self.cache() }.release_all();
         m.heap.world.begin_blocking(m.id);
         struct Unblock<'a, B: Brand>(&'a MutatorInner<B>);
         impl<B: Brand> Drop for Unblock<'_, B> {

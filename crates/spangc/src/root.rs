@@ -69,8 +69,9 @@ impl RootTable {
             Some(i) => i,
             None => {
                 let base = t.chunks.len() * CHUNK;
-                t.chunks
-                    .push(Box::new(std::array::from_fn(|_| Slot { addr: AtomicUsize::new(0) })));
+                t.chunks.push(Box::new(std::array::from_fn(|_| Slot {
+                    addr: AtomicUsize::new(0),
+                })));
                 t.free.extend((base + 1..base + CHUNK).rev());
                 base
             }
@@ -84,7 +85,9 @@ impl RootTable {
     /// Frees slot `index`.
     fn remove(&self, index: usize) {
         let mut t = self.lock();
-        t.chunks[index / CHUNK][index % CHUNK].addr.store(0, Relaxed);
+        t.chunks[index / CHUNK][index % CHUNK]
+            .addr
+            .store(0, Relaxed);
         t.free.push(index);
         t.live -= 1;
     }
@@ -164,7 +167,9 @@ impl<R: ?Sized + Rootable, B: Brand> Root<R, B> {
             Arc::ptr_eq(&self.heap, cx.heap_inner()),
             "Root::set with a scope of another heap"
         );
-        self.slot().addr.store(Gc::as_raw(gc).as_ptr() as usize, Relaxed);
+        self.slot()
+            .addr
+            .store(Gc::as_raw(gc).as_ptr() as usize, Relaxed);
     }
 }
 
@@ -173,7 +178,9 @@ impl<R: ?Sized + Rootable, B: Brand> Clone for Root<R, B> {
     fn clone(&self) -> Self {
         let addr = self.slot().addr.load(Relaxed);
         // SAFETY: a live root's slot is never 0.
-        Root::new(&self.heap, unsafe { NonNull::new_unchecked(addr as *mut u8) })
+        Root::new(&self.heap, unsafe {
+            NonNull::new_unchecked(addr as *mut u8)
+        })
     }
 }
 

@@ -119,7 +119,11 @@ impl World {
     pub(crate) fn deregister(&self, id: MutatorId) {
         let mut s = self.lock();
         let st = s.mutators[id.0].take();
-        assert_eq!(st, Some(Status::Outside), "deregistering a mutator that is {st:?}");
+        assert_eq!(
+            st,
+            Some(Status::Outside),
+            "deregistering a mutator that is {st:?}"
+        );
         self.stopped.notify_all();
     }
 
@@ -188,7 +192,7 @@ impl World {
     /// world and return `true` (the caller's caches are stale). Returns
     /// `false` without waiting otherwise.
     pub(crate) fn park_if_collecting(&self, id: MutatorId) -> bool {
-        let mut s = self.lock();
+        let s = self.lock();
         if !s.collecting {
             return false;
         }
@@ -196,7 +200,11 @@ impl World {
         true
     }
 
-    fn park_locked<'a>(&'a self, mut s: MutexGuard<'a, State>, id: MutatorId) -> MutexGuard<'a, State> {
+    fn park_locked<'a>(
+        &'a self,
+        mut s: MutexGuard<'a, State>,
+        id: MutatorId,
+    ) -> MutexGuard<'a, State> {
         let st = &mut s.mutators[id.0];
         assert_eq!(*st, Some(Status::Running), "park from {st:?}");
         *st = Some(Status::Parked);
@@ -236,10 +244,7 @@ impl World {
         }
         self.wanted.store(false, Ordering::Relaxed);
         self.poll.store(true, Ordering::Relaxed);
-        Some(Collector {
-            me,
-            epoch: s.epoch,
-        })
+        Some(Collector { me, epoch: s.epoch })
     }
 
     /// Stops the world: returns once no mutator but the collector is

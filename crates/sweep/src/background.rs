@@ -47,7 +47,11 @@ impl Background {
         let t = std::thread::Builder::new()
             .name("spangc-sweep".into())
             .spawn(move || run(weak, &signal))?;
-        *heap.background.thread.lock().unwrap_or_else(|e| e.into_inner()) = Some(t);
+        *heap
+            .background
+            .thread
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(t);
         Ok(())
     }
 

@@ -26,9 +26,8 @@ use crate::spanset::SpanSet;
 use crate::sweep::{Dispose, Who};
 use crate::sweepgen::{SweepClaim, try_claim};
 use spangc_arena::PageCache;
-use spangc_arena::sizeclass::{SpanClass, class_npages, class_nelems, class_size};
+use spangc_arena::sizeclass::{SpanClass, class_nelems, class_npages, class_size};
 use spangc_arena::span::Span;
-use spangc_gcbits::SpanBits;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::atomic::{AtomicU64, AtomicUsize};
 
@@ -161,7 +160,11 @@ impl Central {
     }
 
     /// A fresh span from the page heap, born swept and cached.
-    fn grow<'h>(&self, heap: &'h Mheap, page_cache: &mut PageCache) -> Result<&'h Span, AllocError> {
+    fn grow<'h>(
+        &self,
+        heap: &'h Mheap,
+        page_cache: &mut PageCache,
+    ) -> Result<&'h Span, AllocError> {
         let c = self.key.class.size_class();
         let h = heap.sweepgen();
         let span = heap.page_heap().alloc_span(
@@ -196,14 +199,20 @@ impl Central {
                 h.wrapping_add(3),
                 "uncaching a span that is not cached: {span} (heap sweepgen {h})"
             );
-            span.sweepgen().store(h, std::sync::atomic::Ordering::Release);
+            span.sweepgen()
+                .store(h, std::sync::atomic::Ordering::Release);
             self.push_swept(span, h);
         }
     }
 
     /// Every span in this central's sets (verifier only; world stopped).
     pub(crate) fn sets(&self) -> [&SpanSet; 4] {
-        [&self.partial[0], &self.partial[1], &self.full[0], &self.full[1]]
+        [
+            &self.partial[0],
+            &self.partial[1],
+            &self.full[0],
+            &self.full[1],
+        ]
     }
 }
 

@@ -182,9 +182,9 @@ impl MCache {
             SpanClass::LARGE_SCAN
         };
         let h = heap.sweepgen();
-        let span = heap
-            .page_heap()
-            .alloc_span(npages, class, tag, h, Some(&mut self.page_cache))?;
+        let span =
+            heap.page_heap()
+                .alloc_span(npages, class, tag, h, Some(&mut self.page_cache))?;
         heap.install_fresh_bits(span)?;
         span.set_free_index(1);
         span.set_alloc_count(1);
@@ -234,7 +234,10 @@ impl MCache {
 
     /// The slot of (tag, class), created on first use.
     fn slot_for(&mut self, tag: usize, class: SpanClass) -> usize {
-        assert!(tag != 0 && tag < 1 << 56, "type tag {tag:#x} must be a non-null address");
+        assert!(
+            tag != 0 && tag < 1 << 56,
+            "type tag {tag:#x} must be a non-null address"
+        );
         assert!(!class.is_large(), "small span classes only");
         let key = key_of(tag, class);
         if let Some(i) = self.find(key) {
@@ -341,7 +344,9 @@ impl MCache {
         let allocated = allocated_count(span);
         span.set_alloc_count(allocated);
         let new = allocated - slot.allocated_at_cache;
-        heap.counters.objects_allocated.fetch_add(new as u64, Relaxed);
+        heap.counters
+            .objects_allocated
+            .fetch_add(new as u64, Relaxed);
         heap.counters
             .bytes_allocated
             .fetch_add(new as u64 * slot.elem_size as u64, Relaxed);

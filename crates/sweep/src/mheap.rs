@@ -25,6 +25,7 @@
 //! no shared counter. Large objects count when allocated. Updated
 //! atomically.
 
+use crate::background::Background;
 use crate::central::{Central, CentralKey};
 use crate::mcache::MCache;
 use crate::pacing::ProportionalSweep;
@@ -33,7 +34,6 @@ use crate::spanset::{SpanRef, SpanSet};
 use crate::stats::{Counters, SweepStats};
 use crate::sweep::Who;
 use crate::sweepgen::{SpanSweepState, SweepDone, next_generation, try_claim};
-use crate::background::Background;
 use spangc_arena::sizeclass::SpanClass;
 use spangc_arena::span::Span;
 use spangc_arena::{ArenaError, PageHeap, PageHeapConfig, PageHeapStats, SpanState};
@@ -98,7 +98,9 @@ pub enum AllocError {
 impl fmt::Display for AllocError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            AllocError::TooLarge { bytes } => write!(f, "{bytes} bytes is more than the heap can hold"),
+            AllocError::TooLarge { bytes } => {
+                write!(f, "{bytes} bytes is more than the heap can hold")
+            }
             AllocError::Arena(e) => e.fmt(f),
             AllocError::Os(e) => write!(f, "no memory for gcBits: {e}"),
         }
@@ -158,7 +160,7 @@ pub struct Mheap {
     /// Spans swept this generation.
     pub(crate) swept_this_gen: AtomicUsize,
     pub(crate) poison: bool,
-    background: Background,
+    pub(crate) background: Background,
 }
 
 impl Mheap {
@@ -236,7 +238,13 @@ impl Mheap {
 
     /// The central for `key`, created on first use.
     pub(crate) fn central(&self, key: CentralKey) -> Arc<Central> {
-        if let Some(&i) = self.centrals.read().unwrap_or_else(|e| e.into_inner()).index.get(&key) {
+        if let Some(&i) = self
+            .centrals
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .index
+            .get(&key)
+        {
             return self.centrals.read().unwrap_or_else(|e| e.into_inner()).list[i].clone();
         }
         let mut c = self.centrals.write().unwrap_or_else(|e| e.into_inner());
@@ -297,9 +305,13 @@ impl Mheap {
 
     /// Records one span swept.
     pub(crate) fn note_swept(&self, span: &Span, who: Who, nfreed: u32, start: Instant) {
-        self.counters.pages_swept.fetch_add(span.npages() as u64, Relaxed);
+        self.counters
+            .pages_swept
+            .fetch_add(span.npages() as u64, Relaxed);
         self.pacing.add_pages_swept(span.npages());
-        self.counters.objects_freed.fetch_add(nfreed as u64, Relaxed);
+        self.counters
+            .objects_freed
+            .fetch_add(nfreed as u64, Relaxed);
         if span.span_class_raw() > 1 && nfreed > 0 {
             self.central_of(span)
                 .objects_freed
@@ -336,7 +348,12 @@ impl Mheap {
     fn next_unswept(&self, h: u32) -> Option<SpanRef> {
         loop {
             let i = self.sweep_cursor.load(Relaxed);
-            let n = self.centrals.read().unwrap_or_else(|e| e.into_inner()).list.len();
+            let n = self
+                .centrals
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .list
+                .len();
             if i > n {
                 return None;
             }
@@ -344,7 +361,9 @@ impl Mheap {
                 self.large_unswept(h).pop()
             } else {
                 let c = self.centrals.read().unwrap_or_else(|e| e.into_inner()).list[i].clone();
-                c.partial_unswept(h).pop().or_else(|| c.full_unswept(h).pop())
+                c.partial_unswept(h)
+                    .pop()
+                    .or_else(|| c.full_unswept(h).pop())
             };
             if found.is_some() {
                 return found;
@@ -392,7 +411,6 @@ impl Mheap {
     /// End of a mark phase, world stopped: starts generation `h + 2` (every
     /// in-use span needs sweeping again) with `heap_live` = `marked_bytes`.
     pub fn finish_mark(&self, marked_bytes: usize) {
-        let in_use = self.pages.stats().pages_in_use;
         self.in_use_at_advance
             .store(self.count_in_use_spans(), Relaxed);
         self.swept_this_gen.store(0, Relaxed);
@@ -401,7 +419,7 @@ impl Mheap {
         self.sweep_cursor.store(0, Relaxed);
         self.done.reset();
         self.reclaim.reset(&self.pages);
-        self.pacing.reset(in_use);
+        self.pacing.reset();
         self.heap_live.store(marked_bytes, Relaxed);
         self.counters.cycles.fetch_add(1, Relaxed);
         self.background.wake();
@@ -430,7 +448,8 @@ impl Mheap {
             swept_any = true;
         }
         if swept_any {
-            self.counters.add_loop_time(Who::Proportional, start.elapsed());
+            self.counters
+                .add_loop_time(Who::Proportional, start.elapsed());
         }
     }
 
@@ -492,10 +511,13 @@ impl Mheap {
         self.pages.stats()
     }
 
-    /// Bytes mapped for metadata: gcBits chunks (the page heap's own
-    /// metadata is counted by it separately and included here).
+    /// Bytes of metadata the heap has mapped and touched: gcBits chunks,
+    /// per-arena metadata (span map and page bitmaps) and span records.
     pub fn metadata_bytes(&self) -> usize {
-        self.bits.stats().sys_bytes + self.pages.metadata_bytes()
+        let p = self.pages.stats();
+        self.bits.stats().sys_bytes
+            + p.arenas * size_of::<spangc_arena::HeapArena>()
+            + p.span_records * size_of::<Span>()
     }
 
     /// Sweep and allocation counters.
@@ -570,7 +592,8 @@ impl Mheap {
                 }
                 let sg = span.sweepgen().load(Relaxed);
                 if SpanSweepState::of(sg, h) != SpanSweepState::Swept {
-                    result = result.and(Err(format!("{span} in a span set is not swept (heap {h})")));
+                    result =
+                        result.and(Err(format!("{span} in a span set is not swept (heap {h})")));
                 }
             }
             for s in spans {

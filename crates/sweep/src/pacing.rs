@@ -42,7 +42,7 @@ pub(crate) struct ProportionalSweep {
 
 impl ProportionalSweep {
     /// A new generation: nothing swept yet, no pacing until `set_goal`.
-    pub(crate) fn reset(&self, _pages_in_use: usize) {
+    pub(crate) fn reset(&self) {
         self.pages_per_byte.store(0f64.to_bits(), Relaxed);
         self.pages_swept.store(0, Relaxed);
         self.pages_swept_basis.store(0, Release);
@@ -50,11 +50,6 @@ impl ProportionalSweep {
 
     pub(crate) fn add_pages_swept(&self, n: usize) {
         self.pages_swept.fetch_add(n as u64, Relaxed);
-    }
-
-    /// Pages swept this generation.
-    pub(crate) fn pages_swept(&self) -> u64 {
-        self.pages_swept.load(Relaxed)
     }
 
     /// Sets the line so that `pages_in_use` pages are swept by the time
@@ -108,16 +103,22 @@ mod tests {
     #[test]
     fn debt_follows_the_line() {
         let p = ProportionalSweep::default();
-        p.reset(1000);
+        p.reset();
         // 1000 pages to sweep over 100 MiB - 1 MiB of allocation.
         p.set_goal(100 * MIB, 200 * MIB, 1000);
         assert!(!p.in_debt(100 * MIB, 0), "at the basis nothing is owed");
-        assert!(p.in_debt(150 * MIB, 0), "half-way: ~505 pages owed, none swept");
+        assert!(
+            p.in_debt(150 * MIB, 0),
+            "half-way: ~505 pages owed, none swept"
+        );
         p.add_pages_swept(506);
         assert!(!p.in_debt(150 * MIB, 0));
         assert!(p.in_debt(199 * MIB, 0));
         p.add_pages_swept(494);
-        assert!(!p.in_debt(199 * MIB, 0), "all swept by the trigger less the margin");
+        assert!(
+            !p.in_debt(199 * MIB, 0),
+            "all swept by the trigger less the margin"
+        );
     }
 
     #[test]
@@ -125,7 +126,10 @@ mod tests {
         let p = ProportionalSweep::default();
         p.set_goal(100 * MIB, 200 * MIB, 1000);
         assert!(!p.in_debt(0, 0), "live below the basis owes nothing");
-        assert!(p.in_debt(usize::MAX, usize::MAX), "saturates instead of wrapping");
+        assert!(
+            p.in_debt(usize::MAX, usize::MAX),
+            "saturates instead of wrapping"
+        );
         p.set_goal(usize::MAX, usize::MAX, usize::MAX);
         assert!(!p.in_debt(usize::MAX - 1, 0));
     }

@@ -81,8 +81,7 @@ impl Mheap {
             let credit = r.credit.load(Relaxed);
             if credit > 0 {
                 let take = credit.min(npages);
-                if r
-                    .credit
+                if r.credit
                     .compare_exchange(credit, credit - take, Relaxed, Relaxed)
                     .is_ok()
                 {
@@ -136,7 +135,9 @@ impl Mheap {
                 self.dispose(claim, d);
             }
         }
-        self.counters.pages_reclaimed.fetch_add(freed as u64, Relaxed);
+        self.counters
+            .pages_reclaimed
+            .fetch_add(freed as u64, Relaxed);
         freed
     }
 

@@ -65,10 +65,6 @@ impl SpanSet {
         }
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
-        self.q.is_empty()
-    }
-
     /// Removes every span (for the verifier, with the world stopped; it
     /// pushes them back).
     pub(crate) fn drain(&self) -> Vec<SpanRef> {

@@ -217,7 +217,10 @@ impl SweepDone {
     /// Resets for a new generation (the world is stopped).
     pub(crate) fn reset(&self) {
         let s = self.state.load(Relaxed);
-        assert_eq!(s, DRAINED, "starting a sweep generation before the last one finished (state {s:#x})");
+        assert_eq!(
+            s, DRAINED,
+            "starting a sweep generation before the last one finished (state {s:#x})"
+        );
         self.state.store(0, Release);
     }
 }
@@ -237,11 +240,23 @@ mod tests {
     fn classify_every_state() {
         for h in [0u32, 2, 1000, u32::MAX - 5] {
             let h = h & !1;
-            assert_eq!(SpanSweepState::of(h.wrapping_sub(2), h), SpanSweepState::NeedsSweep);
-            assert_eq!(SpanSweepState::of(h.wrapping_sub(1), h), SpanSweepState::BeingSwept);
+            assert_eq!(
+                SpanSweepState::of(h.wrapping_sub(2), h),
+                SpanSweepState::NeedsSweep
+            );
+            assert_eq!(
+                SpanSweepState::of(h.wrapping_sub(1), h),
+                SpanSweepState::BeingSwept
+            );
             assert_eq!(SpanSweepState::of(h, h), SpanSweepState::Swept);
-            assert_eq!(SpanSweepState::of(h.wrapping_add(1), h), SpanSweepState::CachedUnswept);
-            assert_eq!(SpanSweepState::of(h.wrapping_add(3), h), SpanSweepState::CachedSwept);
+            assert_eq!(
+                SpanSweepState::of(h.wrapping_add(1), h),
+                SpanSweepState::CachedUnswept
+            );
+            assert_eq!(
+                SpanSweepState::of(h.wrapping_add(3), h),
+                SpanSweepState::CachedSwept
+            );
             assert_eq!(SpanSweepState::of(SWEEPGEN_DEAD, h), SpanSweepState::Dead);
         }
     }
@@ -322,7 +337,11 @@ mod loom_tests {
             // The allocator (a cache refill): takes the span only if swept.
             let s = sg.load(Acquire);
             if s == h {
-                assert_eq!(data.load(Relaxed), 1, "saw swept sweepgen but not the sweep");
+                assert_eq!(
+                    data.load(Relaxed),
+                    1,
+                    "saw swept sweepgen but not the sweep"
+                );
             } else {
                 assert!(s == h - 2 || s == h - 1, "unexpected {s}");
             }

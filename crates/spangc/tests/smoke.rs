@@ -1,0 +1,117 @@
+//! First end-to-end checks: allocation, rooting, collection, destructors.
+
+use spangc::{Brand, Config, Gc, GcCell, Heap, Scope, Trace};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+spangc::brand!(Trees);
+spangc::brand!(Drops);
+spangc::brand!(Strings);
+
+#[derive(Trace)]
+#[gc(brand = B)]
+struct Node<'gc, B: Brand> {
+    left: Option<Gc<'gc, Node<'gc, B>, B>>,
+    right: Option<Gc<'gc, Node<'gc, B>, B>>,
+}
+
+static DROPS: AtomicUsize = AtomicUsize::new(0);
+
+#[derive(Trace)]
+#[gc(brand = Drops, allow_drop)]
+struct Counted(u64);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        DROPS.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[derive(Trace)]
+#[gc(brand = Drops)]
+struct Holder<'gc> {
+    item: GcCell<Option<Gc<'gc, Counted, Drops>>>,
+}
+
+fn tree<'s, B: Brand>(cx: &'s Scope<B>, depth: u32) -> Gc<'s, Node<'s, B>, B> {
+    if depth == 0 {
+        cx.alloc(Node {
+            left: None,
+            right: None,
+        })
+    } else {
+        let l = tree(cx, depth - 1);
+        let r = tree(cx, depth - 1);
+        cx.alloc(Node {
+            left: Some(l),
+            right: Some(r),
+        })
+    }
+}
+
+fn count<B: Brand>(n: Gc<'_, Node<'_, B>, B>) -> usize {
+    1 + n.left.map_or(0, count) + n.right.map_or(0, count)
+}
+
+#[test]
+fn trees_survive_when_rooted_and_die_when_not() {
+    let heap = Heap::<Trees>::new(Config::builder().verify(true).build().unwrap()).unwrap();
+    let mut m = heap.mutator();
+    m.enter(|cx| {
+        let keep = tree(cx, 10);
+        let root = cx.root(keep);
+        for _ in 0..20 {
+            let _garbage = tree(cx, 12);
+            cx.collect();
+            assert_eq!(count(root.get(cx)), 2047);
+        }
+        let s = heap.stats();
+        assert_eq!(s.gc_count, 20);
+        assert_eq!(s.objects_marked, 2047);
+        assert!(s.objects_freed_total >= 19 * 8191, "{s}");
+    });
+    drop(m);
+    heap.collect();
+    assert_eq!(heap.stats().objects_marked, 0);
+}
+
+#[test]
+fn destructors_run_once_for_dead_objects_only() {
+    DROPS.store(0, Ordering::SeqCst);
+    let heap = Heap::<Drops>::new(Config::builder().verify(true).build().unwrap()).unwrap();
+    let mut m = heap.mutator();
+    m.enter(|cx| {
+        let h = cx.alloc(Holder {
+            item: GcCell::new(None),
+        });
+        let live = cx.alloc(Counted(7));
+        h.item.set(cx, Some(live));
+        let root = cx.root(h);
+        for i in 0..1000 {
+            cx.alloc(Counted(i));
+        }
+        cx.collect();
+        assert_eq!(DROPS.load(Ordering::SeqCst), 1000);
+        let h = root.get(cx);
+        assert_eq!(h.item.get().unwrap().0, 7);
+        h.item.set(cx, None);
+        cx.collect();
+        assert_eq!(DROPS.load(Ordering::SeqCst), 1001);
+    });
+}
+
+#[test]
+fn strings_and_slices() {
+    let heap = Heap::<Strings>::new(Config::builder().verify(true).build().unwrap()).unwrap();
+    let mut m = heap.mutator();
+    m.enter(|cx| {
+        let s = cx.alloc_str("hello, spangc");
+        let v = cx.alloc_slice_copy(&[1u64, 2, 3, 4]);
+        let big = cx.alloc_slice_from_iter((0..100_000u32).map(|i| i * 2));
+        let (rs, rv, rb) = (cx.root(s), cx.root(v), cx.root(big));
+        cx.collect();
+        assert_eq!(&*rs.get(cx), "hello, spangc");
+        assert_eq!(&*rv.get(cx), &[1, 2, 3, 4]);
+        assert_eq!(rb.get(cx).len(), 100_000);
+        assert_eq!(rb.get(cx)[99_999], 199_998);
+    });
+}
