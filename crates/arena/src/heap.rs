@@ -568,6 +568,7 @@ impl PageHeap {
         })
     }
 
+    #[inline]
     fn first_page(&self, span: &Span) -> (&HeapArena, usize) {
         let arena = self
             .shared
@@ -577,11 +578,18 @@ impl PageHeap {
         (arena, arena.page_index(span.start()))
     }
 
-    /// Sets the span's `page_marks` bit (atomic OR): it has a marked object.
+    /// Sets the span's `page_marks` bit: it has a marked object. Tests the
+    /// bit with a plain load first: every marker sets it for every object
+    /// it marks in the span, and an unconditional `lock or` on the shared
+    /// word made it the hottest instruction of marking (two mark threads
+    /// on binary-trees: 37% of mark time, `perf annotate`).
     #[inline]
     pub fn set_page_mark(&self, span: &Span) {
         let (a, p) = self.first_page(span);
-        HeapArena::set_bit(a.page_marks_bits(), p);
+        let bits = a.page_marks_bits();
+        if bits[p / 64].load(Relaxed) & (1 << (p % 64)) == 0 {
+            HeapArena::set_bit(bits, p);
+        }
     }
 
     /// Clears every arena's `page_marks` (before a mark phase).

@@ -182,11 +182,20 @@ impl Fixture {
         s.init_alloc_cache();
     }
 
-    /// Marks exactly the slots set in `model`, checking set_marked's result.
+    /// Marks exactly the slots set in `model`, checking set_marked's result
+    /// (alternating the atomic and the sole-marker variants, which must
+    /// agree).
     fn mark(&self, model: &BitSlice) {
-        for i in model.iter_ones() {
-            assert!(!self.span.set_marked(i), "slot {i} marked twice");
-            assert!(self.span.set_marked(i), "slot {i} not marked");
+        for (n, i) in model.iter_ones().enumerate() {
+            let set = |i| {
+                if n % 2 == 0 {
+                    self.span.set_marked(i)
+                } else {
+                    self.span.set_marked_sole(i)
+                }
+            };
+            assert!(!set(i), "slot {i} marked twice");
+            assert!(set(i), "slot {i} not marked");
         }
     }
 
