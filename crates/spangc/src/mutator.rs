@@ -380,10 +380,20 @@ impl<B: Brand> Scope<B> {
     /// call), or other threads' collections wait for them.
     #[inline]
     pub fn safepoint(&mut self) {
-        let heap = &self.m().heap;
-        if heap.world.poll() || heap.config.gc_stress {
+        if self.safepoint_requested() {
             self.safepoint_slow();
         }
+    }
+
+    /// Whether the next [`Scope::safepoint`] would do anything (a
+    /// collection is wanted or in progress): one load. A loop that holds
+    /// borrows of heap objects between safepoints (an interpreter holding
+    /// its value stack's `RefMut`) polls this and steps out to drop them
+    /// and call `safepoint` when it says so.
+    #[inline]
+    pub fn safepoint_requested(&self) -> bool {
+        let heap = &self.m().heap;
+        heap.world.poll() || heap.config.gc_stress
     }
 
     #[cold]
