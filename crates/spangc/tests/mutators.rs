@@ -1,0 +1,205 @@
+//! Several mutators on one heap: collections wait for every mutator to reach
+//! a safepoint, never deadlock, and mutators come and go cleanly.
+
+use spangc::{Config, Gc, GcCell, Heap, Trace};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+spangc::brand!(Waits);
+spangc::brand!(Exits);
+spangc::brand!(Blocks);
+spangc::brand!(Busy);
+
+#[derive(Trace)]
+#[gc(brand = B)]
+struct Cell<'gc, B: spangc::Brand> {
+    value: u64,
+    next: GcCell<Option<Gc<'gc, Cell<'gc, B>, B>>>,
+}
+
+/// An immutable list node: `Sync`, so its roots may move between threads.
+#[derive(Trace)]
+#[gc(brand = Exits)]
+struct Link<'gc> {
+    value: u64,
+    next: Option<Gc<'gc, Link<'gc>, Exits>>,
+}
+
+/// A mutator stays inside its scope, computing, while another thread asks
+/// for a collection: the collection waits for its next safepoint and then
+/// completes; neither deadlocks.
+#[test]
+fn collection_waits_for_a_busy_mutator() {
+    let heap = Heap::<Waits>::new(Config::default()).unwrap();
+    let inside = Arc::new(Barrier::new(2));
+    let stop = Arc::new(AtomicBool::new(false));
+    let safepoints = Arc::new(AtomicU64::new(0));
+    let busy = {
+        let (heap, inside, stop, safepoints) =
+            (heap.clone(), inside.clone(), stop.clone(), safepoints.clone());
+        std::thread::spawn(move || {
+            let mut m = heap.mutator();
+            m.enter(|cx| {
+                let keep = cx.root(cx.alloc(Cell::<Waits> {
+                    value: 42,
+                    next: GcCell::new(None),
+                }));
+                inside.wait();
+                while !stop.load(Ordering::SeqCst) {
+                    // Work that holds Gcs, then a safepoint.
+                    let c = keep.get(cx);
+                    let t = Instant::now();
+                    while t.elapsed() < Duration::from_millis(2) {
+                        std::hint::black_box(c.value);
+                    }
+                    cx.safepoint();
+                    safepoints.fetch_add(1, Ordering::SeqCst);
+                }
+                assert_eq!(keep.get(cx).value, 42);
+            });
+        })
+    };
+    inside.wait();
+    let t = Instant::now();
+    heap.collect();
+    heap.collect();
+    assert_eq!(heap.stats().gc_count, 2);
+    assert!(t.elapsed() < Duration::from_secs(10));
+    assert!(safepoints.load(Ordering::SeqCst) >= 1, "the busy mutator reached a safepoint");
+    stop.store(true, Ordering::SeqCst);
+    busy.join().unwrap();
+}
+
+/// Mutator threads that exit (dropping their mutators, even with objects
+/// still in their caches) deregister: later collections do not wait for
+/// them, and their live objects stay live through roots.
+#[test]
+fn exiting_mutators_deregister() {
+    let heap = Heap::<Exits>::new(Config::builder().verify(true).build().unwrap()).unwrap();
+    let roots: Vec<_> = (0..4u64)
+        .map(|t| {
+            let heap = heap.clone();
+            std::thread::spawn(move || {
+                let mut m = heap.mutator();
+                m.enter(|cx| {
+                    let mut head = None;
+                    for i in 0..1000 {
+                        head = Some(cx.alloc(Link {
+                            value: t * 1000 + i,
+                            next: head,
+                        }));
+                    }
+                    cx.root(head.unwrap())
+                })
+            })
+            .join()
+            .unwrap()
+        })
+        .collect();
+    heap.collect();
+    let mut m = heap.mutator();
+    m.enter(|cx| {
+        for (t, r) in roots.iter().enumerate() {
+            let mut n = Some(r.get(cx));
+            let mut count = 0;
+            while let Some(c) = n {
+                assert_eq!(c.value, t as u64 * 1000 + 999 - count);
+                count += 1;
+                n = c.next;
+            }
+            assert_eq!(count, 1000);
+        }
+    });
+    assert_eq!(heap.stats().objects_marked, 4000);
+}
+
+/// A mutator inside `blocking` does not hold up collections.
+#[test]
+fn blocking_lets_collections_run() {
+    let heap = Heap::<Blocks>::new(Config::default()).unwrap();
+    let started = Arc::new(Barrier::new(2));
+    let release = Arc::new(Barrier::new(2));
+    let t = {
+        let (heap, started, release) = (heap.clone(), started.clone(), release.clone());
+        std::thread::spawn(move || {
+            let mut m = heap.mutator();
+            m.enter(|cx| {
+                let r = cx.root(cx.alloc(Cell::<Blocks> {
+                    value: 7,
+                    next: GcCell::new(None),
+                }));
+                cx.blocking(|| {
+                    started.wait();
+                    release.wait();
+                });
+                assert_eq!(r.get(cx).value, 7);
+            });
+        })
+    };
+    started.wait();
+    heap.collect(); // would deadlock if the blocked mutator counted as running
+    release.wait();
+    t.join().unwrap();
+    assert_eq!(heap.stats().gc_count, 1);
+}
+
+/// Many threads allocating with automatic collections, one of which keeps
+/// entering and leaving its scope: no deadlock, consistent stats.
+#[test]
+fn allocation_triggered_collections_across_threads() {
+    let heap = Heap::<Busy>::new(Config::builder().gc_percent(Some(25)).build().unwrap()).unwrap();
+    std::thread::scope(|s| {
+        for t in 0..4u64 {
+            let heap = heap.clone();
+            s.spawn(move || {
+                let mut m = heap.mutator();
+                for round in 0..50 {
+                    m.enter(|cx| {
+                        let keep = cx.root(cx.alloc(Cell::<Busy> {
+                            value: t,
+                            next: GcCell::new(None),
+                        }));
+                        for i in 0..2000u64 {
+                            let c = cx.alloc(Cell::<Busy> {
+                                value: i,
+                                next: GcCell::new(None),
+                            });
+                            std::hint::black_box(c);
+                            if i % 100 == 0 {
+                                cx.safepoint();
+                            }
+                        }
+                        assert_eq!(keep.get(cx).value, t, "round {round}");
+                    });
+                }
+            });
+        }
+    });
+    let s = heap.stats();
+    assert!(s.gc_count > 0, "{s}");
+    assert_eq!(s.objects_allocated_total, 4 * 50 * 2001);
+}
+
+/// Collecting from inside a scope through the heap handle would deadlock;
+/// it panics instead, and so does a nested scope on the same heap.
+#[test]
+fn reentrant_collect_and_nested_enter_panic() {
+    spangc::brand!(Nested);
+    let heap = Heap::<Nested>::new(Config::default()).unwrap();
+    let mut m = heap.mutator();
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        m.enter(|_| heap.collect());
+    }));
+    let msg = r.unwrap_err().downcast::<String>().unwrap();
+    assert!(msg.contains("inside a scope of the same heap"), "{msg}");
+    let mut m2 = heap.mutator();
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        m.enter(|_| m2.enter(|_| ()));
+    }));
+    let msg = r.unwrap_err().downcast::<&str>().map(|s| s.to_string()).unwrap_or_else(|e| *e.downcast::<String>().unwrap());
+    assert!(msg.contains("nested Mutator::enter"), "{msg}");
+    // The heap is still usable.
+    heap.collect();
+    m.enter(|cx| cx.collect());
+}
