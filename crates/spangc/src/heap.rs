@@ -389,10 +389,13 @@ impl<B: Brand> HeapInner<B> {
         if needed <= limit {
             return Ok(());
         }
-        // Over: collect at the next safepoint, and give idle memory back
-        // now to make room.
+        // Over: collect at the next safepoint; meanwhile make room now by
+        // finishing the sweep (dead spans of the last collection go back
+        // to the page heap) and giving idle memory back.
         self.world.want_collection();
-        self.mheap.scavenge(needed - limit);
+        self.mheap.finish_sweep();
+        let over = (self.mapped_bytes() + bytes).saturating_sub(limit);
+        self.mheap.scavenge(over);
         let needed = self.mapped_bytes() + bytes;
         if needed <= limit {
             return Ok(());

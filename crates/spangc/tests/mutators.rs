@@ -36,8 +36,12 @@ fn collection_waits_for_a_busy_mutator() {
     let stop = Arc::new(AtomicBool::new(false));
     let safepoints = Arc::new(AtomicU64::new(0));
     let busy = {
-        let (heap, inside, stop, safepoints) =
-            (heap.clone(), inside.clone(), stop.clone(), safepoints.clone());
+        let (heap, inside, stop, safepoints) = (
+            heap.clone(),
+            inside.clone(),
+            stop.clone(),
+            safepoints.clone(),
+        );
         std::thread::spawn(move || {
             let mut m = heap.mutator();
             m.enter(|cx| {
@@ -66,7 +70,10 @@ fn collection_waits_for_a_busy_mutator() {
     heap.collect();
     assert_eq!(heap.stats().gc_count, 2);
     assert!(t.elapsed() < Duration::from_secs(10));
-    assert!(safepoints.load(Ordering::SeqCst) >= 1, "the busy mutator reached a safepoint");
+    assert!(
+        safepoints.load(Ordering::SeqCst) >= 1,
+        "the busy mutator reached a safepoint"
+    );
     stop.store(true, Ordering::SeqCst);
     busy.join().unwrap();
 }
@@ -197,7 +204,11 @@ fn reentrant_collect_and_nested_enter_panic() {
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         m.enter(|_| m2.enter(|_| ()));
     }));
-    let msg = r.unwrap_err().downcast::<&str>().map(|s| s.to_string()).unwrap_or_else(|e| *e.downcast::<String>().unwrap());
+    let msg = r
+        .unwrap_err()
+        .downcast::<&str>()
+        .map(|s| s.to_string())
+        .unwrap_or_else(|e| *e.downcast::<String>().unwrap());
     assert!(msg.contains("nested Mutator::enter"), "{msg}");
     // The heap is still usable.
     heap.collect();

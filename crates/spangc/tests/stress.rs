@@ -117,7 +117,10 @@ fn check(model: &Model, gc_count: u64) {
         let t = times(id);
         assert!(t <= 1, "node {id} freed {t} times");
         if gc_count >= since + 2 {
-            assert_eq!(t, 1, "node {id} dead since gc {since}, not freed at gc {gc_count}");
+            assert_eq!(
+                t, 1,
+                "node {id} dead since gc {since}, not freed at gc {gc_count}"
+            );
         }
     }
 }

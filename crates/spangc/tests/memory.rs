@@ -1,0 +1,200 @@
+//! Memory bounds: the heap stays near its live size, the memory limit holds
+//! (and `try_alloc` reports crossing it), and released memory leaves the
+//! process.
+
+use spangc::{AllocErrorKind, Config, Gc, GcRefCell, Heap, Trace};
+
+const MIB: usize = 1 << 20;
+
+#[derive(Trace)]
+#[gc(brand = B)]
+struct Blob<'gc, B: spangc::Brand> {
+    bytes: [u8; 1000],
+    next: Option<Gc<'gc, Blob<'gc, B>, B>>,
+}
+
+#[derive(Trace)]
+#[gc(brand = B)]
+struct Holder<'gc, B: spangc::Brand> {
+    items: GcRefCell<Vec<Gc<'gc, [u8], B>>>,
+}
+
+/// The tests here read the process's resident set, so they must not run
+/// at the same time as each other.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn rss() -> usize {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
+    statm
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse::<usize>()
+        .unwrap()
+        * 4096
+}
+
+/// 100,000 allocations of 1 KiB garbage with a small live set grow heap
+/// sys by at most 16 MiB.
+#[test]
+fn garbage_does_not_grow_the_heap() {
+    let _serial = serial();
+    spangc::brand!(Footprint);
+    let heap = Heap::<Footprint>::new(Config::builder().verify(true).build().unwrap()).unwrap();
+    let mut m = heap.mutator();
+    m.enter(|cx| {
+        let live = cx.root(cx.alloc(Blob::<Footprint> {
+            bytes: [1; 1000],
+            next: None,
+        }));
+        let before = heap.stats().heap_sys_bytes;
+        for i in 0..100_000u32 {
+            let b = cx.alloc(Blob::<Footprint> {
+                bytes: [i as u8; 1000],
+                next: None,
+            });
+            std::hint::black_box(b);
+            cx.safepoint();
+        }
+        let s = heap.stats();
+        assert!(s.gc_count > 5, "{s}");
+        assert!(
+            s.heap_sys_bytes <= before + 16 * MIB,
+            "heap sys grew from {before} to {}",
+            s.heap_sys_bytes
+        );
+        assert_eq!(live.get(cx).bytes[999], 1);
+    });
+}
+
+/// With a memory limit, a live heap ramped to 80% of the limit keeps
+/// resident memory under the limit plus a small bound; going past the limit
+/// makes `try_alloc` fail (returning the value) and the heap stays usable.
+#[test]
+fn memory_limit_holds_and_try_alloc_reports_it() {
+    let _serial = serial();
+    spangc::brand!(Limited);
+    let limit = 64 * MIB;
+    let heap = Heap::<Limited>::new(
+        Config::builder()
+            .memory_limit(Some(limit))
+            .verify(true)
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let rss_base = rss();
+    let mut m = heap.mutator();
+    m.enter(|cx| {
+        let holder = cx.root(cx.alloc(Holder::<Limited> {
+            items: GcRefCell::new(Vec::new()),
+        }));
+        // Ramp the live heap to 80% of the limit, with as much garbage.
+        let chunk = 64 * 1024;
+        let target = limit * 8 / 10;
+        let mut live = 0;
+        let mut peak_rss = 0;
+        while live < target {
+            let keep = cx.alloc_slice_copy(&vec![7u8; chunk]);
+            holder.get(cx).items.borrow_mut(cx).push(keep);
+            let junk = cx.alloc_slice_copy(&vec![9u8; chunk]);
+            std::hint::black_box(junk);
+            live += chunk;
+            cx.safepoint();
+            peak_rss = peak_rss.max(rss().saturating_sub(rss_base));
+        }
+        let s = heap.stats();
+        assert!(s.heap_goal_bytes <= limit, "{s}");
+        assert!(
+            peak_rss <= limit + 8 * MIB,
+            "resident memory of the heap peaked at {peak_rss} against a limit of {limit}"
+        );
+        // Now fill to the limit without safepoints: try_alloc must fail
+        // cleanly, hand the value back, and leave the heap usable.
+        let mut failed = None;
+        for i in 0..10_000u32 {
+            match cx.try_alloc(Blob::<Limited> {
+                bytes: [i as u8; 1000],
+                next: None,
+            }) {
+                Ok(b) => {
+                    let slice = cx.alloc_slice_copy(&b.bytes);
+                    holder.get(cx).items.borrow_mut(cx).push(slice);
+                }
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+        let e = failed.expect("allocation beyond the limit must fail");
+        assert!(
+            matches!(e.kind(), AllocErrorKind::MemoryLimit { .. }),
+            "{e}"
+        );
+        assert_eq!(e.into_value().bytes[0], e_index_byte(&holder, cx));
+        // Free the live set; after a collection allocation works again.
+        holder.get(cx).items.borrow_mut(cx).clear();
+        cx.collect();
+        let b = cx.try_alloc(Blob::<Limited> {
+            bytes: [3; 1000],
+            next: None,
+        });
+        assert!(b.is_ok());
+    });
+}
+
+/// The byte the failed allocation carried: the number of blobs stored
+/// before it, mod 256 (they are stored as 1000-byte slices after the ramp's
+/// 64 KiB ones).
+fn e_index_byte<B: spangc::Brand>(
+    holder: &spangc::Root<Holder<'static, B>, B>,
+    cx: &spangc::Scope<B>,
+) -> u8 {
+    let items = holder.get(cx);
+    let items = items.items.borrow();
+    items.iter().filter(|s| s.len() == 1000).count() as u8
+}
+
+/// After a burst is dropped, `release_memory` brings resident memory back
+/// near the live heap.
+#[test]
+fn release_memory_returns_idle_pages() {
+    let _serial = serial();
+    spangc::brand!(Release);
+    let heap = Heap::<Release>::new(
+        Config::builder()
+            .background_scavenge(false)
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let base = rss();
+    let mut m = heap.mutator();
+    m.enter(|cx| {
+        let holder = cx.root(cx.alloc(Holder::<Release> {
+            items: GcRefCell::new(Vec::new()),
+        }));
+        for _ in 0..1500 {
+            let s = cx.alloc_slice_copy(&[5u8; 100_000]);
+            holder.get(cx).items.borrow_mut(cx).push(s);
+        }
+        let burst = rss() - base;
+        assert!(burst > 100 * MIB, "burst only {burst}");
+        holder.get(cx).items.borrow_mut(cx).truncate(10);
+        cx.collect();
+    });
+    heap.release_memory();
+    let s = heap.stats();
+    let after = rss().saturating_sub(base);
+    let bound = (s.heap_in_use_bytes + s.metadata_sys_bytes) * 11 / 10 + 4 * MIB;
+    assert!(
+        after <= bound,
+        "resident {after} after release, live heap + metadata {} (bound {bound})\n{s}",
+        s.heap_in_use_bytes + s.metadata_sys_bytes
+    );
+}
