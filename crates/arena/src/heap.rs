@@ -607,6 +607,14 @@ impl PageHeap {
         HeapArena::set_bit(a.page_specials_bits(), p);
     }
 
+    /// Whether the span's `page_specials` bit is set (lock-free; the
+    /// specials registry keeps it equal to "the span's list is non-empty").
+    #[inline]
+    pub fn has_page_special(&self, span: &Span) -> bool {
+        let (a, p) = self.first_page(span);
+        HeapArena::test_bit(a.page_specials_bits(), p)
+    }
+
     /// Clears the span's `page_specials` bit.
     pub fn clear_page_special(&self, span: &Span) {
         let (a, p) = self.first_page(span);
