@@ -187,6 +187,12 @@ impl Worker {
         // allocation path, the address of a `'static` TypeInfo.
         let info = unsafe { TypeInfo::from_tag(span.type_tag()) };
         if let Some(trace) = info.trace {
+            // Start loading the object now; in a wide graph the scan of
+            // its siblings' subtrees hides some of the latency. Cheap on a
+            // tree, where the line is usually cached already
+            // (benches/mark.rs: tree 7.8 -> 7.3 ns/object, random graph
+            // unchanged at 42.5; shared machine, to re-measure).
+            prefetch(addr);
             self.local.push(Grey { addr, trace });
         }
     }
@@ -371,4 +377,19 @@ fn abort_on_unwind(f: impl FnOnce()) {
     let bomb = Bomb;
     f();
     std::mem::forget(bomb);
+}
+
+/// Asks the CPU to start loading the cache line at `addr`.
+#[inline(always)]
+fn prefetch(addr: NonNull<u8>) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint: it never faults and has no effect on
+    // program state, whatever the address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+            addr.as_ptr().cast::<i8>(),
+        );
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = addr;
 }

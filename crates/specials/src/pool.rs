@@ -52,7 +52,9 @@ impl<T> Pool<T> {
         if let Some(p) = inner.free.pop() {
             return p;
         }
-        let chunk: Chunk<T> = Box::new(std::array::from_fn(|_| UnsafeCell::new(MaybeUninit::uninit())));
+        let chunk: Chunk<T> = Box::new(std::array::from_fn(|_| {
+            UnsafeCell::new(MaybeUninit::uninit())
+        }));
         let first = NonNull::new(chunk[0].get().cast::<T>()).expect("box memory is non-null");
         let rest: Vec<NonNull<T>> = chunk[1..]
             .iter()

@@ -183,7 +183,13 @@ impl<P: Payload> Specials<P> {
 
     /// Calls `f` with the first record of `kind` of the object at `offset`
     /// (or `None`), under the span's lock.
-    pub fn with<R>(&self, span: &Span, offset: u32, kind: Kind, f: impl FnOnce(Option<&P>) -> R) -> R {
+    pub fn with<R>(
+        &self,
+        span: &Span,
+        offset: u32,
+        kind: Kind,
+        f: impl FnOnce(Option<&P>) -> R,
+    ) -> R {
         let list = self.lock(span);
         let mut r = list.first();
         // SAFETY: walking this span's list under its lock.

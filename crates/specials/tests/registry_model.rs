@@ -22,13 +22,30 @@ impl Payload for Rec {
     }
 }
 
-const KINDS: [Kind; 4] = [Kind::Finalizer, Kind::WeakHandle, Kind::Cleanup, Kind::Profile];
+const KINDS: [Kind; 4] = [
+    Kind::Finalizer,
+    Kind::WeakHandle,
+    Kind::Cleanup,
+    Kind::Profile,
+];
 
 #[derive(Debug, Clone)]
 enum Op {
-    Add { span: usize, obj: u32, kind: usize },
-    Remove { span: usize, obj: u32, kind: usize },
-    Sweep { span: usize, dead_mask: u64, keep_finalized: bool },
+    Add {
+        span: usize,
+        obj: u32,
+        kind: usize,
+    },
+    Remove {
+        span: usize,
+        obj: u32,
+        kind: usize,
+    },
+    Sweep {
+        span: usize,
+        dead_mask: u64,
+        keep_finalized: bool,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
