@@ -57,6 +57,13 @@ pub trait SweepHooks: Send + Sync + 'static {
     /// Called once for each dead object in spans whose tag needs it,
     /// before the slot can be reused.
     fn free_object(&self, type_tag: usize, addr: NonNull<u8>);
+
+    /// Called when sweeping a span whose `page_specials` bit is set, before
+    /// its dead objects are found: the hook processes the special records
+    /// of unmarked objects, and may set the mark bit of an object it keeps
+    /// alive for one more cycle (a finalizer's resurrection). The sweeper
+    /// holds the span's claim.
+    fn sweep_specials(&self, pages: &PageHeap, span: &Span);
 }
 
 /// Options of the sweep layer.

@@ -88,6 +88,9 @@ impl Mheap {
         let free_index = span.free_index();
         let alloc = words(span.alloc_bits(), nelems);
         let mark = words(span.gcmark_bits(), nelems);
+        if self.page_heap().has_page_special(span) {
+            self.hooks.sweep_specials(self.page_heap(), span);
+        }
 
         // 1. Zombies, and 2. dead objects.
         let tag = span.type_tag();
