@@ -277,7 +277,7 @@ impl PageCache {
         };
         debug_assert_eq!(self.free & mask, 0, "freeing cached pages twice");
         self.free |= mask;
-        span.transition(
+        span.transition_owned(
             crate::span::SpanState::Free,
             crate::span::SpanState::Dead,
             "free_span",

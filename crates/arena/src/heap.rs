@@ -295,7 +295,7 @@ impl Shared {
                 self.counters.manual_pages.fetch_add(npages, Relaxed);
             }
         }
-        span.transition(SpanState::Dead, state, "alloc_span");
+        span.transition_owned(SpanState::Dead, state, "alloc_span");
         span
     }
 
@@ -310,12 +310,12 @@ impl Shared {
         });
         assert!(ours, "{op}: span does not belong to this heap: {span}");
         let arena = arena.expect("checked above");
-        span.transition(from, SpanState::Free, op);
         let page = arena.page_index(start);
         assert!(
             !HeapArena::test_bit(arena.page_specials_bits(), page),
             "{op}: span still has special records: {span}"
         );
+        span.transition(from, SpanState::Free, op);
         if from == SpanState::InUse {
             HeapArena::clear_bit(arena.page_in_use_bits(), page);
             self.counters.in_use_pages.fetch_sub(span.npages(), Relaxed);
@@ -323,7 +323,7 @@ impl Shared {
             self.counters.manual_pages.fetch_sub(span.npages(), Relaxed);
         }
         span.sweepgen.store(SWEEPGEN_DEAD, Relaxed);
-        span.unused_since.store(self.clock.now_ns(), Relaxed);
+        span.unused_since.store(self.clock.coarse_now_ns(), Relaxed);
     }
 
     /// The second half of freeing, under the lock: pages back to the
@@ -331,7 +331,7 @@ impl Shared {
     fn release_locked(&self, l: &mut Locked, span: &Span) {
         l.pages
             .free_range(&self.arenas, span.start(), span.npages(), false);
-        span.transition(SpanState::Free, SpanState::Dead, "free_span");
+        span.transition_owned(SpanState::Free, SpanState::Dead, "free_span");
         l.pool.put(NonNull::from(span));
     }
 }

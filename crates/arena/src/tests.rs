@@ -103,3 +103,12 @@ fn cache_rebinds_to_another_heap() {
     c.flush(&b);
     b.verify().unwrap();
 }
+
+#[test]
+fn heap_is_send_and_sync_and_cache_is_send() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<PageHeap>();
+    send_sync::<Span>();
+    send::<PageCache>();
+}
