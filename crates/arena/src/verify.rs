@@ -160,6 +160,10 @@ impl PageHeap {
             manual == counted_manual,
             "manual spans hold {manual} pages, the counter says {counted_manual}"
         );
+        ensure!(
+            in_use + manual + free <= sys,
+            "{in_use} in-use + {manual} manual + {free} free pages > {sys} pages"
+        );
         // Allocated pages outside spans are in page caches or being
         // scavenged.
         let held = sys - in_use - manual - free;
