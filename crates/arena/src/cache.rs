@@ -301,8 +301,13 @@ impl PageCache {
 impl Drop for PageCache {
     fn drop(&mut self) {
         if let Some(h) = self.heap.take() {
-            let mut l = h.lock();
-            self.flush_locked(&h, &mut l);
+            // A poisoned lock means a panic left the page allocator
+            // inconsistent; panicking again here (perhaps while unwinding
+            // from that panic) would abort, so the cached pages are left
+            // where they are.
+            if let Ok(mut l) = h.locked.lock() {
+                self.flush_locked(&h, &mut l);
+            }
         }
     }
 }

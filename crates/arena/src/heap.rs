@@ -84,10 +84,16 @@ pub struct PageHeap {
 /// (each holds an `Arc`, so the memory outlives every record pointer they
 /// hold).
 pub(crate) struct Shared {
+    /// Arena lookup and metadata: published under the heap lock, read
+    /// without it (see `arena`).
     pub(crate) arenas: ArenaTable,
+    /// The heap lock and what it protects.
     pub(crate) locked: Mutex<Locked>,
+    /// Accounting: `Relaxed` atomics (see `stats`).
     pub(crate) counters: Counters,
+    /// The scavenger's goal, parking and pacing state: atomics.
     pub(crate) scav: ScavengerState,
+    /// Immutable after construction.
     pub(crate) clock: Arc<dyn Clock>,
     /// The heap limit in pages.
     max_pages: usize,
