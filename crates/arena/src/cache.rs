@@ -211,7 +211,7 @@ impl PageCache {
         {
             let rec = self.pop_record().expect("checked above");
             let nscav = scav.count_ones() as usize;
-            shared.counters.consume_scavenged(nscav, true);
+            shared.consume_scavenged(nscav, true);
             return Ok((base, nscav, rec));
         }
         let mut l = shared.lock();
@@ -240,13 +240,13 @@ impl PageCache {
         }
         if let Some((base, scav)) = self.take_pages(npages) {
             let nscav = scav.count_ones() as usize;
-            shared.counters.consume_scavenged(nscav, true);
+            shared.consume_scavenged(nscav, true);
             return Ok((base, nscav, rec));
         }
         // No run of `npages` in the block: straight from the allocator.
         match shared.alloc_pages_locked(&mut l, npages) {
             Ok((base, nscav)) => {
-                shared.counters.consume_scavenged(nscav, false);
+                shared.consume_scavenged(nscav, false);
                 Ok((base, nscav, rec))
             }
             Err(e) => {

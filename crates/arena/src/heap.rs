@@ -260,6 +260,33 @@ impl Shared {
             .expect("page heap grew by enough arenas but cannot allocate from them"))
     }
 
+    /// Accounts for an allocation that took `pages` scavenged pages (from
+    /// a page cache when `cached`), and wakes the background scavenger if
+    /// retained memory went above its goal.
+    pub(crate) fn consume_scavenged(&self, pages: usize, cached: bool) {
+        if pages > 0 {
+            self.counters.consume_scavenged(pages, cached);
+            self.maybe_wake_scavenger();
+        }
+    }
+
+    /// Pages and a record for a span, under the lock: `(address, scavenged
+    /// pages consumed, record)`.
+    fn alloc_uncached(&self, npages: usize) -> Result<(usize, usize, NonNull<Span>), ArenaError> {
+        let mut l = self.lock();
+        let rec = l.pool.take()?;
+        match self.alloc_pages_locked(&mut l, npages) {
+            Ok((base, scav)) => {
+                self.consume_scavenged(scav, false);
+                Ok((base, scav, rec))
+            }
+            Err(e) => {
+                l.pool.put(rec);
+                Err(e)
+            }
+        }
+    }
+
     /// Calls `f(arena, first_page, n)` for each arena piece of the pages
     /// `[base, base + npages)`.
     fn for_each_arena_piece(
@@ -423,24 +450,8 @@ impl PageHeap {
         }
         let (base, scav, rec) = match cache {
             Some(c) if npages < CACHE_MAX_PAGES => c.alloc(&self.shared, npages)?,
-            _ => {
-                let mut l = self.shared.lock();
-                let rec = l.pool.take()?;
-                match self.shared.alloc_pages_locked(&mut l, npages) {
-                    Ok((base, scav)) => {
-                        self.shared.counters.consume_scavenged(scav, false);
-                        (base, scav, rec)
-                    }
-                    Err(e) => {
-                        l.pool.put(rec);
-                        return Err(e);
-                    }
-                }
-            }
+            _ => self.shared.alloc_uncached(npages)?,
         };
-        if scav > 0 {
-            self.shared.maybe_wake_scavenger();
-        }
         let init = SpanInit {
             start: base,
             npages,
@@ -485,17 +496,7 @@ impl PageHeap {
     /// `needzero` and `scavenged` mean what they do for `alloc_span`.
     pub fn alloc_manual(&self, npages: usize) -> Result<&Span, ArenaError> {
         self.check_npages(npages)?;
-        let mut l = self.shared.lock();
-        let rec = l.pool.take()?;
-        let (base, scav) = match self.shared.alloc_pages_locked(&mut l, npages) {
-            Ok(r) => r,
-            Err(e) => {
-                l.pool.put(rec);
-                return Err(e);
-            }
-        };
-        drop(l);
-        self.shared.counters.consume_scavenged(scav, false);
+        let (base, scav, rec) = self.shared.alloc_uncached(npages)?;
         let init = SpanInit {
             start: base,
             npages,
