@@ -60,7 +60,7 @@ use crate::scavenger::ScavengerState;
 use crate::sizeclass::{SpanClass, class_npages};
 use crate::span::{SWEEPGEN_DEAD, Span, SpanInit, SpanState};
 use crate::spanpool::SpanPool;
-use crate::stats::{Counters, PageHeapStats};
+use crate::stats::{CacheCounters, Counters, PageHeapStats};
 use crate::{ARENA_SIZE, PAGE_SHIFT, PAGE_SIZE, PAGES_PER_ARENA};
 
 /// Spans of fewer pages than this go through the page cache when one is
@@ -311,7 +311,13 @@ impl Shared {
     }
 
     /// Fills in and publishes a record for pages the caller has allocated.
-    pub(crate) fn publish(&self, rec: NonNull<Span>, init: SpanInit, state: SpanState) -> &Span {
+    pub(crate) fn publish(
+        &self,
+        rec: NonNull<Span>,
+        init: SpanInit,
+        state: SpanState,
+        acct: Option<&CacheCounters>,
+    ) -> &Span {
         // SAFETY: `rec` is a record of this heap's pool (taken from it or
         // from a page cache bound to this heap), alive as long as `self`.
         let span = unsafe { rec.as_ref() };
@@ -322,7 +328,7 @@ impl Shared {
             SpanState::InUse => {
                 let arena = self.arenas.arena_of(base).expect("span outside the heap");
                 HeapArena::set_bit(arena.page_in_use_bits(), arena.page_index(base));
-                self.counters.in_use_pages.fetch_add(npages, Relaxed);
+                self.counters.add_in_use(acct, npages as isize);
             }
             _ => {
                 self.counters.manual_pages.fetch_add(npages, Relaxed);
@@ -334,7 +340,7 @@ impl Shared {
 
     /// The first half of freeing: checks the span is `from` and belongs to
     /// this heap, moves it to `Free`, and clears its per-page state.
-    fn retire(&self, span: &Span, from: SpanState, op: &str) {
+    fn retire(&self, span: &Span, from: SpanState, op: &str, acct: Option<&CacheCounters>) {
         let start = span.start();
         let arena = self.arenas.arena_of(start);
         let ours = arena.is_some_and(|a| {
@@ -351,7 +357,7 @@ impl Shared {
         span.transition(from, SpanState::Free, op);
         if from == SpanState::InUse {
             HeapArena::clear_bit(arena.page_in_use_bits(), page);
-            self.counters.in_use_pages.fetch_sub(span.npages(), Relaxed);
+            self.counters.add_in_use(acct, -(span.npages() as isize));
         } else {
             self.counters.manual_pages.fetch_sub(span.npages(), Relaxed);
         }
@@ -435,7 +441,7 @@ impl PageHeap {
         span_class: SpanClass,
         type_tag: usize,
         sweepgen: u32,
-        cache: Option<&mut PageCache>,
+        mut cache: Option<&mut PageCache>,
     ) -> Result<&Span, ArenaError> {
         self.check_npages(npages)?;
         if !span_class.is_large() {
@@ -448,10 +454,11 @@ impl PageHeap {
                 });
             }
         }
-        let (base, scav, rec) = match cache {
+        let (base, scav, rec) = match cache.as_deref_mut() {
             Some(c) if npages < CACHE_MAX_PAGES => c.alloc(&self.shared, npages)?,
             _ => self.shared.alloc_uncached(npages)?,
         };
+        let acct = cache.as_deref().and_then(|c| c.counters_for(&self.shared));
         let init = SpanInit {
             start: base,
             npages,
@@ -461,7 +468,7 @@ impl PageHeap {
             needzero: scav < npages,
             scavenged: scav > 0,
         };
-        Ok(self.shared.publish(rec, init, SpanState::InUse))
+        Ok(self.shared.publish(rec, init, SpanState::InUse, acct))
     }
 
     /// Frees an in-use span: `InUse -> Free`, its `page_in_use` bit
@@ -477,7 +484,9 @@ impl PageHeap {
     /// span), does not belong to this heap, or still has special records;
     /// the message prints the span.
     pub fn free_span(&self, span: &Span, cache: Option<&mut PageCache>) {
-        self.shared.retire(span, SpanState::InUse, "free_span");
+        let acct = cache.as_deref().and_then(|c| c.counters_for(&self.shared));
+        self.shared
+            .retire(span, SpanState::InUse, "free_span", acct);
         if let Some(c) = cache
             && c.try_free(&self.shared, span)
         {
@@ -506,7 +515,7 @@ impl PageHeap {
             needzero: scav < npages,
             scavenged: scav > 0,
         };
-        Ok(self.shared.publish(rec, init, SpanState::Manual))
+        Ok(self.shared.publish(rec, init, SpanState::Manual, None))
     }
 
     /// Frees a manual span.
@@ -516,7 +525,8 @@ impl PageHeap {
     /// If the span is not `Manual` or not from this heap; the message
     /// prints the span.
     pub fn free_manual(&self, span: &Span) {
-        self.shared.retire(span, SpanState::Manual, "free_manual");
+        self.shared
+            .retire(span, SpanState::Manual, "free_manual", None);
         let mut l = self.shared.lock();
         self.shared.release_locked(&mut l, span);
         drop(l);
@@ -625,7 +635,7 @@ impl PageHeap {
     pub fn stats(&self) -> PageHeapStats {
         let c = &self.shared.counters;
         let sys = c.sys_pages.load(Relaxed);
-        let in_use = c.in_use_pages.load(Relaxed);
+        let in_use = c.in_use_pages();
         let manual = c.manual_pages.load(Relaxed);
         let released = c.released_pages.load(Relaxed);
         let idle = sys.saturating_sub(in_use + manual);
