@@ -18,7 +18,7 @@
 //!
 //! # Finding an arena
 //!
-//! [`ArenaTable`] is a flat array of 2^21 `AtomicPtr<HeapArena>`, one per
+//! `ArenaTable` is a flat array of 2^21 `AtomicPtr<HeapArena>`, one per
 //! 64 MiB of the 47-bit user address space, indexed by `addr >> 26`. It is
 //! 16 MiB of address space from `os::map`, but only the few pages that hold
 //! the heap's entries are ever touched. A lookup is therefore one shift and

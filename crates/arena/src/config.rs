@@ -1,4 +1,11 @@
 //! Page heap configuration: one validated struct with a builder.
+//!
+//! Every option has a default that suits an embedded collector
+//! ([`PageHeapConfig::default`]); builder methods change one option each,
+//! and [`crate::PageHeap::new`] validates the whole before anything is
+//! mapped, returning [`ArenaError::InvalidConfig`] naming the bad value.
+//! The clock is part of the configuration so that tests can run the
+//! scavenger on a [`crate::FakeClock`].
 
 use std::fmt;
 use std::sync::Arc;

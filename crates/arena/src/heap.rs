@@ -60,7 +60,7 @@ use crate::scavenger::ScavengerState;
 use crate::sizeclass::{SpanClass, class_npages};
 use crate::span::{SWEEPGEN_DEAD, Span, SpanInit, SpanState};
 use crate::spanpool::SpanPool;
-use crate::stats::{Counters, PageHeapStats};
+use crate::stats::{CacheCounters, Counters, PageHeapStats};
 use crate::{ARENA_SIZE, PAGE_SHIFT, PAGE_SIZE, PAGES_PER_ARENA};
 
 /// Spans of fewer pages than this go through the page cache when one is
@@ -84,10 +84,16 @@ pub struct PageHeap {
 /// (each holds an `Arc`, so the memory outlives every record pointer they
 /// hold).
 pub(crate) struct Shared {
+    /// Arena lookup and metadata: published under the heap lock, read
+    /// without it (see `arena`).
     pub(crate) arenas: ArenaTable,
+    /// The heap lock and what it protects.
     pub(crate) locked: Mutex<Locked>,
+    /// Accounting: `Relaxed` atomics (see `stats`).
     pub(crate) counters: Counters,
+    /// The scavenger's goal, parking and pacing state: atomics.
     pub(crate) scav: ScavengerState,
+    /// Immutable after construction.
     pub(crate) clock: Arc<dyn Clock>,
     /// The heap limit in pages.
     max_pages: usize,
@@ -254,6 +260,33 @@ impl Shared {
             .expect("page heap grew by enough arenas but cannot allocate from them"))
     }
 
+    /// Accounts for an allocation that took `pages` scavenged pages (from
+    /// a page cache when `cached`), and wakes the background scavenger if
+    /// retained memory went above its goal.
+    pub(crate) fn consume_scavenged(&self, pages: usize, cached: bool) {
+        if pages > 0 {
+            self.counters.consume_scavenged(pages, cached);
+            self.maybe_wake_scavenger();
+        }
+    }
+
+    /// Pages and a record for a span, under the lock: `(address, scavenged
+    /// pages consumed, record)`.
+    fn alloc_uncached(&self, npages: usize) -> Result<(usize, usize, NonNull<Span>), ArenaError> {
+        let mut l = self.lock();
+        let rec = l.pool.take()?;
+        match self.alloc_pages_locked(&mut l, npages) {
+            Ok((base, scav)) => {
+                self.consume_scavenged(scav, false);
+                Ok((base, scav, rec))
+            }
+            Err(e) => {
+                l.pool.put(rec);
+                Err(e)
+            }
+        }
+    }
+
     /// Calls `f(arena, first_page, n)` for each arena piece of the pages
     /// `[base, base + npages)`.
     fn for_each_arena_piece(
@@ -278,7 +311,13 @@ impl Shared {
     }
 
     /// Fills in and publishes a record for pages the caller has allocated.
-    pub(crate) fn publish(&self, rec: NonNull<Span>, init: SpanInit, state: SpanState) -> &Span {
+    pub(crate) fn publish(
+        &self,
+        rec: NonNull<Span>,
+        init: SpanInit,
+        state: SpanState,
+        acct: Option<&CacheCounters>,
+    ) -> &Span {
         // SAFETY: `rec` is a record of this heap's pool (taken from it or
         // from a page cache bound to this heap), alive as long as `self`.
         let span = unsafe { rec.as_ref() };
@@ -289,19 +328,19 @@ impl Shared {
             SpanState::InUse => {
                 let arena = self.arenas.arena_of(base).expect("span outside the heap");
                 HeapArena::set_bit(arena.page_in_use_bits(), arena.page_index(base));
-                self.counters.in_use_pages.fetch_add(npages, Relaxed);
+                self.counters.add_in_use(acct, npages as isize);
             }
             _ => {
                 self.counters.manual_pages.fetch_add(npages, Relaxed);
             }
         }
-        span.transition(SpanState::Dead, state, "alloc_span");
+        span.transition_owned(SpanState::Dead, state, "alloc_span");
         span
     }
 
     /// The first half of freeing: checks the span is `from` and belongs to
     /// this heap, moves it to `Free`, and clears its per-page state.
-    fn retire(&self, span: &Span, from: SpanState, op: &str) {
+    fn retire(&self, span: &Span, from: SpanState, op: &str, acct: Option<&CacheCounters>) {
         let start = span.start();
         let arena = self.arenas.arena_of(start);
         let ours = arena.is_some_and(|a| {
@@ -310,20 +349,20 @@ impl Shared {
         });
         assert!(ours, "{op}: span does not belong to this heap: {span}");
         let arena = arena.expect("checked above");
-        span.transition(from, SpanState::Free, op);
         let page = arena.page_index(start);
         assert!(
             !HeapArena::test_bit(arena.page_specials_bits(), page),
             "{op}: span still has special records: {span}"
         );
+        span.transition(from, SpanState::Free, op);
         if from == SpanState::InUse {
             HeapArena::clear_bit(arena.page_in_use_bits(), page);
-            self.counters.in_use_pages.fetch_sub(span.npages(), Relaxed);
+            self.counters.add_in_use(acct, -(span.npages() as isize));
         } else {
             self.counters.manual_pages.fetch_sub(span.npages(), Relaxed);
         }
         span.sweepgen.store(SWEEPGEN_DEAD, Relaxed);
-        span.unused_since.store(self.clock.now_ns(), Relaxed);
+        span.unused_since.store(self.clock.coarse_now_ns(), Relaxed);
     }
 
     /// The second half of freeing, under the lock: pages back to the
@@ -331,7 +370,7 @@ impl Shared {
     fn release_locked(&self, l: &mut Locked, span: &Span) {
         l.pages
             .free_range(&self.arenas, span.start(), span.npages(), false);
-        span.transition(SpanState::Free, SpanState::Dead, "free_span");
+        span.transition_owned(SpanState::Free, SpanState::Dead, "free_span");
         l.pool.put(NonNull::from(span));
     }
 }
@@ -402,7 +441,7 @@ impl PageHeap {
         span_class: SpanClass,
         type_tag: usize,
         sweepgen: u32,
-        cache: Option<&mut PageCache>,
+        mut cache: Option<&mut PageCache>,
     ) -> Result<&Span, ArenaError> {
         self.check_npages(npages)?;
         if !span_class.is_large() {
@@ -415,26 +454,11 @@ impl PageHeap {
                 });
             }
         }
-        let (base, scav, rec) = match cache {
+        let (base, scav, rec) = match cache.as_deref_mut() {
             Some(c) if npages < CACHE_MAX_PAGES => c.alloc(&self.shared, npages)?,
-            _ => {
-                let mut l = self.shared.lock();
-                let rec = l.pool.take()?;
-                match self.shared.alloc_pages_locked(&mut l, npages) {
-                    Ok((base, scav)) => {
-                        self.shared.counters.consume_scavenged(scav, false);
-                        (base, scav, rec)
-                    }
-                    Err(e) => {
-                        l.pool.put(rec);
-                        return Err(e);
-                    }
-                }
-            }
+            _ => self.shared.alloc_uncached(npages)?,
         };
-        if scav > 0 {
-            self.shared.maybe_wake_scavenger();
-        }
+        let acct = cache.as_deref().and_then(|c| c.counters_for(&self.shared));
         let init = SpanInit {
             start: base,
             npages,
@@ -444,7 +468,7 @@ impl PageHeap {
             needzero: scav < npages,
             scavenged: scav > 0,
         };
-        Ok(self.shared.publish(rec, init, SpanState::InUse))
+        Ok(self.shared.publish(rec, init, SpanState::InUse, acct))
     }
 
     /// Frees an in-use span: `InUse -> Free`, its `page_in_use` bit
@@ -460,7 +484,9 @@ impl PageHeap {
     /// span), does not belong to this heap, or still has special records;
     /// the message prints the span.
     pub fn free_span(&self, span: &Span, cache: Option<&mut PageCache>) {
-        self.shared.retire(span, SpanState::InUse, "free_span");
+        let acct = cache.as_deref().and_then(|c| c.counters_for(&self.shared));
+        self.shared
+            .retire(span, SpanState::InUse, "free_span", acct);
         if let Some(c) = cache
             && c.try_free(&self.shared, span)
         {
@@ -479,17 +505,7 @@ impl PageHeap {
     /// `needzero` and `scavenged` mean what they do for `alloc_span`.
     pub fn alloc_manual(&self, npages: usize) -> Result<&Span, ArenaError> {
         self.check_npages(npages)?;
-        let mut l = self.shared.lock();
-        let rec = l.pool.take()?;
-        let (base, scav) = match self.shared.alloc_pages_locked(&mut l, npages) {
-            Ok(r) => r,
-            Err(e) => {
-                l.pool.put(rec);
-                return Err(e);
-            }
-        };
-        drop(l);
-        self.shared.counters.consume_scavenged(scav, false);
+        let (base, scav, rec) = self.shared.alloc_uncached(npages)?;
         let init = SpanInit {
             start: base,
             npages,
@@ -499,7 +515,7 @@ impl PageHeap {
             needzero: scav < npages,
             scavenged: scav > 0,
         };
-        Ok(self.shared.publish(rec, init, SpanState::Manual))
+        Ok(self.shared.publish(rec, init, SpanState::Manual, None))
     }
 
     /// Frees a manual span.
@@ -509,7 +525,8 @@ impl PageHeap {
     /// If the span is not `Manual` or not from this heap; the message
     /// prints the span.
     pub fn free_manual(&self, span: &Span) {
-        self.shared.retire(span, SpanState::Manual, "free_manual");
+        self.shared
+            .retire(span, SpanState::Manual, "free_manual", None);
         let mut l = self.shared.lock();
         self.shared.release_locked(&mut l, span);
         drop(l);
@@ -634,7 +651,7 @@ impl PageHeap {
     pub fn stats(&self) -> PageHeapStats {
         let c = &self.shared.counters;
         let sys = c.sys_pages.load(Relaxed);
-        let in_use = c.in_use_pages.load(Relaxed);
+        let in_use = c.in_use_pages();
         let manual = c.manual_pages.load(Relaxed);
         let released = c.released_pages.load(Relaxed);
         let idle = sys.saturating_sub(in_use + manual);

@@ -6,6 +6,28 @@
 //! types or of garbage collection policy: an object is an address inside a
 //! span, and a span is a run of pages with a state.
 //!
+//! The entry point is [`PageHeap`]: spans in and out (`alloc_span`,
+//! `free_span`, `alloc_manual`, `free_manual`), lookups from any address
+//! (`span_of`, `span_of_heap`, `find_object`), the per-page bitmaps, the
+//! scavenger, [`PageHeapStats`] and a `verify` walk. Small spans come from
+//! a per-thread [`PageCache`] without the heap lock.
+//!
+//! ```
+//! use spangc_arena::{PageCache, PageHeap, PageHeapConfig, SpanClass, size_to_class};
+//!
+//! let heap = PageHeap::new(PageHeapConfig::default())?;
+//! let class = SpanClass::new(size_to_class(48).unwrap(), false);
+//! let mut cache = PageCache::new();
+//! let span = heap.alloc_span(1, class, 0, 0, Some(&mut cache))?;
+//! assert!(!span.needzero(), "fresh memory reads as zero");
+//! let obj = heap.find_object(span.start() + 100).unwrap();
+//! assert_eq!((obj.index, obj.base), (2, span.start() + 96));
+//! heap.free_span(span, Some(&mut cache));
+//! cache.flush(&heap);
+//! heap.verify()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! See `docs/arena.md` for the design.
 
 pub mod arena;

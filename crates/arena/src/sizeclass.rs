@@ -62,6 +62,20 @@ pub const CLASS_NPAGES: [u8; NUM_SIZE_CLASSES] = [
     3, 10, 7, 4,
 ];
 
+/// Objects per span of each size class, computed at compile time so that
+/// setting up a span needs no divide.
+const CLASS_NELEMS: [u16; NUM_SIZE_CLASSES] = build_class_nelems();
+
+const fn build_class_nelems() -> [u16; NUM_SIZE_CLASSES] {
+    let mut t = [0u16; NUM_SIZE_CLASSES];
+    let mut c = 1;
+    while c < NUM_SIZE_CLASSES {
+        t[c] = (CLASS_NPAGES[c] as usize * crate::PAGE_SIZE / CLASS_SIZE[c] as usize) as u16;
+        c += 1;
+    }
+    t
+}
+
 const SMALL_SIZE_MAX: usize = 1024;
 const SMALL_SIZE_DIV: usize = 8;
 const LARGE_SIZE_DIV: usize = 128;
@@ -168,10 +182,7 @@ pub const fn class_npages(c: SizeClass) -> usize {
 /// Objects per span of class `c` (0 for [`SizeClass::LARGE`]).
 #[inline]
 pub const fn class_nelems(c: SizeClass) -> usize {
-    match class_size(c) {
-        0 => 0,
-        size => class_npages(c) * crate::PAGE_SIZE / size,
-    }
+    CLASS_NELEMS[c.0 as usize] as usize
 }
 
 /// The magic multiplier of class `c`: for every byte offset `off` inside a

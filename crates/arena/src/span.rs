@@ -376,9 +376,10 @@ impl Span {
         let bytes = init.npages << crate::PAGE_SHIFT;
         let (class, elem_size, nelems, div_mul) = match init.class {
             Some(c) if !c.is_large() => {
-                let size = sizeclass::class_size(c.size_class());
-                let n = bytes / size;
-                (c, size, n, sizeclass::class_div_mul(c.size_class()))
+                let sc = c.size_class();
+                debug_assert_eq!(bytes, sizeclass::class_npages(sc) << crate::PAGE_SHIFT);
+                let (size, n) = (sizeclass::class_size(sc), sizeclass::class_nelems(sc));
+                (c, size, n, sizeclass::class_div_mul(sc))
             }
             Some(c) => (c, bytes, 1, 0),
             None => (SpanClass::LARGE_SCAN, 0, 0, 0),
@@ -428,6 +429,26 @@ impl Span {
                 SpanState::from_u8(now)
             );
         }
+    }
+}
+
+impl Span {
+    /// As [`Span::transition`], for a record the caller already owns
+    /// exclusively (taken from the pool, or won by the `InUse -> Free`
+    /// exchange), so no other thread can change its state: a checked load
+    /// and a `Release` store, which is cheaper than a compare-exchange on
+    /// the allocation fast path.
+    pub(crate) fn transition_owned(&self, from: SpanState, to: SpanState, op: &str) {
+        assert!(
+            from.can_become(to),
+            "{op}: {from:?} -> {to:?} is not a span state transition"
+        );
+        let now = SpanState::from_u8(self.state.load(Relaxed));
+        assert!(
+            now == from,
+            "{op}: span is in state {now:?}, expected {from:?} (a record owned by the page heap changed state): {self}"
+        );
+        self.state.store(to as u8, Ordering::Release);
     }
 }
 

@@ -16,9 +16,9 @@
 //! free list was rejected: records are reused, so it would need ABA
 //! protection, and the page cache already amortises the lock.
 //!
-//! The chunk size is 64 KiB: about 500 records (a record is about 128
-//! bytes), so even a heap of a few spans pays one small mapping, and a heap
-//! with a million spans about 2,000 mappings.
+//! The chunk size is 64 KiB: 585 records (a record is 112 bytes), so even
+//! a heap of a few spans pays one small mapping, and a heap with a million
+//! spans about 1,700 mappings.
 
 use std::ptr::NonNull;
 

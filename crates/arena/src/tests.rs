@@ -103,3 +103,45 @@ fn cache_rebinds_to_another_heap() {
     c.flush(&b);
     b.verify().unwrap();
 }
+
+#[test]
+fn heap_is_send_and_sync_and_cache_is_send() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<PageHeap>();
+    send_sync::<Span>();
+    send::<PageCache>();
+}
+
+#[test]
+fn cache_shares_of_the_in_use_count_survive_the_cache() {
+    let h = heap();
+    let mut c = PageCache::new();
+    let spans: Vec<_> = (0..3)
+        .map(|_| {
+            h.alloc_span(2, SpanClass::LARGE_SCAN, 0, 0, Some(&mut c))
+                .unwrap()
+        })
+        .collect();
+    // Counted in the cache's share, which the shared counter does not hold.
+    assert_eq!(h.shared.counters.in_use_pages.load(Relaxed), 0);
+    assert_eq!(h.stats().pages_in_use, 6);
+    // Freed without the cache: the shared part goes negative meanwhile.
+    h.free_span(spans[0], None);
+    assert_eq!(h.stats().pages_in_use, 4);
+    h.verify().unwrap();
+    // Dropping the cache folds its share into the shared counter.
+    drop(c);
+    assert_eq!(h.shared.counters.in_use_pages.load(Relaxed), 4);
+    assert_eq!(h.stats().pages_in_use, 4);
+    let mut d = PageCache::new();
+    h.free_span(spans[1], Some(&mut d)); // not bound yet: shared counter
+    let s = h
+        .alloc_span(1, SpanClass::LARGE_SCAN, 0, 0, Some(&mut d))
+        .unwrap();
+    h.free_span(spans[2], Some(&mut d)); // bound: d's share
+    assert_eq!(h.stats().pages_in_use, 1);
+    h.free_span(s, Some(&mut d));
+    assert_eq!(h.stats().pages_in_use, 0);
+    h.verify().unwrap();
+}

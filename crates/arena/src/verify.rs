@@ -150,7 +150,7 @@ impl PageHeap {
             covered_until <= bases.last().map_or(0, |b| b + ARENA_SIZE),
             "a span runs past the end of the heap"
         );
-        let counted_in_use = c.in_use_pages.load(Relaxed);
+        let counted_in_use = c.in_use_pages();
         let counted_manual = c.manual_pages.load(Relaxed);
         ensure!(
             in_use == counted_in_use,
@@ -159,6 +159,10 @@ impl PageHeap {
         ensure!(
             manual == counted_manual,
             "manual spans hold {manual} pages, the counter says {counted_manual}"
+        );
+        ensure!(
+            in_use + manual + free <= sys,
+            "{in_use} in-use + {manual} manual + {free} free pages > {sys} pages"
         );
         // Allocated pages outside spans are in page caches or being
         // scavenged.

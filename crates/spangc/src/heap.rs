@@ -24,20 +24,21 @@
 use crate::alloc::AllocErrorKind;
 use crate::brand::{Brand, Global};
 use crate::config::{Config, ConfigError, GcPercent, Resolved};
-use crate::layout::TypeInfo;
 use crate::mark;
 use crate::mutator::{Mutator, thread_inside};
 use crate::pacer::{Goals, MarkReport, Pacer};
 use crate::root::RootTable;
+use crate::special::{self, Hooks, IN_DESTRUCTOR};
 use crate::stats::{STATS_VERSION, Stats};
 use crate::verify;
 use crate::world::{MutatorId, World};
-use spangc_sweep::{Mheap, MheapConfig, SweepHooks};
+use spangc_arena::span::Span;
+use spangc_sweep::{Mheap, MheapConfig};
 use std::fmt;
 use std::marker::PhantomData;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;
 
 /// Why a heap could not be created.
@@ -130,7 +131,10 @@ pub(crate) struct HeapInner<B: Brand> {
     pub(crate) mheap: Arc<Mheap>,
     pub(crate) world: World,
     pub(crate) roots: RootTable,
-    hooks: Arc<Hooks>,
+    pub(crate) hooks: Arc<Hooks<B>>,
+    /// This heap, weakly: for threads the heap starts (the finalizer
+    /// thread), which must not keep it alive.
+    pub(crate) this: Weak<HeapInner<B>>,
     cycle: Mutex<CycleState>,
     /// `Goals::trigger`, for the allocation slow path's check.
     trigger: AtomicUsize,
@@ -139,47 +143,6 @@ pub(crate) struct HeapInner<B: Brand> {
     external: AtomicUsize,
     mark_pool: Option<rayon::ThreadPool>,
     _brand: PhantomData<fn() -> B>,
-}
-
-/// Sweep hooks: run destructors of dead objects.
-struct Hooks {
-    destructor_panics: AtomicU64,
-}
-
-thread_local! {
-    /// Set while this thread runs destructors for the sweeper: a destructor
-    /// that asks for a collection would deadlock (the collector waits for
-    /// sweepers to finish).
-    static IN_DESTRUCTOR: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-impl SweepHooks for Hooks {
-    fn needs_free_hook(&self, type_tag: usize) -> bool {
-        // SAFETY: type tags on our spans are TypeInfo addresses.
-        unsafe { TypeInfo::from_tag(type_tag) }.drop.is_some()
-    }
-
-    fn free_object(&self, type_tag: usize, addr: NonNull<u8>) {
-        // SAFETY: as above.
-        let info = unsafe { TypeInfo::from_tag(type_tag) };
-        let Some(drop) = info.drop else { return };
-        IN_DESTRUCTOR.with(|f| f.set(true));
-        // SAFETY: the sweeper calls this once per dead, initialised object
-        // of the span's type. `AssertUnwindSafe`: a panicking destructor
-        // leaves only its own object half-dropped, and that object is freed
-        // either way.
-        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe { drop(addr) }));
-        IN_DESTRUCTOR.with(|f| f.set(false));
-        if r.is_err() {
-            self.destructor_panics.fetch_add(1, Relaxed);
-            tracing::error!(
-                target: "spangc",
-                ty = info.name(),
-                addr = addr.as_ptr() as usize,
-                "destructor panicked during sweeping; the object was freed"
-            );
-        }
-    }
 }
 
 static NEXT_HEAP_ID: AtomicUsize = AtomicUsize::new(1);
@@ -200,9 +163,7 @@ impl<B: Brand> Heap<B> {
             }
         }
         let flag = Flag::<B>(PhantomData);
-        let hooks = Arc::new(Hooks {
-            destructor_panics: AtomicU64::new(0),
-        });
+        let hooks = Arc::new(Hooks::<B>::default());
         let mheap = Mheap::new(
             MheapConfig {
                 background_sweep: config.background_sweep,
@@ -226,7 +187,8 @@ impl<B: Brand> Heap<B> {
         let pacer = Pacer::new(config.gc_percent, config.memory_limit);
         let goals = pacer.goals();
         mheap.set_scavenge_goal(goals.scavenge_goal);
-        let inner = HeapInner {
+        let inner = Arc::new_cyclic(|this| HeapInner {
+            this: this.clone(),
             id: NEXT_HEAP_ID.fetch_add(1, Relaxed),
             config,
             mheap,
@@ -242,11 +204,9 @@ impl<B: Brand> Heap<B> {
             external: AtomicUsize::new(0),
             mark_pool,
             _brand: PhantomData,
-        };
+        });
         std::mem::forget(flag); // HeapInner::drop clears it now.
-        Ok(Heap {
-            inner: Arc::new(inner),
-        })
+        Ok(Heap { inner })
     }
 
     pub(crate) fn from_inner(inner: Arc<HeapInner<B>>) -> Heap<B> {
@@ -340,6 +300,16 @@ impl<B: Brand> Heap<B> {
     pub fn root_count(&self) -> usize {
         self.inner.roots.len()
     }
+
+    /// Blocks until the finalizer thread has run every finalizer and
+    /// cleanup queued so far (those of objects found dead by sweeps that
+    /// have happened). Call after [`Heap::collect`] to observe them.
+    /// Finalizers set with `Scope::set_local_finalizer` run only in their
+    /// mutator's `Scope::run_finalizers`.
+    pub fn wait_finalizers(&self) {
+        self.inner.check_may_wait("wait_finalizers");
+        self.inner.hooks.wait_thread_idle();
+    }
 }
 
 impl<B: Brand> HeapInner<B> {
@@ -356,6 +326,17 @@ impl<B: Brand> HeapInner<B> {
             !IN_DESTRUCTOR.with(|f| f.get()),
             "spangc: Heap::{what} called from a destructor run by the sweeper"
         );
+    }
+
+    /// The span of the object at `addr` and the object's offset in it.
+    pub(crate) fn locate(&self, addr: NonNull<u8>) -> (&Span, u32) {
+        let a = addr.as_ptr() as usize;
+        let span = self
+            .mheap
+            .page_heap()
+            .span_of_heap(a)
+            .unwrap_or_else(|| panic!("spangc: {a:#x} is not an object of this heap"));
+        (span, (a - span.start()) as u32)
     }
 
     pub(crate) fn add_external(&self, bytes: usize) {
@@ -467,9 +448,17 @@ impl<B: Brand> HeapInner<B> {
         let mark_start = Instant::now();
         let mut roots = Vec::with_capacity(self.roots.len());
         self.roots.for_each(|p| roots.push(p));
+        let mut scan_from = Vec::new();
+        special::mark_roots(
+            &self.hooks,
+            self.mheap.page_heap(),
+            &mut roots,
+            &mut scan_from,
+        );
         let marked = mark::mark(
             self.mheap.page_heap(),
             &roots,
+            &scan_from,
             self.mark_pool.as_ref(),
             self.config.verify,
         );
@@ -567,6 +556,9 @@ impl<B: Brand> HeapInner<B> {
             sweep_finish_ns: c.sweep_finish_ns + s.finish_ns,
             scavenged_bytes_total: p.scavenged_released_bytes,
             destructor_panics: self.hooks.destructor_panics.load(Relaxed),
+            finalizers_run_total: self.hooks.finalizers_run.load(Relaxed),
+            cleanups_run_total: self.hooks.cleanups_run.load(Relaxed),
+            special_records: self.hooks.specials.len(),
         }
     }
 }
@@ -574,9 +566,24 @@ impl<B: Brand> HeapInner<B> {
 impl<B: Brand> Drop for HeapInner<B> {
     fn drop(&mut self) {
         // No mutator, root or handle is left, so every object is garbage:
-        // run the remaining destructors, then the page heap unmaps.
+        // stop the threads, run the remaining destructors, drop the
+        // remaining special records and queued finalizers (unrun, as the
+        // program is done with the heap), then the page heap unmaps.
+        self.hooks.stop_thread();
         self.mheap.shutdown();
         self.mheap.free_all_objects();
+        let pages = self.mheap.page_heap();
+        let mut with_specials = Vec::new();
+        self.mheap.for_each_in_use_span(|s| {
+            if pages.has_page_special(s) {
+                with_specials.push(s as *const Span);
+            }
+        });
+        for s in with_specials {
+            // SAFETY: records of our page heap, which is alive.
+            self.hooks.drop_specials(pages, unsafe { &*s });
+        }
+        self.hooks.drop_jobs();
         B::live_heap().store(false, std::sync::atomic::Ordering::Release);
     }
 }

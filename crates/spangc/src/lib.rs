@@ -59,9 +59,12 @@ mod mark;
 mod mutator;
 pub mod pacer;
 mod root;
+mod special;
 mod stats;
 mod trace;
 mod verify;
+mod weak;
+mod weaktable;
 mod world;
 
 pub use alloc::{AllocError, AllocErrorKind};
@@ -73,11 +76,13 @@ pub use gc::Gc;
 pub use heap::{Heap, HeapError};
 pub use layout::{Object, WithTail};
 pub use mark::Tracer;
-pub use mutator::{Mutator, Scope};
+pub use mutator::{FinalizerError, Mutator, Scope};
 pub use root::Root;
 pub use spangc_derive::Trace;
 pub use stats::{STATS_VERSION, Stats};
 pub use trace::Trace;
+pub use weak::Weak;
+pub use weaktable::{EphemeronMap, WeakSet};
 
 /// Prints `why` and aborts: for the few failures the heap cannot survive
 /// (a panic in the middle of marking).

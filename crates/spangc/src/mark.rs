@@ -30,6 +30,7 @@
 use crate::brand::Brand;
 use crate::layout::TypeInfo;
 use crate::trace::Trace;
+use crate::weaktable::WeakTableObj;
 use crossbeam_deque::{Steal, Stealer, Worker as Deque};
 use crossbeam_utils::CachePadded;
 use spangc_arena::PageHeap;
@@ -73,6 +74,16 @@ enum Kind<'a> {
     Visit(&'a mut dyn FnMut(NonNull<u8>)),
 }
 
+/// A weak table registered during marking (see `weaktable.rs`). The table
+/// is a marked heap object, alive and unchanging while the world is stopped,
+/// which is the only time this pointer is used.
+#[derive(Clone, Copy)]
+struct WeakTableRef(*const (dyn WeakTableObj + 'static));
+
+// SAFETY: used only by mark workers while the world is stopped, on tables
+// that are live heap objects (see the type's docs).
+unsafe impl Send for WeakTableRef {}
+
 impl<'a> Tracer<'a> {
     /// A tracer that calls `f` with each object address it is given,
     /// without marking (heap verification and write-barrier checks).
@@ -87,6 +98,25 @@ impl<'a> Tracer<'a> {
     pub fn trace<B: Brand, T: ?Sized + Trace<B>>(&mut self, value: &T) {
         if T::NEEDS_TRACE {
             value.trace(self);
+        }
+    }
+
+    /// Registers a weak table (its `Trace` impl calls this instead of
+    /// tracing its entries).
+    pub(crate) fn weak_table(&mut self, table: &dyn WeakTableObj) {
+        match &mut self.kind {
+            Kind::Mark { cx, .. } => {
+                // SAFETY: only the lifetime is widened; the reference is
+                // used while the world is stopped and the table, a marked
+                // heap object, cannot go away (see `WeakTableRef`).
+                let ptr: *const (dyn WeakTableObj + 'static) =
+                    unsafe { std::mem::transmute(table as *const dyn WeakTableObj) };
+                cx.weak_tables
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(WeakTableRef(ptr));
+            }
+            Kind::Visit(_) => table.visit_all(self),
         }
     }
 
@@ -130,6 +160,18 @@ pub(crate) struct MarkCx<'h> {
     /// Whether one worker marks alone, so mark bits need no atomic
     /// read-modify-write (see `SpanBits::set_marked_sole`).
     sole: bool,
+    /// Weak tables found while marking.
+    weak_tables: std::sync::Mutex<Vec<WeakTableRef>>,
+}
+
+impl MarkCx<'_> {
+    /// Whether the object at `addr` is marked.
+    fn is_marked(&self, addr: NonNull<u8>) -> bool {
+        let a = addr.as_ptr() as usize;
+        self.pages
+            .span_of(a)
+            .is_some_and(|s| s.is_marked(s.slot_index(a)))
+    }
 }
 
 /// One mark worker's state.
@@ -194,6 +236,25 @@ impl Worker {
             // unchanged at 42.5; shared machine, to re-measure).
             prefetch(addr);
             self.local.push(Grey { addr, trace });
+        }
+    }
+
+    /// Traces the children of the object at `addr` without marking the
+    /// object itself.
+    fn scan_unmarked(&mut self, cx: &MarkCx<'_>, addr: NonNull<u8>) {
+        let a = addr.as_ptr() as usize;
+        let Some(span) = cx.pages.span_of_heap(a) else {
+            return;
+        };
+        // SAFETY: spans of this heap carry TypeInfo tags.
+        let info = unsafe { TypeInfo::from_tag(span.type_tag()) };
+        if let Some(trace) = info.trace {
+            let mut t = Tracer {
+                kind: Kind::Mark { worker: self, cx },
+            };
+            // SAFETY: a live object (its finalizer has not run) of the
+            // span's type; the world is stopped.
+            unsafe { trace(addr, &mut t) };
         }
     }
 
@@ -307,14 +368,20 @@ pub(crate) struct MarkOutcome {
     pub(crate) roots: usize,
     /// Workers that took part.
     pub(crate) workers: usize,
+    /// Weak tables resolved.
+    pub(crate) weak_tables: usize,
 }
 
-/// Marks everything reachable from `roots` with `threads` workers: this
-/// thread plus `threads - 1` from `pool`. The world must be stopped and
-/// every span swept, with fresh zeroed mark bits.
+/// Marks everything reachable from `roots`, and everything reachable from
+/// the objects in `scan_from` (but not those objects themselves: objects
+/// with finalizers), with `threads` workers: this thread plus
+/// `threads - 1` from `pool`. Then resolves weak tables to a fixpoint and
+/// prunes their dead entries. The world must be stopped and every span
+/// swept, with fresh zeroed mark bits.
 pub(crate) fn mark(
     pages: &PageHeap,
     roots: &[NonNull<u8>],
+    scan_from: &[NonNull<u8>],
     pool: Option<&rayon::ThreadPool>,
     strict: bool,
 ) -> MarkOutcome {
@@ -337,11 +404,15 @@ pub(crate) fn mark(
         done: CachePadded::new(AtomicBool::new(false)),
         strict,
         sole: threads == 1,
+        weak_tables: std::sync::Mutex::new(Vec::new()),
     };
     {
         let first = &mut workers[0];
         for &r in roots {
             first.mark(&cx, r);
+        }
+        for &obj in scan_from {
+            first.scan_unmarked(&cx, obj);
         }
     }
     match pool {
@@ -357,11 +428,57 @@ pub(crate) fn mark(
         }
         _ => abort_on_unwind(|| workers[0].drain(&cx)),
     }
+    let tables = resolve_weak_tables(&mut workers[0], &cx);
     MarkOutcome {
         bytes: workers.iter().map(|w| w.bytes).sum(),
         objects: workers.iter().map(|w| w.objects).sum(),
         roots: roots.len(),
         workers: threads,
+        weak_tables: tables,
+    }
+}
+
+/// The weak-table fixpoint (see `weaktable.rs`), on one worker after the
+/// parallel drain: trace what live keys keep alive, drain, repeat until a
+/// round marks nothing new; then prune dead entries. Returns the number of
+/// tables seen.
+fn resolve_weak_tables(worker: &mut Worker, cx: &MarkCx<'_>) -> usize {
+    // A one-worker context: the other workers have finished.
+    let solo = MarkCx {
+        pages: cx.pages,
+        stealers: vec![worker.deque.stealer()],
+        idle: CachePadded::new(AtomicUsize::new(0)),
+        hungry: CachePadded::new(AtomicBool::new(false)),
+        done: CachePadded::new(AtomicBool::new(false)),
+        strict: cx.strict,
+        sole: true,
+        weak_tables: std::sync::Mutex::new(std::mem::take(
+            &mut *cx.weak_tables.lock().unwrap_or_else(|e| e.into_inner()),
+        )),
+    };
+    let live = |p: NonNull<u8>| solo.is_marked(p);
+    loop {
+        let before = worker.objects;
+        let tables: Vec<WeakTableRef> = solo
+            .weak_tables
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        for t in &tables {
+            let mut tracer = Tracer {
+                kind: Kind::Mark { worker, cx: &solo },
+            };
+            // SAFETY: see `WeakTableRef`: a live table, world stopped.
+            unsafe { &*t.0 }.trace_live(&live, &mut tracer);
+        }
+        abort_on_unwind(|| worker.drain(&solo));
+        if worker.objects == before {
+            for t in &tables {
+                // SAFETY: as above.
+                unsafe { &*t.0 }.prune(&live);
+            }
+            return tables.len();
+        }
     }
 }
 

@@ -30,8 +30,10 @@ use crate::gc::Gc;
 use crate::heap::{Heap, HeapInner, Reason};
 use crate::layout::{TypeInfo, WithTail};
 use crate::root::Root;
+use crate::special::{Finalizer, FinalizerFn, SpecialData, ThreadBound};
 use crate::trace::Trace;
 use crate::world::MutatorId;
+use spangc_specials::Kind;
 use spangc_sweep::MCache;
 use std::cell::{Cell, UnsafeCell};
 use std::marker::PhantomData;
@@ -140,6 +142,9 @@ impl<B: Brand> Mutator<B> {
 impl<B: Brand> Drop for Mutator<B> {
     fn drop(&mut self) {
         let m = &*self.inner;
+        // Finalizers due on this thread will never run: drop them (their
+        // objects are freed at the next collection that finds them dead).
+        drop(m.heap.hooks.take_local(m.id.index()));
         // SAFETY: `&mut self`: no scope is open, so nothing else uses the
         // cache.
         unsafe { (*m.cache.get()).release_all() };
@@ -446,6 +451,119 @@ impl<B: Brand> Scope<B> {
         f()
     }
 
+    /// Runs `f` when `gc`'s object becomes unreachable, on the heap's
+    /// finalizer thread. The object is kept alive, with everything it
+    /// reaches, until `f` has run; `f` gets it back and may make it
+    /// reachable again (then it lives on, without a finalizer). An object
+    /// with a finalizer takes at least two collections to free.
+    ///
+    /// The object's type must be `Send + Sync` (it is handed to another
+    /// thread); for other types use [`Scope::set_local_finalizer`]. Fails if
+    /// the object has a finalizer already. See `docs/specials.md` for
+    /// ordering and cycles.
+    pub fn set_finalizer<'s, T, F>(&'s self, gc: Gc<'s, T, B>, f: F) -> Result<(), FinalizerError>
+    where
+        T: ?Sized + Branded<'s>,
+        T::Erased: Send + Sync,
+        F: for<'x> FnOnce(&'x Scope<B>, Gc<'x, <T::Erased as Rootable>::At<'x>, B>)
+            + Send
+            + 'static,
+    {
+        let heap = &self.m().heap;
+        heap.hooks.ensure_thread(heap.this.clone());
+        let run: FinalizerFn<B> = Box::new(move |cx: &Scope<B>, addr| {
+            // SAFETY: the finalizer job rooted the object until now, it is
+            // of the type the finalizer was set for (re-branded with this
+            // scope), and `cx` is a scope of its heap.
+            f(cx, unsafe { Gc::from_raw(addr) })
+        });
+        self.attach_finalizer(Gc::as_raw(gc), Finalizer::Thread(run))
+    }
+
+    /// As [`Scope::set_finalizer`], for objects of any type and closures
+    /// that need not be `Send`: `f` runs on this mutator's thread, in
+    /// [`Scope::run_finalizers`]. If the mutator is dropped first, `f` is
+    /// dropped without running.
+    pub fn set_local_finalizer<'s, T, F>(
+        &'s self,
+        gc: Gc<'s, T, B>,
+        f: F,
+    ) -> Result<(), FinalizerError>
+    where
+        T: ?Sized + Branded<'s>,
+        F: for<'x> FnOnce(&'x Scope<B>, Gc<'x, <T::Erased as Rootable>::At<'x>, B>) + 'static,
+    {
+        let run: Box<dyn FnOnce(&Scope<B>, NonNull<u8>)> = Box::new(move |cx: &Scope<B>, addr| {
+            // SAFETY: as in `set_finalizer`.
+            f(cx, unsafe { Gc::from_raw(addr) })
+        });
+        let id = self.m().id.index();
+        self.attach_finalizer(Gc::as_raw(gc), Finalizer::Local(ThreadBound::new(run), id))
+    }
+
+    fn attach_finalizer(&self, addr: NonNull<u8>, fin: Finalizer<B>) -> Result<(), FinalizerError> {
+        let heap = &self.m().heap;
+        let (span, off) = heap.locate(addr);
+        heap.hooks
+            .specials
+            .add(
+                heap.mheap.page_heap(),
+                span,
+                off,
+                SpecialData::Finalizer(fin),
+            )
+            .map_err(|_| FinalizerError::AlreadySet)
+    }
+
+    /// Removes the finalizer of `gc`'s object; returns whether it had one.
+    pub fn clear_finalizer<'s, T: ?Sized>(&'s self, gc: Gc<'s, T, B>) -> bool {
+        let heap = &self.m().heap;
+        let (span, off) = heap.locate(Gc::as_raw(gc));
+        heap.hooks
+            .specials
+            .remove(heap.mheap.page_heap(), span, off, Kind::Finalizer)
+            .is_some()
+    }
+
+    /// Runs `f` on the heap's finalizer thread after `gc`'s object becomes
+    /// unreachable, without keeping it alive (as Go's `AddCleanup`). `f`
+    /// cannot see the object (it is `'static`). An object may have several
+    /// cleanups; each runs once. An object with only cleanups is freed by
+    /// the collection that finds it dead.
+    pub fn add_cleanup<'s, T: ?Sized>(
+        &'s self,
+        gc: Gc<'s, T, B>,
+        f: impl FnOnce() + Send + 'static,
+    ) {
+        let heap = &self.m().heap;
+        heap.hooks.ensure_thread(heap.this.clone());
+        let (span, off) = heap.locate(Gc::as_raw(gc));
+        let added = heap.hooks.specials.add(
+            heap.mheap.page_heap(),
+            span,
+            off,
+            SpecialData::Cleanup(Box::new(f)),
+        );
+        debug_assert!(added.is_ok(), "cleanups are not unique records");
+    }
+
+    /// Runs the finalizers set with [`Scope::set_local_finalizer`] on this
+    /// mutator whose objects were found unreachable; returns how many ran.
+    /// Call it regularly (an interpreter: at safepoints).
+    pub fn run_finalizers(&mut self) -> usize {
+        let m = self.m();
+        let due = m.heap.hooks.take_local(m.id.index());
+        let n = due.len();
+        for p in due {
+            (p.run.take())(self, p.addr);
+        }
+        m.heap
+            .hooks
+            .finalizers_run
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        n
+    }
+
     /// Reports `bytes` the embedder now holds outside the heap on behalf
     /// of heap objects (buffers, native handles). The pacer counts them as
     /// live heap, so a program whose objects own much external memory
@@ -460,6 +578,21 @@ impl<B: Brand> Scope<B> {
         self.m().heap.sub_external(bytes);
     }
 }
+
+/// Why a finalizer could not be set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FinalizerError {
+    /// The object already has a finalizer (clear it first).
+    AlreadySet,
+}
+
+impl std::fmt::Display for FinalizerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the object already has a finalizer")
+    }
+}
+
+impl std::error::Error for FinalizerError {}
 
 #[cold]
 #[inline(never)]

@@ -87,6 +87,15 @@ pub struct Stats {
     /// Bytes returned to the OS since the heap was created.
     pub scavenged_bytes_total: u64,
 
+    // ---- specials ----
+    /// Finalizers run, ever.
+    pub finalizers_run_total: u64,
+    /// Cleanups run, ever.
+    pub cleanups_run_total: u64,
+    /// Special records attached to objects now (finalizers, weak handles,
+    /// cleanups).
+    pub special_records: usize,
+
     // ---- faults ----
     /// Destructors that panicked during sweeping (the panic was caught and
     /// logged; the object's memory was freed).

@@ -45,6 +45,13 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct MutatorId(usize);
 
+impl MutatorId {
+    /// The index (reused after the mutator deregisters).
+    pub(crate) fn index(self) -> usize {
+        self.0
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Status {
     Outside,

@@ -318,5 +318,8 @@ impl<P: Payload> Specials<P> {
 }
 
 // SAFETY: the pool and every list are guarded (pool mutex, span mutexes)
-// and payloads are `Send`.
+// and payloads are `Send`; record pointers are only followed under a
+// span's lock.
 unsafe impl<P: Payload> Sync for Specials<P> {}
+// SAFETY: as above.
+unsafe impl<P: Payload> Send for Specials<P> {}

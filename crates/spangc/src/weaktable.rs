@@ -1,0 +1,248 @@
+//! Weak tables: [`EphemeronMap`] (a value lives only while its key does)
+//! and [`WeakSet`] (members that do not keep themselves alive: an
+//! interpreter's string table).
+//!
+//! Both are ordinary heap objects (fields of a traced type, or allocated
+//! themselves) whose `Trace` impl does not trace their entries. Instead it
+//! registers the table with the marker ([`WeakTableObj`]). When the main
+//! mark is done, the marker iterates to a fixpoint: it traces the value of
+//! every ephemeron entry whose key is marked, drains, and repeats until a
+//! round marks nothing new (a value may make another entry's key
+//! reachable: chains and cycles through values resolve this way). Then it
+//! removes every entry whose key is unmarked, with the world still
+//! stopped, so no lookup can ever return a dead object.
+//!
+//! Keys are compared by address (the heap never moves objects); a weak
+//! set's members are found by a caller-supplied hash and equality.
+
+use crate::barrier;
+use crate::brand::{Brand, Global};
+use crate::branded::{Branded, Rootable};
+use crate::gc::Gc;
+use crate::layout::Object;
+use crate::mark::Tracer;
+use crate::mutator::Scope;
+use crate::trace::Trace;
+use std::cell::{Ref, RefCell};
+use std::collections::HashMap;
+use std::ptr::NonNull;
+
+/// What the marker needs from a weak table (see the module docs).
+pub(crate) trait WeakTableObj {
+    /// Traces what the entries with live keys keep alive.
+    fn trace_live(&self, live: &dyn Fn(NonNull<u8>) -> bool, tracer: &mut Tracer<'_>);
+    /// Removes the entries whose keys are not live.
+    fn prune(&self, live: &dyn Fn(NonNull<u8>) -> bool);
+    /// Visits every key and value (heap verification).
+    fn visit_all(&self, tracer: &mut Tracer<'_>);
+}
+
+/// A map from objects to values that keeps each value alive only while its
+/// key is alive (an ephemeron table). See the module docs.
+pub struct EphemeronMap<'gc, K: ?Sized, V, B: Brand = Global> {
+    entries: RefCell<HashMap<usize, (Gc<'gc, K, B>, V)>>,
+}
+
+impl<K: ?Sized, V, B: Brand> Default for EphemeronMap<'_, K, V, B> {
+    fn default() -> Self {
+        EphemeronMap {
+            entries: RefCell::new(HashMap::new()),
+        }
+    }
+}
+
+fn key_of<K: ?Sized, B: Brand>(k: Gc<'_, K, B>) -> usize {
+    Gc::as_raw(k).as_ptr() as usize
+}
+
+impl<'gc, K: ?Sized, V, B: Brand> EphemeronMap<'gc, K, V, B> {
+    /// An empty map.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Maps `key` to `value`, returning the previous value.
+    pub fn insert(&self, cx: &Scope<B>, key: Gc<'gc, K, B>, value: V) -> Option<V>
+    where
+        V: Trace<B>,
+    {
+        barrier::write::<B, _>(cx, &key);
+        barrier::write::<B, V>(cx, &value);
+        self.entries
+            .borrow_mut()
+            .insert(key_of(key), (key, value))
+            .map(|(_, v)| v)
+    }
+
+    /// The value for `key`, borrowed.
+    pub fn get(&self, key: Gc<'gc, K, B>) -> Option<Ref<'_, V>> {
+        Ref::filter_map(self.entries.borrow(), |e| {
+            e.get(&key_of(key)).map(|(_, v)| v)
+        })
+        .ok()
+    }
+
+    /// Removes `key`'s entry, returning its value.
+    pub fn remove(&self, cx: &Scope<B>, key: Gc<'gc, K, B>) -> Option<V> {
+        barrier::write::<B, _>(cx, &key);
+        self.entries
+            .borrow_mut()
+            .remove(&key_of(key))
+            .map(|(_, v)| v)
+    }
+
+    /// Number of entries (entries whose key died are removed at the next
+    /// collection).
+    pub fn len(&self) -> usize {
+        self.entries.borrow().len()
+    }
+
+    /// Whether the map is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl<K: ?Sized, V: Trace<B>, B: Brand> WeakTableObj for EphemeronMap<'_, K, V, B> {
+    fn trace_live(&self, live: &dyn Fn(NonNull<u8>) -> bool, tracer: &mut Tracer<'_>) {
+        for (k, v) in self.entries.borrow().values() {
+            if live(Gc::as_raw(*k)) {
+                tracer.trace::<B, V>(v);
+            }
+        }
+    }
+
+    fn prune(&self, live: &dyn Fn(NonNull<u8>) -> bool) {
+        self.entries
+            .borrow_mut()
+            .retain(|_, (k, _)| live(Gc::as_raw(*k)));
+    }
+
+    fn visit_all(&self, tracer: &mut Tracer<'_>) {
+        for (k, v) in self.entries.borrow().values() {
+            tracer.trace::<B, _>(k);
+            tracer.trace::<B, V>(v);
+        }
+    }
+}
+
+// SAFETY: the entries are reported to the marker as a weak table, which
+// traces every value whose key is marked (the ephemeron rule) and removes
+// the entries of dead keys before anyone can read them (rule 1, weakened
+// on purpose); NEEDS_TRACE is true so the table is always seen; drop glue
+// drops keys (no glue) and values (rule 4 by their own impls).
+unsafe impl<K: ?Sized, V: Trace<B>, B: Brand> Trace<B> for EphemeronMap<'_, K, V, B> {
+    const NEEDS_TRACE: bool = true;
+    fn trace(&self, tracer: &mut Tracer<'_>) {
+        tracer.weak_table(self);
+    }
+}
+
+// SAFETY: keys and values carry the brand and erase by their own impls.
+unsafe impl<'gc, K: ?Sized + Branded<'gc>, V: Branded<'gc>, B: Brand> Branded<'gc>
+    for EphemeronMap<'gc, K, V, B>
+where
+    V::Erased: Sized,
+    for<'x> <V::Erased as Rootable>::At<'x>: Sized,
+{
+    type Erased = EphemeronMap<'static, K::Erased, V::Erased, B>;
+}
+
+// SAFETY: the inverse of the impl above.
+unsafe impl<K: ?Sized + Rootable, V: Rootable, B: Brand> Rootable for EphemeronMap<'static, K, V, B>
+where
+    for<'x> V::At<'x>: Sized,
+{
+    type At<'gc> = EphemeronMap<'gc, K::At<'gc>, V::At<'gc>, B>;
+}
+
+/// A set of objects that does not keep its members alive: members that die
+/// disappear at the next collection. Members are found by a hash and an
+/// equality the caller supplies (for interning: the content of a string).
+pub struct WeakSet<'gc, T: ?Sized, B: Brand = Global> {
+    buckets: RefCell<HashMap<u64, Vec<Gc<'gc, T, B>>>>,
+}
+
+impl<T: ?Sized, B: Brand> Default for WeakSet<'_, T, B> {
+    fn default() -> Self {
+        WeakSet {
+            buckets: RefCell::new(HashMap::new()),
+        }
+    }
+}
+
+impl<'gc, T: ?Sized + Object, B: Brand> WeakSet<'gc, T, B> {
+    /// An empty set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The member with this hash for which `eq` holds.
+    pub fn find(&self, hash: u64, eq: impl Fn(&T) -> bool) -> Option<Gc<'gc, T, B>> {
+        self.buckets
+            .borrow()
+            .get(&hash)?
+            .iter()
+            .copied()
+            .find(|m| eq(m))
+    }
+
+    /// Adds `member` under `hash` (the caller checks with
+    /// [`WeakSet::find`] first if members must be unique).
+    pub fn insert(&self, cx: &Scope<B>, hash: u64, member: Gc<'gc, T, B>) {
+        barrier::write::<B, _>(cx, &member);
+        self.buckets
+            .borrow_mut()
+            .entry(hash)
+            .or_default()
+            .push(member);
+    }
+
+    /// Number of members (dead members are removed at the next
+    /// collection).
+    pub fn len(&self) -> usize {
+        self.buckets.borrow().values().map(Vec::len).sum()
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl<T: ?Sized, B: Brand> WeakTableObj for WeakSet<'_, T, B> {
+    fn trace_live(&self, _: &dyn Fn(NonNull<u8>) -> bool, _: &mut Tracer<'_>) {}
+
+    fn prune(&self, live: &dyn Fn(NonNull<u8>) -> bool) {
+        self.buckets.borrow_mut().retain(|_, members| {
+            members.retain(|m| live(Gc::as_raw(*m)));
+            !members.is_empty()
+        });
+    }
+
+    fn visit_all(&self, tracer: &mut Tracer<'_>) {
+        for m in self.buckets.borrow().values().flatten() {
+            tracer.trace::<B, _>(m);
+        }
+    }
+}
+
+// SAFETY: members are deliberately not traced; the marker removes dead
+// ones before anyone can read them (see EphemeronMap's impl); NEEDS_TRACE
+// is true so the set is always seen; no drop glue beyond the map's.
+unsafe impl<T: ?Sized, B: Brand> Trace<B> for WeakSet<'_, T, B> {
+    const NEEDS_TRACE: bool = true;
+    fn trace(&self, tracer: &mut Tracer<'_>) {
+        tracer.weak_table(self);
+    }
+}
+
+// SAFETY: the member type carries the brand and erases by its own impl.
+unsafe impl<'gc, T: ?Sized + Branded<'gc>, B: Brand> Branded<'gc> for WeakSet<'gc, T, B> {
+    type Erased = WeakSet<'static, T::Erased, B>;
+}
+
+// SAFETY: the inverse of the impl above.
+unsafe impl<T: ?Sized + Rootable, B: Brand> Rootable for WeakSet<'static, T, B> {
+    type At<'gc> = WeakSet<'gc, T::At<'gc>, B>;
+}
