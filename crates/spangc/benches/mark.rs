@@ -14,10 +14,13 @@ use spangc::{Config, Gc, GcCell, Heap, Root, Scope, Trace};
 spangc::brand!(One);
 spangc::brand!(Two);
 
+/// An edge that may be empty.
+type Edge<'gc, B> = GcCell<Option<Gc<'gc, Node<'gc, B>, B>>>;
+
 #[derive(Trace)]
 #[gc(brand = B)]
 struct Node<'gc, B: spangc::Brand> {
-    edges: [GcCell<Option<Gc<'gc, Node<'gc, B>, B>>>; 4],
+    edges: [Edge<'gc, B>; 4],
     payload: [u64; 4],
 }
 

@@ -41,7 +41,7 @@ impl SizeReq {
             Some(c) => c,
             None => return SizeReq::Large { bytes: size },
         };
-        while sizeclass::class_size(class) % align != 0 {
+        while !sizeclass::class_size(class).is_multiple_of(align) {
             class = match SizeClass::new(class.index() + 1) {
                 Some(c) => c,
                 None => return SizeReq::Large { bytes: size },
@@ -171,7 +171,10 @@ mod tests {
                 match SizeReq::for_layout_in(l, false) {
                     SizeReq::Small(c) => {
                         let cs = sizeclass::class_size(c.size_class());
-                        assert!(cs >= size && cs % align == 0, "{size}/{align} -> {cs}");
+                        assert!(
+                            cs >= size && cs.is_multiple_of(align),
+                            "{size}/{align} -> {cs}"
+                        );
                     }
                     SizeReq::Large { bytes } => assert_eq!(bytes, size),
                 }

@@ -28,7 +28,8 @@ use std::ptr::NonNull;
 #[repr(transparent)]
 pub struct Gc<'s, T: ?Sized, B: Brand = Global> {
     ptr: NonNull<u8>,
-    _marker: PhantomData<(&'s T, fn() -> B)>,
+    _target: PhantomData<&'s T>,
+    _brand: PhantomData<fn() -> B>,
 }
 
 impl<'s, T: ?Sized, B: Brand> Gc<'s, T, B> {
@@ -45,7 +46,8 @@ impl<'s, T: ?Sized, B: Brand> Gc<'s, T, B> {
     pub unsafe fn from_raw(ptr: NonNull<u8>) -> Self {
         Gc {
             ptr,
-            _marker: PhantomData,
+            _target: PhantomData,
+            _brand: PhantomData,
         }
     }
 

@@ -271,7 +271,7 @@ impl TypeInfo {
     }
 }
 
-struct InfoOf<B, T: ?Sized>(PhantomData<(fn() -> B, *const T)>);
+struct InfoOf<B, T: ?Sized>(PhantomData<fn() -> B>, PhantomData<*const T>);
 
 impl<B: Brand, T: ?Sized + Object + Trace<B>> InfoOf<B, T> {
     const INFO: TypeInfo = TypeInfo {

@@ -30,7 +30,7 @@ use crate::gc::Gc;
 use crate::heap::{Heap, HeapInner, Reason};
 use crate::layout::{TypeInfo, WithTail};
 use crate::root::Root;
-use crate::special::{Finalizer, FinalizerFn, SpecialData, ThreadBound};
+use crate::special::{Finalizer, FinalizerFn, LocalRun, SpecialData, ThreadBound};
 use crate::trace::Trace;
 use crate::world::MutatorId;
 use spangc_specials::Kind;
@@ -200,6 +200,9 @@ impl<B: Brand> Scope<B> {
     /// (allocation is not re-entrant; destructors run during cache refill
     /// cannot reach a `Scope`).
     #[inline(always)]
+    // The cache is the mutator's, behind an `UnsafeCell`; `&self` is the
+    // scope, which may be shared within the thread, hence the contract.
+    #[allow(clippy::mut_from_ref)]
     unsafe fn cache(&self) -> &mut MCache {
         // SAFETY: per the contract, this is the only live reference; the
         // cache belongs to this thread (`Scope` is `!Send`).
@@ -493,7 +496,7 @@ impl<B: Brand> Scope<B> {
         T: ?Sized + Branded<'s>,
         F: for<'x> FnOnce(&'x Scope<B>, Gc<'x, <T::Erased as Rootable>::At<'x>, B>) + 'static,
     {
-        let run: Box<dyn FnOnce(&Scope<B>, NonNull<u8>)> = Box::new(move |cx: &Scope<B>, addr| {
+        let run: LocalRun<B> = Box::new(move |cx: &Scope<B>, addr| {
             // SAFETY: as in `set_finalizer`.
             f(cx, unsafe { Gc::from_raw(addr) })
         });

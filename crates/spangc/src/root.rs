@@ -43,6 +43,9 @@ struct Slot {
 
 #[derive(Default)]
 struct Table {
+    // Boxed so that a chunk never moves when the vector grows: roots hold
+    // pointers to their slots.
+    #[allow(clippy::vec_box)]
     chunks: Vec<Box<[Slot; CHUNK]>>,
     /// Indices of free slots.
     free: Vec<usize>,

@@ -99,8 +99,11 @@ impl<T> Drop for ThreadBound<T> {
     }
 }
 
-/// A local finalizer: any closure, bound to its mutator's thread.
-pub(crate) type LocalFinalizerFn<B> = ThreadBound<Box<dyn FnOnce(&Scope<B>, NonNull<u8>)>>;
+/// A local finalizer's closure (need not be `Send`).
+pub(crate) type LocalRun<B> = Box<dyn FnOnce(&Scope<B>, NonNull<u8>)>;
+
+/// A local finalizer: bound to its mutator's thread.
+pub(crate) type LocalFinalizerFn<B> = ThreadBound<LocalRun<B>>;
 
 /// How a finalizer runs.
 pub(crate) enum Finalizer<B: Brand> {

@@ -150,8 +150,16 @@ impl<'s, T: ?Sized, B: Brand> Weak<'s, T, B> {
             let p = self.cell.target.load(Ordering::Acquire);
             let addr = NonNull::new(p as *mut u8)?;
             let span = heap.mheap.page_heap().span_of(p)?;
+            if span.state_acquire() != spangc_arena::SpanState::InUse {
+                // Freed since the load: the object died and its cell was
+                // cleared before its span was freed.
+                return None;
+            }
             let h = heap.mheap.sweepgen();
             let sg = span.sweepgen().load(Ordering::Acquire);
+            if span.state_acquire() != spangc_arena::SpanState::InUse {
+                return None;
+            }
             let live = match SpanSweepState::of(sg, h) {
                 SpanSweepState::Swept | SpanSweepState::CachedSwept => {
                     self.cell.target.load(Ordering::Acquire) == p

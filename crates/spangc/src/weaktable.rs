@@ -40,8 +40,11 @@ pub(crate) trait WeakTableObj {
 /// A map from objects to values that keeps each value alive only while its
 /// key is alive (an ephemeron table). See the module docs.
 pub struct EphemeronMap<'gc, K: ?Sized, V, B: Brand = Global> {
-    entries: RefCell<HashMap<usize, (Gc<'gc, K, B>, V)>>,
+    entries: RefCell<Entries<'gc, K, V, B>>,
 }
+
+/// Entries by key address.
+type Entries<'gc, K, V, B> = HashMap<usize, (Gc<'gc, K, B>, V)>;
 
 impl<K: ?Sized, V, B: Brand> Default for EphemeronMap<'_, K, V, B> {
     fn default() -> Self {

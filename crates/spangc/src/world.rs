@@ -260,7 +260,7 @@ impl World {
         let mut s = self.lock();
         debug_assert!(s.collecting && s.epoch == c.epoch);
         s.stopping = true;
-        while s.mutators.iter().any(|m| *m == Some(Status::Running)) {
+        while s.mutators.contains(&Some(Status::Running)) {
             s = self.stopped.wait(s).unwrap_or_else(|e| e.into_inner());
         }
     }
@@ -288,7 +288,7 @@ impl World {
     /// Whether the world is currently stopped (for assertions).
     pub(crate) fn is_stopped(&self) -> bool {
         let s = self.lock();
-        s.stopping && !s.mutators.iter().any(|m| *m == Some(Status::Running))
+        s.stopping && !s.mutators.contains(&Some(Status::Running))
     }
 }
 

@@ -34,11 +34,13 @@ fn finalizers_run_once_and_resurrect() {
     let seen_child = Arc::new(AtomicU64::new(0));
     let mut m = heap.mutator();
     // A slot a finalizer can store its object into (resurrection).
-    let keeper: Root<GcRefCell<Vec<Gc<'static, Obj<'static, Fin>, Fin>>>, Fin> = m.enter(|cx| {
+    type Keeper = Root<GcRefCell<Vec<Gc<'static, Obj<'static, Fin>, Fin>>>, Fin>;
+    let keeper: Keeper = m.enter(|cx| {
         let v: Vec<Gc<'_, Obj<'_, Fin>, Fin>> = Vec::new();
         cx.root(cx.alloc(GcRefCell::new(v)))
     });
-    let keeper = Arc::new(keeper);
+    // Shared by the test and the local finalizer, on this thread only.
+    let keeper = std::rc::Rc::new(keeper);
     m.enter(|cx| {
         let o = obj(cx, 1);
         o.child.set(cx, Some(obj(cx, 2)));

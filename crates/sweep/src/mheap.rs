@@ -590,8 +590,7 @@ impl Mheap {
             for &s in &spans {
                 // SAFETY: our own records.
                 let span = unsafe { s.get::<'_>() };
-                if let Some(prev) = seen.insert(s, ()) {
-                    let _ = prev;
+                if seen.insert(s, ()).is_some() {
                     result = result.and(Err(format!("{span} is in two span sets")));
                 }
                 if span.state() != SpanState::InUse {

@@ -145,9 +145,14 @@ mod tests {
     fn trigger_below_live_still_paces_finitely() {
         let p = ProportionalSweep::default();
         p.set_goal(300 * MIB, 200 * MIB, 10);
-        // Distance clamps to one page: owe everything at once, finitely.
-        assert!(p.in_debt(300 * MIB + 1, 0));
+        // Distance clamps to one page: owe all 10 pages within one page of
+        // allocation past the basis, finitely.
+        assert!(
+            !p.in_debt(300 * MIB + 1, 0),
+            "one byte owes a thousandth of a page"
+        );
+        assert!(p.in_debt(300 * MIB + 8192, 0));
         p.add_pages_swept(10);
-        assert!(!p.in_debt(300 * MIB + 1, 0));
+        assert!(!p.in_debt(300 * MIB + 8192, 0));
     }
 }

@@ -73,14 +73,20 @@ pub enum SpanSweepState {
 impl SpanSweepState {
     /// Classifies a span's `sweepgen` `sg` against the heap's `h`; panics
     /// on a value no protocol step produces.
+    ///
+    /// The relative states are tested first: `SWEEPGEN_DEAD` (u32::MAX) is
+    /// also `h - 1`, `h + 1` or `h + 3` for three values of `h` (the counter
+    /// wraps), so for a record that may not describe an in-use span the
+    /// caller must check the span's state before trusting this. (Claims
+    /// are unaffected: they compare against the even `h - 2`.)
     pub fn of(sg: u32, h: u32) -> SpanSweepState {
         match sg {
-            SWEEPGEN_DEAD => SpanSweepState::Dead,
             _ if sg == h.wrapping_sub(2) => SpanSweepState::NeedsSweep,
             _ if sg == h.wrapping_sub(1) => SpanSweepState::BeingSwept,
             _ if sg == h => SpanSweepState::Swept,
             _ if sg == h.wrapping_add(1) => SpanSweepState::CachedUnswept,
             _ if sg == h.wrapping_add(3) => SpanSweepState::CachedSwept,
+            SWEEPGEN_DEAD => SpanSweepState::Dead,
             _ => panic!("sweepgen {sg} is not a valid state relative to heap sweepgen {h}"),
         }
     }
@@ -257,7 +263,10 @@ mod tests {
                 SpanSweepState::of(h.wrapping_add(3), h),
                 SpanSweepState::CachedSwept
             );
-            assert_eq!(SpanSweepState::of(SWEEPGEN_DEAD, h), SpanSweepState::Dead);
+            let odd = [h.wrapping_sub(1), h.wrapping_add(1), h.wrapping_add(3)];
+            if !odd.contains(&SWEEPGEN_DEAD) {
+                assert_eq!(SpanSweepState::of(SWEEPGEN_DEAD, h), SpanSweepState::Dead);
+            }
         }
     }
 
