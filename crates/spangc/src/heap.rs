@@ -24,12 +24,13 @@
 use crate::alloc::AllocErrorKind;
 use crate::brand::{Brand, Global};
 use crate::config::{Config, ConfigError, GcPercent, Resolved};
+use crate::layout::TypeInfo;
 use crate::mark;
 use crate::mutator::{Mutator, thread_inside};
 use crate::pacer::{Goals, MarkReport, Pacer};
 use crate::root::RootTable;
 use crate::special::{self, Hooks, IN_DESTRUCTOR};
-use crate::stats::{STATS_VERSION, Stats};
+use crate::stats::{STATS_VERSION, Stats, TypeStats};
 use crate::verify;
 use crate::world::{MutatorId, World};
 use spangc_arena::span::Span;
@@ -294,6 +295,39 @@ impl<B: Brand> Heap<B> {
     /// Current figures. See [`Stats`].
     pub fn stats(&self) -> Stats {
         self.inner.stats()
+    }
+
+    /// Live objects by type, largest first: objects allocated and not yet
+    /// freed by sweeping (small objects count when their span leaves a
+    /// mutator's cache, so a scope's latest allocations may be missing).
+    pub fn type_summary(&self) -> Vec<TypeStats> {
+        let mut by_name: std::collections::HashMap<&'static str, TypeStats> = Default::default();
+        let mut add = |tag: usize, objects: u64, bytes: u64, spans: usize| {
+            // SAFETY: type tags of this heap are TypeInfo addresses.
+            let name = unsafe { TypeInfo::from_tag(tag) }.name();
+            let e = by_name.entry(name).or_insert(TypeStats {
+                name,
+                objects: 0,
+                bytes: 0,
+                spans: 0,
+            });
+            e.objects += objects;
+            e.bytes += bytes;
+            e.spans += spans;
+        };
+        for c in self.inner.mheap.sweep_stats().classes {
+            let live = c.objects_allocated.saturating_sub(c.objects_freed);
+            let size = spangc_arena::sizeclass::class_size(c.span_class.size_class()) as u64;
+            add(c.type_tag, live, live * size, c.spans_in_use);
+        }
+        self.inner.mheap.for_each_in_use_span(|s| {
+            if s.span_class_raw() <= 1 {
+                add(s.type_tag(), 1, s.elem_size() as u64, 1);
+            }
+        });
+        let mut v: Vec<TypeStats> = by_name.into_values().filter(|t| t.objects > 0).collect();
+        v.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.name.cmp(b.name)));
+        v
     }
 
     /// Number of live [`Root`](crate::Root)s.

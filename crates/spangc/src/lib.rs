@@ -79,7 +79,7 @@ pub use mark::Tracer;
 pub use mutator::{FinalizerError, Mutator, Scope};
 pub use root::Root;
 pub use spangc_derive::Trace;
-pub use stats::{STATS_VERSION, Stats};
+pub use stats::{STATS_VERSION, Stats, TypeStats};
 pub use trace::Trace;
 pub use weak::Weak;
 pub use weaktable::{EphemeronMap, WeakSet};

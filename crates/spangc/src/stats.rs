@@ -160,3 +160,16 @@ impl fmt::Display for Stats {
         )
     }
 }
+
+/// Live objects of one type (see [`Heap::type_summary`](crate::Heap::type_summary)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TypeStats {
+    /// The type's name (`std::any::type_name`).
+    pub name: &'static str,
+    /// Objects allocated and not yet freed by sweeping.
+    pub objects: u64,
+    /// Their bytes (slot sizes).
+    pub bytes: u64,
+    /// Spans holding objects of the type.
+    pub spans: usize,
+}

@@ -115,3 +115,30 @@ fn strings_and_slices() {
         assert_eq!(rb.get(cx)[99_999], 199_998);
     });
 }
+
+#[test]
+fn type_summary_counts_live_objects_by_type() {
+    spangc::brand!(Summary);
+    let heap = Heap::<Summary>::new(Config::default()).unwrap();
+    let mut m = heap.mutator();
+    m.enter(|cx| {
+        let keep: Vec<_> = (0..1000u32).map(|i| cx.root(cx.alloc(i as u64))).collect();
+        for _ in 0..5000 {
+            cx.alloc(1.5f32);
+        }
+        let big = cx.root(cx.alloc_slice_copy(&[0u8; 100_000]));
+        cx.collect();
+        let summary = heap.type_summary();
+        let find = |name: &str| summary.iter().find(|t| t.name == name).cloned();
+        let u = find("u64").expect("u64 objects");
+        assert_eq!(u.objects, 1000);
+        assert_eq!(u.bytes, 8000);
+        assert!(find("f32").is_none(), "dead f32s are gone: {summary:?}");
+        let bytes = summary
+            .iter()
+            .find(|t| t.name.contains("WithTail"))
+            .expect("the big slice");
+        assert_eq!(bytes.objects, 1);
+        drop((keep, big));
+    });
+}
