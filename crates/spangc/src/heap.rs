@@ -122,7 +122,6 @@ struct CycleState {
     mark_last_ns: u64,
     mark_total_ns: u64,
     mark_threads: u32,
-    sweep_finish_ns: u64,
 }
 
 pub(crate) struct HeapInner<B: Brand> {
@@ -529,7 +528,6 @@ impl<B: Brand> HeapInner<B> {
         c.mark_last_ns = mark_ns;
         c.mark_total_ns += mark_ns;
         c.mark_threads = marked.workers as u32;
-        c.sweep_finish_ns += sweep_finish_ns;
         drop(c);
 
         // 7. Restart.
@@ -587,7 +585,7 @@ impl<B: Brand> HeapInner<B> {
             sweep_alloc_ns: s.alloc_ns,
             sweep_proportional_ns: s.proportional_ns,
             sweep_reclaim_ns: s.reclaim_ns,
-            sweep_finish_ns: c.sweep_finish_ns + s.finish_ns,
+            sweep_finish_ns: s.finish_ns,
             scavenged_bytes_total: p.scavenged_released_bytes,
             destructor_panics: self.hooks.destructor_panics.load(Relaxed),
             finalizers_run_total: self.hooks.finalizers_run.load(Relaxed),
