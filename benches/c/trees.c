@@ -1,6 +1,7 @@
 /* Trees of two-pointer nodes and the RSS sampler; see bench.h. */
 #include "bench.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -95,7 +96,11 @@ static void *sampler_main(void *arg) {
             }
             s->series.samples[s->series.len++] = (RssSample){now_ms() - start, rss};
         }
-        nanosleep(&interval, NULL);
+        /* The collector's stop-the-world signals interrupt the sleep;
+         * finish it so the interval stays what was asked. */
+        struct timespec left = interval;
+        while (nanosleep(&left, &left) == -1 && errno == EINTR) {
+        }
     }
     return NULL;
 }

@@ -1,6 +1,7 @@
 /* The five workloads; each mirrors benches/src/workloads/<name>.rs. */
 #include "bench.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,9 +136,10 @@ uint64_t grow_shrink(uint64_t size, RssSeries *rss) {
                 checksum += check(bottom_up(CHUNK_DEPTH));
         }
     }
-    struct timespec tick = {0, TICK_MS * 1000000L};
     for (int i = 0; i < IDLE_TICKS; i++) {
-        nanosleep(&tick, NULL);
+        struct timespec tick = {0, TICK_MS * 1000000L};
+        while (nanosleep(&tick, &tick) == -1 && errno == EINTR) {
+        }
         checksum += check(bottom_up(IDLE_DEPTH));
     }
     *rss = sampler_stop(sampler);

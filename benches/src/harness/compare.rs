@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use super::child::{self, Measurement};
 use super::plot::{self, Bar};
-use super::table::{Row, RowState, Run, Stopped, Table, figures};
+use super::table::{MIB, Row, RowState, Run, Stopped, Table, figures};
 use crate::systems::external::{self, Availability};
 use crate::systems::{Runner, System};
 use crate::workloads::Workload;
@@ -113,7 +113,7 @@ fn write_charts(out_dir: &Path, workload: Workload, size: u64, rows: &[Row]) {
             figures(r).map(|f| Bar {
                 name: r.system.name,
                 wall_s: f.wall.as_secs_f64(),
-                rss_mib: f.max_rss_bytes as f64 / (1024.0 * 1024.0),
+                rss_mib: f.max_rss_bytes as f64 / MIB,
             })
         })
         .collect();
@@ -121,6 +121,19 @@ fn write_charts(out_dir: &Path, workload: Workload, size: u64, rows: &[Row]) {
         let path = out_dir.join(format!("{}.svg", workload.name()));
         let title = format!("{} (size {size})", workload.name());
         emit(path.clone(), plot::workload_bars(&path, &title, &bars));
+    }
+    let rss: Vec<(&str, &[_])> = rows
+        .iter()
+        .filter_map(|r| {
+            r.median_run()
+                .map(|run| (r.system.name, &run.outcome.rss[..]))
+        })
+        .filter(|(_, samples)| !samples.is_empty())
+        .collect();
+    if !rss.is_empty() {
+        let path = out_dir.join(format!("{}-rss.svg", workload.name()));
+        let title = format!("{}: RSS over time (median runs)", workload.name());
+        emit(path.clone(), plot::rss_overlay(&path, &title, &rss));
     }
     for row in rows {
         let Some(run) = row.median_run() else {

@@ -7,7 +7,8 @@
 //!
 //! * [`workload_bars`]: one file per workload, median wall time and median
 //!   peak RSS per system, as horizontal bars;
-//! * [`rss_over_time`]: a system's RSS samples over a run (grow-shrink);
+//! * [`rss_over_time`]: a system's RSS samples over a run (grow-shrink), and
+//!   [`rss_overlay`], every system's in one chart;
 //! * [`heap_cycles`]: a system's heap live, heap goal and RSS at the end of
 //!   each GC cycle, from `heap_cycle` lines (spangc will print them; any
 //!   system that does gets the chart).
@@ -18,6 +19,7 @@ use std::path::Path;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
+use super::table::MIB;
 use crate::report::{HeapCycle, RssSample};
 
 /// What a chart function can fail with.
@@ -34,14 +36,15 @@ pub struct Bar {
     pub rss_mib: f64,
 }
 
-const MIB: f64 = 1024.0 * 1024.0;
-
 fn bar_panel(
     area: &DrawingArea<SVGBackend<'_>, Shift>,
     caption: &str,
     bars: &[Bar],
     value: fn(&Bar) -> f64,
 ) -> PlotResult {
+    // Segment 0 is the bottom of the chart: list the bars bottom-up so the
+    // chart reads top-down in table order.
+    let at = |i: usize| &bars[bars.len() - 1 - i];
     let max = bars.iter().map(value).fold(0.0, f64::max).max(1e-9) * 1.2;
     let mut chart = ChartBuilder::on(area)
         .caption(caption, ("sans-serif", 16))
@@ -54,11 +57,12 @@ fn bar_panel(
         .disable_y_mesh()
         .y_labels(bars.len())
         .y_label_formatter(&|v| match v {
-            SegmentValue::CenterOf(i) => bars.get(*i).map_or(String::new(), |b| b.name.to_owned()),
+            SegmentValue::CenterOf(i) if *i < bars.len() => at(*i).name.to_owned(),
             _ => String::new(),
         })
         .draw()?;
-    chart.draw_series(bars.iter().enumerate().map(|(i, b)| {
+    chart.draw_series((0..bars.len()).map(|i| {
+        let b = at(i);
         let mut bar = Rectangle::new(
             [
                 (0.0, SegmentValue::Exact(i)),
@@ -69,10 +73,19 @@ fn bar_panel(
         bar.set_margin(3, 3, 0, 0);
         bar
     }))?;
-    chart.draw_series(bars.iter().enumerate().map(|(i, b)| {
+    chart.draw_series((0..bars.len()).map(|i| {
+        let b = at(i);
+        let v = value(b);
         Text::new(
-            format!(" {:.2}", value(b)),
-            (value(b), SegmentValue::CenterOf(i)),
+            format!(
+                " {}",
+                if v < 10.0 {
+                    format!("{v:.3}")
+                } else {
+                    format!("{v:.1}")
+                }
+            ),
+            (v, SegmentValue::CenterOf(i)),
             ("sans-serif", 12),
         )
     }))?;
@@ -98,7 +111,7 @@ pub fn workload_bars(path: &Path, title: &str, bars: &[Bar]) -> PlotResult {
 /// One line of a line chart.
 struct Line<'a> {
     label: &'a str,
-    color: RGBColor,
+    color: RGBAColor,
     points: Vec<(f64, f64)>,
 }
 
@@ -144,25 +157,41 @@ fn seconds(t_ms: u64) -> f64 {
     t_ms as f64 / 1000.0
 }
 
+fn rss_points(samples: &[RssSample]) -> Vec<(f64, f64)> {
+    samples
+        .iter()
+        .map(|s| (seconds(s.t_ms), s.rss_bytes as f64 / MIB))
+        .collect()
+}
+
 /// Writes a system's RSS-over-time chart to `path`.
 ///
 /// # Errors
 /// The file cannot be written.
 pub fn rss_over_time(path: &Path, title: &str, samples: &[RssSample]) -> PlotResult {
-    let points = samples
+    let line = Line {
+        label: "RSS",
+        color: BLUE.to_rgba(),
+        points: rss_points(samples),
+    };
+    line_chart(path, title, "RSS (MiB)", &[line])
+}
+
+/// Writes every system's RSS over time into one chart at `path`.
+///
+/// # Errors
+/// The file cannot be written.
+pub fn rss_overlay(path: &Path, title: &str, series: &[(&str, &[RssSample])]) -> PlotResult {
+    let lines: Vec<Line<'_>> = series
         .iter()
-        .map(|s| (seconds(s.t_ms), s.rss_bytes as f64 / MIB))
+        .enumerate()
+        .map(|(i, (name, samples))| Line {
+            label: name,
+            color: Palette99::pick(i).to_rgba(),
+            points: rss_points(samples),
+        })
         .collect();
-    line_chart(
-        path,
-        title,
-        "RSS (MiB)",
-        &[Line {
-            label: "RSS",
-            color: BLUE,
-            points,
-        }],
-    )
+    line_chart(path, title, "RSS (MiB)", &lines)
 }
 
 /// Writes a system's heap-over-time chart (heap live, heap goal and RSS at
@@ -184,17 +213,17 @@ pub fn heap_cycles(path: &Path, title: &str, cycles: &[HeapCycle]) -> PlotResult
         &[
             Line {
                 label: "heap live",
-                color: BLUE,
+                color: BLUE.to_rgba(),
                 points: series(|c| c.heap_live_bytes),
             },
             Line {
                 label: "heap goal",
-                color: RED,
+                color: RED.to_rgba(),
                 points: series(|c| c.heap_goal_bytes),
             },
             Line {
                 label: "RSS",
-                color: GREEN,
+                color: GREEN.to_rgba(),
                 points: series(|c| c.rss_bytes),
             },
         ],
@@ -248,6 +277,10 @@ mod tests {
             .collect();
         rss_over_time(&path, "grow-shrink: box", &samples).unwrap();
         assert_svg_with_text(&path, "grow-shrink: box");
+
+        let path = temp("overlay.svg");
+        rss_overlay(&path, "all", &[("box", &samples), ("go", &samples[2..])]).unwrap();
+        assert_svg_with_text(&path, "go");
 
         let path = temp("heap.svg");
         let cycles: Vec<HeapCycle> = (1..6)

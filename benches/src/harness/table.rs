@@ -19,6 +19,9 @@ use crate::report::Outcome;
 use crate::systems::{Kind, System};
 use crate::workloads::Workload;
 
+/// Bytes in a MiB, for the tables and charts.
+pub const MIB: f64 = 1024.0 * 1024.0;
+
 /// One successful run.
 #[derive(Clone, Debug)]
 pub struct Run {
@@ -205,7 +208,7 @@ impl Table<'_> {
         });
         let _ = writeln!(
             out,
-            "== {} (size {}: {}; up to {} runs each, round-robin) ==",
+            "== {} (size {}: {}; runs per system: up to {}, round-robin) ==",
             self.workload.name(),
             self.size,
             self.workload.size_meaning(),
@@ -225,7 +228,8 @@ impl Table<'_> {
             ratio_header
         );
         for row in self.rows {
-            out.push_str(&self.render_row(row, base.as_ref().map(|(_, f, _)| f.wall)));
+            let line = self.render_row(row, base.as_ref().map(|(_, f, _)| f.wall));
+            out.push_str(line.trim_end());
             out.push('\n');
         }
         match self.reference_checksum() {
@@ -285,6 +289,20 @@ impl Table<'_> {
         if self.workload == Workload::Threads {
             notes.push(row.system.threads.note().to_owned());
         }
+        if let Some(end) = row.median_run().and_then(|r| r.outcome.rss.last()) {
+            let peak = row
+                .median_run()
+                .into_iter()
+                .flat_map(|r| &r.outcome.rss)
+                .map(|s| s.rss_bytes)
+                .max()
+                .unwrap_or(end.rss_bytes);
+            notes.push(format!(
+                "RSS at end {:.1} MiB, sampled peak {:.1} MiB",
+                end.rss_bytes as f64 / MIB,
+                peak as f64 / MIB
+            ));
+        }
         match stopped {
             Some(Stopped::Slow(wall)) => notes.push(format!(
                 "{:.0} s > {} s: not repeated",
@@ -333,7 +351,7 @@ impl Table<'_> {
             runs.len(),
             f.wall.as_secs_f64(),
             f.cpu.as_secs_f64(),
-            f.max_rss_bytes as f64 / (1024.0 * 1024.0),
+            f.max_rss_bytes as f64 / MIB,
             opt(f.gc_count.map(|c| c.to_string())),
             opt(f.max_pause_ns.map(|p| format!("{:.3}", p as f64 / 1e6))),
             opt(ratio),
