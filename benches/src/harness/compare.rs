@@ -232,13 +232,7 @@ pub fn compare(opts: &Options) -> io::Result<()> {
                 record(&mut row.state, m, opts.repeat_limit);
             }
         }
-        let table = Table {
-            workload,
-            size,
-            rounds: opts.rounds,
-            repeat_limit: opts.repeat_limit,
-            rows: &rows,
-        };
+        let table = Table::new(workload, size, opts.rounds, opts.repeat_limit, &rows);
         println!("{}", table.render());
         write_charts(&opts.out_dir, workload, size, &rows);
     }

@@ -143,38 +143,57 @@ pub fn figures(row: &Row) -> Option<Figures> {
 /// A workload's results.
 pub struct Table<'a> {
     /// The workload.
-    pub workload: Workload,
+    workload: Workload,
     /// Its size.
-    pub size: u64,
+    size: u64,
     /// Rounds requested.
-    pub rounds: usize,
+    rounds: usize,
     /// The repeat limit: a run slower than this is not repeated.
-    pub repeat_limit: Duration,
+    repeat_limit: Duration,
     /// One row per system, in registry order.
-    pub rows: &'a [Row],
+    rows: &'a [Row],
+    /// The checksum most runs agree on.
+    reference: Option<u64>,
 }
 
-impl Table<'_> {
-    /// The checksum most runs agree on.
-    fn reference_checksum(&self) -> Option<u64> {
-        let mut votes: HashMap<u64, (usize, usize)> = HashMap::new();
-        for (order, row) in self.rows.iter().enumerate() {
-            for run in row.runs() {
-                let entry = votes.entry(run.outcome.checksum).or_insert((0, order));
-                entry.0 += 1;
-            }
+/// The checksum most runs agree on (ties go to the row listed first).
+fn reference_checksum(rows: &[Row]) -> Option<u64> {
+    let mut votes: HashMap<u64, (usize, usize)> = HashMap::new();
+    for (order, row) in rows.iter().enumerate() {
+        for run in row.runs() {
+            votes.entry(run.outcome.checksum).or_insert((0, order)).0 += 1;
         }
-        votes
-            .into_iter()
-            .max_by(|(_, (na, oa)), (_, (nb, ob))| na.cmp(nb).then(ob.cmp(oa)))
-            .map(|(checksum, _)| checksum)
+    }
+    votes
+        .into_iter()
+        .max_by(|(_, (na, oa)), (_, (nb, ob))| na.cmp(nb).then(ob.cmp(oa)))
+        .map(|(checksum, _)| checksum)
+}
+
+impl<'a> Table<'a> {
+    /// The table of `rows`.
+    #[must_use]
+    pub fn new(
+        workload: Workload,
+        size: u64,
+        rounds: usize,
+        repeat_limit: Duration,
+        rows: &'a [Row],
+    ) -> Table<'a> {
+        Table {
+            workload,
+            size,
+            rounds,
+            repeat_limit,
+            rows,
+            reference: reference_checksum(rows),
+        }
     }
 
     fn agrees(&self, row: &Row) -> bool {
-        let reference = self.reference_checksum();
         row.runs()
             .iter()
-            .all(|r| Some(r.outcome.checksum) == reference)
+            .all(|r| Some(r.outcome.checksum) == self.reference)
     }
 
     /// The fastest row of `kind` whose checksums agree.
@@ -232,7 +251,7 @@ impl Table<'_> {
             out.push_str(line.trim_end());
             out.push('\n');
         }
-        match self.reference_checksum() {
+        match self.reference {
             None => out.push_str("checksum: no system produced a result\n"),
             Some(reference) => {
                 let wrong: Vec<String> = self
@@ -414,13 +433,7 @@ mod tests {
     }
 
     fn table(rows: &[Row]) -> Table<'_> {
-        Table {
-            workload: Workload::BinaryTrees,
-            size: 6,
-            rounds: 5,
-            repeat_limit: Duration::from_secs(60),
-            rows,
-        }
+        Table::new(Workload::BinaryTrees, 6, 5, Duration::from_secs(60), rows)
     }
 
     #[test]

@@ -9,8 +9,10 @@
 //! another reason is reported as "build failed" with the compiler's first
 //! error line.
 //!
-//! Go is built with `GOTOOLCHAIN=local` and `GOPROXY=off`: the program has
-//! no dependencies, and a build must never try the network.
+//! Go is built with `GOTOOLCHAIN=local` and `GOPROXY=off` (the program has
+//! no dependencies, and a build must never try the network) and with its
+//! build cache in the output directory, so that it builds the same in an
+//! environment without `$HOME` (a CI job).
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -78,10 +80,11 @@ fn build(
 /// Builds the Go program.
 #[must_use]
 pub fn build_go() -> Availability {
-    let out = match output_dir() {
-        Ok(dir) => dir.join("spangc-bench-go"),
+    let dir = match output_dir() {
+        Ok(dir) => dir,
         Err(e) => return Availability::BuildFailed(e.to_string()),
     };
+    let out = dir.join("spangc-bench-go");
     let mut cmd = Command::new("go");
     cmd.arg("build")
         .arg("-o")
@@ -89,7 +92,8 @@ pub fn build_go() -> Availability {
         .arg(".")
         .current_dir(source_dir("go"))
         .env("GOTOOLCHAIN", "local")
-        .env("GOPROXY", "off");
+        .env("GOPROXY", "off")
+        .env("GOCACHE", dir.join("go-cache"));
     build(cmd, out, "go", "apt-get install golang-go", |_| None)
 }
 

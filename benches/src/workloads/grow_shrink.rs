@@ -2,12 +2,13 @@
 //!
 //! The live set is a FIFO of *chunks*, each a tree of `chunk_depth` (14:
 //! 32,767 nodes, about 1 MB with 32-byte nodes). Phase 1 (grow) adds one
-//! chunk per step until `chunks` (200) are live; phase 2 (shrink) drops the
-//! oldest chunk per step until none is left. Each step of both phases also
-//! builds and drops `garbage_per_step` (4) temporary trees of the same
-//! depth, so the collector has work and reasons to run. Phase 3 (idle)
-//! sleeps `idle_ticks` (20) times `tick` (100 ms), building one small tree
-//! per tick so that collectors which only act on allocation get the chance.
+//! chunk per step until `chunks` (100 by default) are live; phase 2
+//! (shrink) drops the oldest chunk per step until none is left. Each step of
+//! both phases also builds and drops `garbage_per_step` (4) temporary trees
+//! of the same depth, so the collector has work and reasons to run. Phase 3
+//! (idle) sleeps `idle_ticks` (20) times `tick` (100 ms), building one small
+//! tree per tick so that collectors which only act on allocation get the
+//! chance.
 //!
 //! Meanwhile a sampler thread records the RSS every `sample_every` (100 ms);
 //! the series goes out as `rss` lines and the harness draws it. A system

@@ -181,8 +181,8 @@ impl Workload {
             Workload::BinaryTrees => 21,
             Workload::GcBench => 16,
             Workload::Churn => 50_000_000,
-            Workload::Threads => 200_000,
-            Workload::GrowShrink => 150,
+            Workload::Threads => 100_000,
+            Workload::GrowShrink => 100,
         }
     }
 
