@@ -140,6 +140,16 @@ pub fn figures(row: &Row) -> Option<Figures> {
     })
 }
 
+/// One line of the table: name, status, the seven number columns, note.
+fn line(name: &str, status: &str, cells: [String; 7], note: &str) -> String {
+    let [runs, wall, cpu, rss, gcs, pause, ratio] = cells;
+    format!(
+        "{name:<16} {status:<13} {runs:>4} {wall:>9} {cpu:>9} {rss:>10} {gcs:>7} {pause:>10} {ratio:>9}  {note}"
+    )
+    .trim_end()
+    .to_owned()
+}
+
 /// A workload's results.
 pub struct Table<'a> {
     /// The workload.
@@ -233,22 +243,19 @@ impl<'a> Table<'a> {
             self.workload.size_meaning(),
             self.rounds
         );
-        let _ = writeln!(
-            out,
-            "{:<16} {:<13} {:>4} {:>9} {:>9} {:>10} {:>7} {:>10} {:>9}  note",
-            "system",
-            "status",
+        let header = [
             "runs",
             "wall s",
             "cpu s",
             "peak MiB",
             "GCs",
             "pause ms",
-            ratio_header
-        );
+            ratio_header.as_str(),
+        ];
+        out.push_str(&line("system", "status", header.map(String::from), "note"));
+        out.push('\n');
         for row in self.rows {
-            let line = self.render_row(row, base.as_ref().map(|(_, f, _)| f.wall));
-            out.push_str(line.trim_end());
+            out.push_str(&self.render_row(row, base.as_ref().map(|(_, f, _)| f.wall)));
             out.push('\n');
         }
         match self.reference {
@@ -297,10 +304,7 @@ impl<'a> Table<'a> {
         let name = row.system.name;
         let (runs, stopped) = match &row.state {
             RowState::Unavailable(status, reason) => {
-                return format!(
-                    "{name:<16} {status:<13} {:>4} {:>9} {:>9} {:>10} {:>7} {:>10} {:>9}  {reason}",
-                    "-", "-", "-", "-", "-", "-", "-"
-                );
+                return line(name, status, ["-"; 7].map(String::from), reason);
             }
             RowState::Ran { runs, stopped } => (runs, stopped),
         };
@@ -308,19 +312,15 @@ impl<'a> Table<'a> {
         if self.workload == Workload::Threads {
             notes.push(row.system.threads.note().to_owned());
         }
-        if let Some(end) = row.median_run().and_then(|r| r.outcome.rss.last()) {
-            let peak = row
-                .median_run()
-                .into_iter()
-                .flat_map(|r| &r.outcome.rss)
-                .map(|s| s.rss_bytes)
-                .max()
-                .unwrap_or(end.rss_bytes);
-            notes.push(format!(
-                "RSS at end {:.1} MiB, sampled peak {:.1} MiB",
-                end.rss_bytes as f64 / MIB,
-                peak as f64 / MIB
-            ));
+        if let Some(run) = row.median_run() {
+            let rss = &run.outcome.rss;
+            if let (Some(end), Some(peak)) = (rss.last(), rss.iter().map(|s| s.rss_bytes).max()) {
+                notes.push(format!(
+                    "RSS at end {:.1} MiB, sampled peak {:.1} MiB",
+                    end.rss_bytes as f64 / MIB,
+                    peak as f64 / MIB
+                ));
+            }
         }
         match stopped {
             Some(Stopped::Slow(wall)) => notes.push(format!(
@@ -340,42 +340,29 @@ impl<'a> Table<'a> {
             }
             None => {}
         }
-        let status = if runs.is_empty() {
-            match stopped {
-                Some(Stopped::Error(RunError::Killed(_))) => "killed",
-                _ => "failed",
-            }
-        } else if !self.agrees(row) {
-            "MISMATCH"
-        } else {
-            "ok"
+        let status = match (runs.is_empty(), stopped) {
+            (true, Some(Stopped::Error(RunError::Killed(_)))) => "killed",
+            (true, _) => "failed",
+            (false, _) if !self.agrees(row) => "MISMATCH",
+            (false, _) => "ok",
         };
+        let note = notes.join("; ");
         let Some(f) = figures(row) else {
-            return format!(
-                "{name:<16} {status:<13} {:>4} {:>9} {:>9} {:>10} {:>7} {:>10} {:>9}  {}",
-                0,
-                "-",
-                "-",
-                "-",
-                "-",
-                "-",
-                "-",
-                notes.join("; ")
-            );
+            let mut cells = ["-"; 7].map(String::from);
+            cells[0] = "0".into();
+            return line(name, status, cells, &note);
         };
         let opt = |v: Option<String>| v.unwrap_or_else(|| "-".to_owned());
-        let ratio = base_wall.map(|b| format!("{:.2}", f.wall.as_secs_f64() / b.as_secs_f64()));
-        format!(
-            "{name:<16} {status:<13} {:>4} {:>9.3} {:>9.3} {:>10.1} {:>7} {:>10} {:>9}  {}",
-            runs.len(),
-            f.wall.as_secs_f64(),
-            f.cpu.as_secs_f64(),
-            f.max_rss_bytes as f64 / MIB,
+        let cells = [
+            runs.len().to_string(),
+            format!("{:.3}", f.wall.as_secs_f64()),
+            format!("{:.3}", f.cpu.as_secs_f64()),
+            format!("{:.1}", f.max_rss_bytes as f64 / MIB),
             opt(f.gc_count.map(|c| c.to_string())),
             opt(f.max_pause_ns.map(|p| format!("{:.3}", p as f64 / 1e6))),
-            opt(ratio),
-            notes.join("; ")
-        )
+            opt(base_wall.map(|b| format!("{:.2}", f.wall.as_secs_f64() / b.as_secs_f64()))),
+        ];
+        line(name, status, cells, &note)
     }
 
     /// `summary <workload> best_peer=<name> spangc_vs_best_peer=<ratio>`:
