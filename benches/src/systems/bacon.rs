@@ -3,29 +3,28 @@
 //! Reference counting with Bacon and Rajan's synchronous cycle collector: a
 //! `Cc` whose count drops to a non-zero value is buffered as a possible
 //! cycle root, and `collect_cycles()` (which the crate's documentation says
-//! to call periodically) scans the buffered roots. [`Heap::safepoint`] is
-//! that periodic call, made whenever roots are buffered; it is timed and
-//! counted, so the GC columns show the cycle collections and the longest
-//! one. The trees here are acyclic and never cloned, so counts free them and
-//! few or no collections are expected.
+//! to call periodically) scans the buffered roots. `Heap::safepoint` is that
+//! periodic call, made whenever roots are buffered; it is timed and counted,
+//! so the GC columns show the cycle collections and the longest one. The
+//! trees here are acyclic and never cloned, so counts free them and few or
+//! no collections are expected. The tree algorithms and the heap are shared
+//! with the other handle-based systems (`handles`).
 //!
 //! Types are traced by hand (`impl Trace`), as the crate's examples do; the
 //! crate has no `Trace` for arrays, so a record is wrapped in [`Rec`].
 
 use std::cell::RefCell;
-use std::iter;
 
 use bacon_rajan_cc::{Cc, Trace, Tracer, collect_cycles, number_of_roots_buffered};
 
+use super::handles::{HandleHeap, HandleSystem, cell_link};
 use crate::report::{GcStats, Outcome};
-use crate::workloads::{self, Heap, Params, Record, Shape};
-
-type Link = Cc<RefCell<Node>>;
+use crate::workloads::{self, Params, Record};
 
 #[derive(Default)]
 struct Node {
-    left: Option<Link>,
-    right: Option<Link>,
+    left: Option<CcLink>,
+    right: Option<CcLink>,
 }
 
 impl Trace for Node {
@@ -35,6 +34,10 @@ impl Trace for Node {
     }
 }
 
+type CcLink = Cc<RefCell<Node>>;
+
+cell_link!(Cc, RefCell, Node);
+
 /// A churn record; holds no `Cc`.
 struct Rec(Record);
 
@@ -42,65 +45,19 @@ impl Trace for Rec {
     fn trace(&self, _tracer: &mut Tracer) {}
 }
 
-fn leaf() -> Link {
-    Cc::new(RefCell::new(Node::default()))
-}
-
-fn bottom_up(depth: u32) -> Link {
-    if depth == 0 {
-        return leaf();
-    }
-    Cc::new(RefCell::new(Node {
-        left: Some(bottom_up(depth - 1)),
-        right: Some(bottom_up(depth - 1)),
-    }))
-}
-
-fn populate(node: &RefCell<Node>, depth: u32) {
-    if depth == 0 {
-        return;
-    }
-    {
-        let mut n = node.borrow_mut();
-        n.left = Some(leaf());
-        n.right = Some(leaf());
-    }
-    let n = node.borrow();
-    for child in [&n.left, &n.right].into_iter().flatten() {
-        populate(child, depth - 1);
-    }
-}
-
-fn build(shape: Shape, depth: u32) -> Link {
-    match shape {
-        Shape::BottomUp => bottom_up(depth),
-        Shape::TopDown => {
-            let root = leaf();
-            populate(&root, depth);
-            root
-        }
-    }
-}
-
-fn check(node: &RefCell<Node>) -> u64 {
-    let n = node.borrow();
-    1 + n.left.as_deref().map_or(0, check) + n.right.as_deref().map_or(0, check)
-}
-
-/// The bacon_rajan_cc heap and its cycle-collection statistics.
-pub struct BaconHeap {
-    trees: Vec<Option<Link>>,
-    records: Vec<Option<Cc<Rec>>>,
-    array: Option<Cc<Vec<f64>>>,
+/// bacon_rajan_cc as a handle system; counts and times its cycle
+/// collections.
+struct BaconSystem {
     stats: GcStats,
 }
 
-impl Heap for BaconHeap {
-    fn new(tree_slots: usize, record_slots: usize) -> Self {
-        BaconHeap {
-            trees: iter::repeat_with(|| None).take(tree_slots).collect(),
-            records: iter::repeat_with(|| None).take(record_slots).collect(),
-            array: None,
+impl HandleSystem for BaconSystem {
+    type Link = CcLink;
+    type Record = Cc<Rec>;
+    type Array = Cc<Vec<f64>>;
+
+    fn start() -> Self {
+        BaconSystem {
             stats: GcStats {
                 count: Some(0),
                 max_pause_ns: None,
@@ -108,34 +65,20 @@ impl Heap for BaconHeap {
         }
     }
 
-    fn temporary(&mut self, shape: Shape, depth: u32) -> u64 {
-        check(&build(shape, depth))
+    fn new_record(record: Record) -> Self::Record {
+        Cc::new(Rec(record))
     }
 
-    fn keep(&mut self, slot: usize, shape: Shape, depth: u32) {
-        self.trees[slot] = Some(build(shape, depth));
+    fn read_record(record: &Self::Record) -> Record {
+        record.0
     }
 
-    fn check(&self, slot: usize) -> u64 {
-        self.trees[slot].as_deref().map_or(0, check)
+    fn new_array(values: Vec<f64>) -> Self::Array {
+        Cc::new(values)
     }
 
-    fn release(&mut self, slot: usize) {
-        self.trees[slot] = None;
-    }
-
-    fn keep_array(&mut self, values: Vec<f64>) {
-        self.array = Some(Cc::new(values));
-    }
-
-    fn array_probe(&self, index: usize) -> f64 {
-        self.array.as_ref().map_or(f64::NAN, |a| a[index])
-    }
-
-    fn replace_record(&mut self, slot: usize, record: Record) -> Option<Record> {
-        self.records[slot]
-            .replace(Cc::new(Rec(record)))
-            .map(|old| old.0)
+    fn array_element(array: &Self::Array, index: usize) -> f64 {
+        array[index]
     }
 
     fn safepoint(&mut self) {
@@ -151,5 +94,5 @@ impl Heap for BaconHeap {
 
 /// Runs a workload on bacon_rajan_cc.
 pub fn run(params: &Params) -> Outcome {
-    workloads::run::<BaconHeap>(params)
+    workloads::run::<HandleHeap<BaconSystem>>(params)
 }

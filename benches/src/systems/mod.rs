@@ -32,6 +32,7 @@ pub mod bump;
 pub mod dumpster;
 pub mod external;
 pub mod gc_arena;
+pub mod handles;
 pub mod rc;
 pub mod rust_gc;
 

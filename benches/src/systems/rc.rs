@@ -5,109 +5,53 @@
 //! top-down building stores children into existing nodes; records and the
 //! array are never mutated and are plain `Rc<T>`. Children are written and
 //! walked through borrows, never cloned, so no count changes except at
-//! allocation and drop.
+//! allocation and drop. The tree algorithms and the heap are shared with the
+//! other handle-based systems (`handles`).
 
 use std::cell::RefCell;
-use std::iter;
 use std::rc::Rc;
 
+use super::handles::{HandleHeap, HandleSystem, cell_link};
 use crate::report::{GcStats, Outcome};
-use crate::workloads::{self, Heap, Params, Record, Shape};
-
-type Link = Rc<RefCell<Node>>;
+use crate::workloads::{self, Params, Record};
 
 #[derive(Default)]
 struct Node {
-    left: Option<Link>,
-    right: Option<Link>,
+    left: Option<RcLink>,
+    right: Option<RcLink>,
 }
 
-fn bottom_up(depth: u32) -> Link {
-    if depth == 0 {
-        return Link::default();
-    }
-    Rc::new(RefCell::new(Node {
-        left: Some(bottom_up(depth - 1)),
-        right: Some(bottom_up(depth - 1)),
-    }))
-}
+type RcLink = Rc<RefCell<Node>>;
 
-fn populate(node: &RefCell<Node>, depth: u32) {
-    if depth == 0 {
-        return;
-    }
-    {
-        let mut n = node.borrow_mut();
-        n.left = Some(Link::default());
-        n.right = Some(Link::default());
-    }
-    let n = node.borrow();
-    for child in [&n.left, &n.right].into_iter().flatten() {
-        populate(child, depth - 1);
-    }
-}
+cell_link!(Rc, RefCell, Node);
 
-fn build(shape: Shape, depth: u32) -> Link {
-    match shape {
-        Shape::BottomUp => bottom_up(depth),
-        Shape::TopDown => {
-            let root = Link::default();
-            populate(&root, depth);
-            root
-        }
-    }
-}
+/// `Rc` as a handle system: no collector, nothing to report.
+struct RcSystem;
 
-fn check(node: &RefCell<Node>) -> u64 {
-    let n = node.borrow();
-    1 + n.left.as_deref().map_or(0, check) + n.right.as_deref().map_or(0, check)
-}
+impl HandleSystem for RcSystem {
+    type Link = RcLink;
+    type Record = Rc<Record>;
+    type Array = Rc<[f64]>;
 
-/// The `Rc` heap: slots hold counted references.
-pub struct RcHeap {
-    trees: Vec<Option<Link>>,
-    records: Vec<Option<Rc<Record>>>,
-    array: Rc<[f64]>,
-}
-
-impl Heap for RcHeap {
-    fn new(tree_slots: usize, record_slots: usize) -> Self {
-        RcHeap {
-            trees: iter::repeat_with(|| None).take(tree_slots).collect(),
-            records: vec![None; record_slots],
-            array: Rc::new([]),
-        }
+    fn start() -> Self {
+        RcSystem
     }
 
-    fn temporary(&mut self, shape: Shape, depth: u32) -> u64 {
-        check(&build(shape, depth))
+    fn new_record(record: Record) -> Self::Record {
+        Rc::new(record)
     }
 
-    fn keep(&mut self, slot: usize, shape: Shape, depth: u32) {
-        self.trees[slot] = Some(build(shape, depth));
+    fn read_record(record: &Self::Record) -> Record {
+        **record
     }
 
-    fn check(&self, slot: usize) -> u64 {
-        self.trees[slot].as_deref().map_or(0, check)
+    fn new_array(values: Vec<f64>) -> Self::Array {
+        values.into()
     }
 
-    fn release(&mut self, slot: usize) {
-        self.trees[slot] = None;
+    fn array_element(array: &Self::Array, index: usize) -> f64 {
+        array[index]
     }
-
-    fn keep_array(&mut self, values: Vec<f64>) {
-        self.array = values.into();
-    }
-
-    fn array_probe(&self, index: usize) -> f64 {
-        self.array[index]
-    }
-
-    fn replace_record(&mut self, slot: usize, record: Record) -> Option<Record> {
-        self.records[slot].replace(Rc::new(record)).map(|old| *old)
-    }
-
-    fn safepoint(&mut self) {}
 
     fn gc_stats(&self) -> GcStats {
         GcStats::default()
@@ -116,5 +60,5 @@ impl Heap for RcHeap {
 
 /// Runs a workload on `Rc`.
 pub fn run(params: &Params) -> Outcome {
-    workloads::run::<RcHeap>(params)
+    workloads::run::<HandleHeap<RcSystem>>(params)
 }

@@ -7,7 +7,8 @@
 //! threshold. Nothing needs calling at safepoints. `GcCell` is the crate's
 //! `RefCell` for traced data, used here because top-down building stores
 //! children into existing nodes; records and the array are never mutated
-//! and are plain `Gc<T>`.
+//! and are plain `Gc<T>`. The tree algorithms and the heap are shared with
+//! the other handle-based systems (`handles`).
 //!
 //! The collection count comes from `gc::stats()` (the crate's
 //! `unstable-stats` feature), per thread; the crate does not time its
@@ -19,119 +20,59 @@
 // way to make a type traceable, and its `Drop` is part of what `gc` costs.
 #![allow(non_local_definitions)]
 
-use std::iter;
-
 use gc::{Finalize, Gc, GcCell, Trace};
 
+use super::handles::{HandleHeap, HandleSystem, cell_link};
 use crate::report::{GcStats, Outcome};
-use crate::workloads::{self, Heap, Params, Record, Shape};
-
-type Link = Gc<GcCell<Node>>;
+use crate::workloads::{self, Params, Record};
 
 #[derive(Default, Trace, Finalize)]
 struct Node {
-    left: Option<Link>,
-    right: Option<Link>,
+    left: Option<GcLink>,
+    right: Option<GcLink>,
 }
 
-fn leaf() -> Link {
-    Gc::new(GcCell::new(Node::default()))
-}
+type GcLink = Gc<GcCell<Node>>;
 
-fn bottom_up(depth: u32) -> Link {
-    if depth == 0 {
-        return leaf();
-    }
-    Gc::new(GcCell::new(Node {
-        left: Some(bottom_up(depth - 1)),
-        right: Some(bottom_up(depth - 1)),
-    }))
-}
-
-fn populate(node: &GcCell<Node>, depth: u32) {
-    if depth == 0 {
-        return;
-    }
-    {
-        let mut n = node.borrow_mut();
-        n.left = Some(leaf());
-        n.right = Some(leaf());
-    }
-    let n = node.borrow();
-    for child in [&n.left, &n.right].into_iter().flatten() {
-        populate(child, depth - 1);
-    }
-}
-
-fn build(shape: Shape, depth: u32) -> Link {
-    match shape {
-        Shape::BottomUp => bottom_up(depth),
-        Shape::TopDown => {
-            let root = leaf();
-            populate(&root, depth);
-            root
-        }
-    }
-}
-
-fn check(node: &GcCell<Node>) -> u64 {
-    let n = node.borrow();
-    1 + n.left.as_deref().map_or(0, check) + n.right.as_deref().map_or(0, check)
-}
+cell_link!(Gc, GcCell, Node);
 
 fn collections() -> u64 {
     gc::stats().collections_performed as u64
 }
 
-/// The `gc` heap: slots hold rooted `Gc` handles.
-pub struct GcHeap {
-    trees: Vec<Option<Link>>,
-    records: Vec<Option<Gc<Record>>>,
-    array: Option<Gc<Vec<f64>>>,
+/// The `gc` crate as a handle system.
+struct GcSystem {
     /// `collections()` when the heap was made (the counter is per thread
     /// and never reset).
     collections_before: u64,
 }
 
-impl Heap for GcHeap {
-    fn new(tree_slots: usize, record_slots: usize) -> Self {
-        GcHeap {
-            trees: iter::repeat_with(|| None).take(tree_slots).collect(),
-            records: iter::repeat_with(|| None).take(record_slots).collect(),
-            array: None,
+impl HandleSystem for GcSystem {
+    type Link = GcLink;
+    type Record = Gc<Record>;
+    type Array = Gc<Vec<f64>>;
+
+    fn start() -> Self {
+        GcSystem {
             collections_before: collections(),
         }
     }
 
-    fn temporary(&mut self, shape: Shape, depth: u32) -> u64 {
-        check(&build(shape, depth))
+    fn new_record(record: Record) -> Self::Record {
+        Gc::new(record)
     }
 
-    fn keep(&mut self, slot: usize, shape: Shape, depth: u32) {
-        self.trees[slot] = Some(build(shape, depth));
+    fn read_record(record: &Self::Record) -> Record {
+        **record
     }
 
-    fn check(&self, slot: usize) -> u64 {
-        self.trees[slot].as_deref().map_or(0, check)
+    fn new_array(values: Vec<f64>) -> Self::Array {
+        Gc::new(values)
     }
 
-    fn release(&mut self, slot: usize) {
-        self.trees[slot] = None;
+    fn array_element(array: &Self::Array, index: usize) -> f64 {
+        array[index]
     }
-
-    fn keep_array(&mut self, values: Vec<f64>) {
-        self.array = Some(Gc::new(values));
-    }
-
-    fn array_probe(&self, index: usize) -> f64 {
-        self.array.as_ref().map_or(f64::NAN, |a| a[index])
-    }
-
-    fn replace_record(&mut self, slot: usize, record: Record) -> Option<Record> {
-        self.records[slot].replace(Gc::new(record)).map(|old| *old)
-    }
-
-    fn safepoint(&mut self) {}
 
     fn gc_stats(&self) -> GcStats {
         GcStats {
@@ -143,5 +84,5 @@ impl Heap for GcHeap {
 
 /// Runs a workload on the `gc` crate.
 pub fn run(params: &Params) -> Outcome {
-    workloads::run::<GcHeap>(params)
+    workloads::run::<HandleHeap<GcSystem>>(params)
 }

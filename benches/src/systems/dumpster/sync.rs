@@ -11,7 +11,8 @@
 //! (a slot is overwritten many times, so it takes a `Mutex`). In the threads
 //! workload both threads hold handles on one such ring, each owning its own
 //! half of the slots (see `workloads::threads`); elsewhere the ring is the
-//! heap's own.
+//! heap's own. The tree algorithms are shared with the handle-based systems
+//! (`handles`); the heap is this module's, for the shared ring.
 
 use std::iter;
 use std::sync::{Mutex, OnceLock};
@@ -20,6 +21,7 @@ use dumpster::Trace;
 use dumpster::sync::{CollectInfo, Gc, default_collect_condition, set_collect_condition};
 
 use crate::report::{GcStats, Outcome};
+use crate::systems::handles::{Link, build, check};
 use crate::workloads::{self, Heap, Params, Record, Shape, threads};
 
 #[derive(Default, Trace)]
@@ -28,49 +30,29 @@ struct Node {
     right: OnceLock<Gc<Node>>,
 }
 
+impl Link for Gc<Node> {
+    fn leaf() -> Self {
+        Gc::new(Node::default())
+    }
+
+    fn branch(left: Self, right: Self) -> Self {
+        Gc::new(Node {
+            left: OnceLock::from(left),
+            right: OnceLock::from(right),
+        })
+    }
+
+    fn set_children(&self, left: Self, right: Self) {
+        let set = self.left.set(left).is_ok() && self.right.set(right).is_ok();
+        assert!(set, "top-down building set a node's children twice");
+    }
+
+    fn with_children<R>(&self, f: impl FnOnce(Option<&Self>, Option<&Self>) -> R) -> R {
+        f(self.left.get(), self.right.get())
+    }
+}
+
 type Ring = Gc<Vec<Mutex<Option<Gc<Node>>>>>;
-
-fn bottom_up(depth: u32) -> Gc<Node> {
-    if depth == 0 {
-        return Gc::new(Node::default());
-    }
-    Gc::new(Node {
-        left: OnceLock::from(bottom_up(depth - 1)),
-        right: OnceLock::from(bottom_up(depth - 1)),
-    })
-}
-
-fn populate(node: &Node, depth: u32) {
-    if depth == 0 {
-        return;
-    }
-    for child in [&node.left, &node.right] {
-        assert!(
-            child.set(Gc::new(Node::default())).is_ok(),
-            "node populated twice"
-        );
-    }
-    for child in [&node.left, &node.right] {
-        if let Some(child) = child.get() {
-            populate(child, depth - 1);
-        }
-    }
-}
-
-fn build(shape: Shape, depth: u32) -> Gc<Node> {
-    match shape {
-        Shape::BottomUp => bottom_up(depth),
-        Shape::TopDown => {
-            let root = Gc::new(Node::default());
-            populate(&root, depth);
-            root
-        }
-    }
-}
-
-fn check(node: &Node) -> u64 {
-    1 + node.left.get().map_or(0, |c| check(c)) + node.right.get().map_or(0, |c| check(c))
-}
 
 fn counting_condition(info: &CollectInfo) -> bool {
     super::count_collection(default_collect_condition(info))
@@ -113,7 +95,7 @@ impl Heap for SyncHeap {
     }
 
     fn temporary(&mut self, shape: Shape, depth: u32) -> u64 {
-        check(&build(shape, depth))
+        check(&build::<Gc<Node>>(shape, depth))
     }
 
     fn keep(&mut self, slot: usize, shape: Shape, depth: u32) {
@@ -128,7 +110,7 @@ impl Heap for SyncHeap {
         // Walked under the lock: cloning the handle out would count as a
         // drop for dumpster's collect condition.
         let tree = self.slot(slot).lock().expect("poisoned slot");
-        tree.as_deref().map_or(0, check)
+        tree.as_ref().map_or(0, check)
     }
 
     fn release(&mut self, slot: usize) {
