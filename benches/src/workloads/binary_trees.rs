@@ -55,11 +55,7 @@ pub fn run<H: Heap>(p: &Params) -> Outcome {
         }
     }
     checksum = checksum.wrapping_add(heap.check(0));
-    Outcome {
-        checksum,
-        gc: heap.gc_stats(),
-        ..Outcome::default()
-    }
+    Outcome::new(checksum, heap.gc_stats())
 }
 
 /// The checksum `run` must produce, from the closed form of each tree's

@@ -58,11 +58,7 @@ pub fn run<H: Heap>(p: &Params) -> Outcome {
             heap.safepoint();
         }
     }
-    Outcome {
-        checksum,
-        gc: heap.gc_stats(),
-        ..Outcome::default()
-    }
+    Outcome::new(checksum, heap.gc_stats())
 }
 
 /// The checksum `run` must produce: every record but the last `window` is

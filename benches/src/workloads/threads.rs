@@ -75,11 +75,7 @@ pub fn run<H: Heap>(p: &Params, make: impl Fn(usize) -> H + Sync) -> Outcome {
         .fold((0u64, GcStats::default()), |(sum, gc), (c, g)| {
             (sum.wrapping_add(c), gc.merge(g))
         });
-    Outcome {
-        checksum,
-        gc,
-        ..Outcome::default()
-    }
+    Outcome::new(checksum, gc)
 }
 
 fn mutator<H: Heap>(p: &Params, mut heap: H) -> (u64, GcStats) {
