@@ -21,7 +21,7 @@ use dumpster::Trace;
 use dumpster::sync::{CollectInfo, Gc, default_collect_condition, set_collect_condition};
 
 use crate::report::{GcStats, Outcome};
-use crate::systems::handles::{Link, build, check};
+use crate::systems::handles::{Link, build};
 use crate::workloads::{self, Heap, Params, Record, Shape, threads};
 
 #[derive(Default, Trace)]
@@ -49,6 +49,10 @@ impl Link for Gc<Node> {
 
     fn with_children<R>(&self, f: impl FnOnce(Option<&Self>, Option<&Self>) -> R) -> R {
         f(self.left.get(), self.right.get())
+    }
+
+    fn check(&self) -> u64 {
+        1 + self.left.get().map_or(0, Link::check) + self.right.get().map_or(0, Link::check)
     }
 }
 
@@ -95,7 +99,7 @@ impl Heap for SyncHeap {
     }
 
     fn temporary(&mut self, shape: Shape, depth: u32) -> u64 {
-        check(&build::<Gc<Node>>(shape, depth))
+        build::<Gc<Node>>(shape, depth).check()
     }
 
     fn keep(&mut self, slot: usize, shape: Shape, depth: u32) {
@@ -110,7 +114,7 @@ impl Heap for SyncHeap {
         // Walked under the lock: cloning the handle out would count as a
         // drop for dumpster's collect condition.
         let tree = self.slot(slot).lock().expect("poisoned slot");
-        tree.as_ref().map_or(0, check)
+        tree.as_ref().map_or(0, Link::check)
     }
 
     fn release(&mut self, slot: usize) {
