@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -75,50 +74,79 @@ static int current_rss(uint64_t *bytes) {
 
 struct Sampler {
     pthread_t thread;
-    atomic_int stop;
+    pthread_mutex_t lock; /* guards stop */
+    pthread_cond_t wake;  /* signalled when stop is set */
+    int stop;
     unsigned interval_ms;
-    RssSeries series;
+    uint64_t start_ms;
+    RssSeries series; /* written by the sampler thread, then by sampler_stop after the join */
     size_t cap;
 };
 
+static void take_sample(Sampler *s) {
+    uint64_t rss;
+    if (!current_rss(&rss))
+        return;
+    if (s->series.len == s->cap) {
+        s->cap = s->cap ? 2 * s->cap : 256;
+        s->series.samples = realloc(s->series.samples, s->cap * sizeof(RssSample));
+        if (s->series.samples == NULL)
+            abort();
+    }
+    s->series.samples[s->series.len++] = (RssSample){now_ms() - s->start_ms, rss};
+}
+
+/* Waits one interval on a monotonic clock, or until stopped (a condition
+ * variable rather than a sleep: stopping must not wait out the interval,
+ * and the collector's signals must not shorten it). */
 static void *sampler_main(void *arg) {
     Sampler *s = arg;
-    uint64_t start = now_ms();
-    struct timespec interval = {s->interval_ms / 1000, (long)(s->interval_ms % 1000) * 1000000L};
-    while (!atomic_load(&s->stop)) {
-        uint64_t rss;
-        if (current_rss(&rss)) {
-            if (s->series.len == s->cap) {
-                s->cap = s->cap ? 2 * s->cap : 256;
-                s->series.samples = realloc(s->series.samples, s->cap * sizeof(RssSample));
-                if (s->series.samples == NULL)
-                    abort();
-            }
-            s->series.samples[s->series.len++] = (RssSample){now_ms() - start, rss};
+    struct timespec next;
+    clock_gettime(CLOCK_MONOTONIC, &next);
+    pthread_mutex_lock(&s->lock);
+    for (;;) {
+        next.tv_nsec += (long)s->interval_ms * 1000000L;
+        next.tv_sec += next.tv_nsec / 1000000000L;
+        next.tv_nsec %= 1000000000L;
+        while (!s->stop && pthread_cond_timedwait(&s->wake, &s->lock, &next) != ETIMEDOUT) {
         }
-        /* The collector's stop-the-world signals interrupt the sleep;
-         * finish it so the interval stays what was asked. */
-        struct timespec left = interval;
-        while (nanosleep(&left, &left) == -1 && errno == EINTR) {
-        }
+        if (s->stop)
+            break;
+        take_sample(s);
     }
+    pthread_mutex_unlock(&s->lock);
     return NULL;
 }
 
+/* Samples now, then every interval_ms until sampler_stop, which samples
+ * once more: even a run shorter than one interval has its start and end
+ * (as benches/src/rss.rs). */
 Sampler *sampler_start(unsigned interval_ms) {
     Sampler *s = calloc(1, sizeof(Sampler));
-    if (s == NULL)
+    pthread_condattr_t attr;
+    if (s == NULL || pthread_condattr_init(&attr) != 0 ||
+        pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) != 0 ||
+        pthread_cond_init(&s->wake, &attr) != 0 || pthread_mutex_init(&s->lock, NULL) != 0)
         abort();
+    pthread_condattr_destroy(&attr);
     s->interval_ms = interval_ms;
+    s->start_ms = now_ms();
+    take_sample(s);
     if (pthread_create(&s->thread, NULL, sampler_main, s) != 0)
         abort();
     return s;
 }
 
 RssSeries sampler_stop(Sampler *s) {
-    atomic_store(&s->stop, 1);
+    pthread_mutex_lock(&s->lock);
+    s->stop = 1;
+    pthread_cond_signal(&s->wake);
+    pthread_mutex_unlock(&s->lock);
     pthread_join(s->thread, NULL);
+    take_sample(s);
     RssSeries series = s->series;
+    pthread_cond_destroy(&s->wake);
+    pthread_mutex_destroy(&s->lock);
     free(s);
     return series;
 }

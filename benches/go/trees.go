@@ -73,29 +73,36 @@ func currentRSS() (uint64, bool) {
 }
 
 // startSampler samples the RSS now and every interval until stop is
-// called, which returns the samples.
+// called, which samples once more and returns the samples (so even a run
+// shorter than one interval has its start and end; benches/src/rss.rs).
 func startSampler(interval time.Duration) (stop func() []rssSample) {
+	start := time.Now()
+	var samples []rssSample
+	sample := func() {
+		if rss, ok := currentRSS(); ok {
+			samples = append(samples, rssSample{uint64(time.Since(start).Milliseconds()), rss})
+		}
+	}
+	sample()
 	done := make(chan struct{})
-	result := make(chan []rssSample)
+	finished := make(chan struct{})
 	go func() {
-		start := time.Now()
-		var samples []rssSample
+		defer close(finished)
 		ticker := time.NewTicker(interval)
 		defer ticker.Stop()
 		for {
-			if rss, ok := currentRSS(); ok {
-				samples = append(samples, rssSample{uint64(time.Since(start).Milliseconds()), rss})
-			}
 			select {
 			case <-done:
-				result <- samples
 				return
 			case <-ticker.C:
+				sample()
 			}
 		}
 	}()
 	return func() []rssSample {
 		close(done)
-		return <-result
+		<-finished
+		sample()
+		return samples
 	}
 }

@@ -36,38 +36,72 @@ pub fn current_rss_bytes() -> Option<u64> {
 }
 
 /// A running sampler; [`Sampler::stop`] ends it and returns the series.
+///
+/// The series always has a sample taken by `start` before it returns and
+/// one taken by `stop`, so even a run shorter than one interval has its
+/// start and end.
 pub struct Sampler {
+    start: Instant,
+    first: Option<RssSample>,
     stop: Arc<AtomicBool>,
     thread: JoinHandle<Vec<RssSample>>,
 }
 
+fn sample_since(start: Instant) -> Option<RssSample> {
+    let rss_bytes = current_rss_bytes()?;
+    let t_ms = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
+    Some(RssSample { t_ms, rss_bytes })
+}
+
 impl Sampler {
-    /// Starts sampling now, then every `interval`.
+    /// Samples now, then every `interval` until stopped.
     #[must_use]
     pub fn start(interval: Duration) -> Sampler {
+        let start = Instant::now();
+        let first = sample_since(start);
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
         let thread = thread::spawn(move || {
-            let start = Instant::now();
             let mut samples = Vec::new();
-            // Relaxed: the flag carries no data; `join` orders the rest.
-            while !flag.load(Ordering::Relaxed) {
-                if let Some(rss_bytes) = current_rss_bytes() {
-                    let t_ms = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
-                    samples.push(RssSample { t_ms, rss_bytes });
-                }
+            loop {
                 thread::park_timeout(interval);
+                // Relaxed: the flag carries no data; `join` orders the rest.
+                if flag.load(Ordering::Relaxed) {
+                    return samples;
+                }
+                samples.extend(sample_since(start));
             }
-            samples
         });
-        Sampler { stop, thread }
+        Sampler {
+            start,
+            first,
+            stop,
+            thread,
+        }
     }
 
-    /// Stops the sampler and returns its samples.
+    /// Stops the sampler, samples once more, and returns the series.
     #[must_use]
     pub fn stop(self) -> Vec<RssSample> {
         self.stop.store(true, Ordering::Relaxed);
         self.thread.thread().unpark();
-        self.thread.join().expect("RSS sampler panicked")
+        let middle = self.thread.join().expect("RSS sampler panicked");
+        self.first
+            .into_iter()
+            .chain(middle)
+            .chain(sample_since(self.start))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_shorter_than_the_interval_still_has_start_and_end() {
+        let samples = Sampler::start(Duration::from_secs(3600)).stop();
+        assert_eq!(samples.len(), 2, "{samples:?}");
+        assert!(samples.iter().all(|s| s.rss_bytes > 0));
     }
 }
