@@ -1,0 +1,3 @@
+module spangc-bench-go
+
+go 1.19
