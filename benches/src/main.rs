@@ -198,11 +198,7 @@ fn cmd_list() {
     }
     println!("systems:");
     for s in SYSTEMS {
-        let note = match s.runner {
-            Runner::NotBuilt(why) => format!(" [not built: {why}]"),
-            _ => String::new(),
-        };
-        println!("  {:<16} {}{note}", s.name, s.description);
+        println!("  {:<16} {}", s.name, s.description);
     }
 }
 

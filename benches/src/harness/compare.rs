@@ -93,7 +93,6 @@ fn prepare(systems: &[&'static System]) -> io::Result<Vec<Result<Launch, RowStat
         .iter()
         .map(|s| match s.runner {
             Runner::Rust(_) => Ok(Launch::Harness(exe.clone())),
-            Runner::NotBuilt(why) => Err(RowState::Unavailable("not built", why.to_owned())),
             Runner::Go => external(go.get_or_insert_with(external::build_go)),
             Runner::Boehm => external(boehm.get_or_insert_with(external::build_boehm)),
         })

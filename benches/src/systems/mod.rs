@@ -12,16 +12,10 @@
 //!   `run` is usually just `workloads::run::<ItsHeap>`.
 //! * [`Runner::Go`], [`Runner::Boehm`]: programs in `benches/go` and
 //!   `benches/c`, built by [`external`] when their toolchain exists.
-//! * [`Runner::NotBuilt`]: a slot whose system does not exist yet; the table
-//!   shows it as "not built". The two spangc entries are such slots until the
-//!   spangc public API (issue 5) is usable.
 //!
-//! Adding spangc: write `systems/spangc.rs` with a heap type implementing
-//! `Heap` (a shared heap, so override the threads workload as
-//! `dumpster::sync::run` does) and `pub fn run_1(&Params) -> Outcome` /
-//! `run_2` (1 and 2 mark threads); declare `pub mod spangc;` below and
-//! change the two entries' runners from `NotBuilt` to `Runner::Rust(..)`.
-//! `benches/README.md` has the details, including the `heap_cycle` lines.
+//! spangc itself is `systems/spangc.rs` (`spangc-1` and `spangc-2`, one and
+//! two mark threads), which also reports per-cycle heap figures for the
+//! heap-over-time chart.
 
 use crate::report::Outcome;
 use crate::workloads::Params;
@@ -35,6 +29,7 @@ pub mod gc_arena;
 pub mod handles;
 pub mod rc;
 pub mod rust_gc;
+pub mod spangc;
 
 /// What a system is, for the ratio column and the summary line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,8 +74,6 @@ pub enum Runner {
     Go,
     /// The C program in `benches/c`, linked with the Boehm collector.
     Boehm,
-    /// Not available yet; says why.
-    NotBuilt(&'static str),
 }
 
 /// One registry entry.
@@ -98,8 +91,6 @@ pub struct System {
     pub runner: Runner,
 }
 
-const SPANGC_NOT_BUILT: &str = "spangc's public API (issue 5) is not usable yet";
-
 /// Every system, in table order.
 pub static SYSTEMS: &[System] = &[
     System {
@@ -107,14 +98,14 @@ pub static SYSTEMS: &[System] = &[
         kind: Kind::Spangc,
         threads: ThreadModel::Shared,
         description: "spangc, 1 mark thread",
-        runner: Runner::NotBuilt(SPANGC_NOT_BUILT),
+        runner: Runner::Rust(spangc::run_1),
     },
     System {
         name: "spangc-2",
         kind: Kind::Spangc,
         threads: ThreadModel::Shared,
         description: "spangc, 2 mark threads",
-        runner: Runner::NotBuilt(SPANGC_NOT_BUILT),
+        runner: Runner::Rust(spangc::run_2),
     },
     System {
         name: "box",

@@ -38,7 +38,7 @@ use spangc_sweep::{Mheap, MheapConfig};
 use std::fmt;
 use std::marker::PhantomData;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;
 
@@ -141,6 +141,8 @@ pub(crate) struct HeapInner<B: Brand> {
     /// The memory limit in bytes (0: none); changeable at run time.
     memory_limit: AtomicUsize,
     external: AtomicUsize,
+    /// Completed collections, readable without the cycle lock.
+    gc_count: AtomicU64,
     mark_pool: Option<rayon::ThreadPool>,
     _brand: PhantomData<fn() -> B>,
 }
@@ -202,6 +204,7 @@ impl<B: Brand> Heap<B> {
             trigger: AtomicUsize::new(goals.trigger),
             memory_limit: AtomicUsize::new(config.memory_limit.unwrap_or(0)),
             external: AtomicUsize::new(0),
+            gc_count: AtomicU64::new(0),
             mark_pool,
             _brand: PhantomData,
         });
@@ -289,6 +292,11 @@ impl<B: Brand> Heap<B> {
     /// The options the heap runs with.
     pub fn config(&self) -> Resolved {
         self.inner.config
+    }
+
+    /// Completed collections (one load; [`Heap::stats`] has the rest).
+    pub fn gc_count(&self) -> u64 {
+        self.inner.gc_count.load(Relaxed)
     }
 
     /// Current figures. See [`Stats`].
@@ -462,8 +470,15 @@ impl<B: Brand> HeapInner<B> {
         );
         let _enter = span.enter();
 
-        // 2. Finish the previous cycle's sweep while mutators run.
+        // 2. Finish the previous cycle's sweep while mutators run: idle
+        //    mutators' caches first (their stale spans need sweeping, and
+        //    they cannot touch them until we restart), then the rest.
         let t = Instant::now();
+        for c in self.world.idle_caches(&collector) {
+            // SAFETY: `idle_caches` guarantees the mutator cannot touch its
+            // cache until `restart`, and we are the only collector.
+            unsafe { &mut *c.0.as_ptr() }.prepare_for_sweep();
+        }
         self.mheap.finish_sweep();
         let sweep_finish_ns = t.elapsed().as_nanos() as u64;
 
@@ -520,6 +535,7 @@ impl<B: Brand> HeapInner<B> {
         let pause_ns = pause_start.elapsed().as_nanos() as u64;
         c.last_report = report;
         c.gc_count += 1;
+        self.gc_count.store(c.gc_count, Relaxed);
         c.objects_marked = marked.objects as u64;
         c.heap_marked = marked.bytes;
         c.pause_last_ns = pause_ns;

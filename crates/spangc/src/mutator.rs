@@ -20,8 +20,10 @@
 //! object, re-reads it after each `safepoint()`, and the borrow checker
 //! rejects any stale `Gc` (see `docs/api.md`).
 //!
-//! Outside a scope, and while `blocking`, a mutator holds no cached spans
-//! and never holds up a collection.
+//! Outside a scope, and while `blocking`, a mutator never holds up a
+//! collection. It keeps its cached spans (entering a scope is cheap), and a
+//! collector that runs meanwhile flushes its cache if it went stale (see
+//! `World::idle_caches`); entering checks for a collection it missed.
 
 use crate::alloc::{AllocError, AllocErrorKind, SizeReq};
 use crate::brand::{Brand, Global};
@@ -32,10 +34,10 @@ use crate::layout::{TypeInfo, WithTail};
 use crate::root::Root;
 use crate::special::{Finalizer, FinalizerFn, LocalRun, SpecialData, ThreadBound};
 use crate::trace::Trace;
-use crate::world::MutatorId;
+use crate::world::{CachePtr, MutatorId};
 use spangc_specials::Kind;
 use spangc_sweep::MCache;
-use std::cell::{Cell, UnsafeCell};
+use std::cell::Cell;
 use std::marker::PhantomData;
 use std::ptr::NonNull;
 use std::sync::Arc;
@@ -48,9 +50,12 @@ pub struct Mutator<B: Brand = Global> {
 pub(crate) struct MutatorInner<B: Brand> {
     pub(crate) heap: Arc<HeapInner<B>>,
     pub(crate) id: MutatorId,
-    /// The allocation cache. Only this mutator's thread touches it, and
-    /// only from inside a scope (or from `Drop`), one call at a time.
-    cache: UnsafeCell<MCache>,
+    /// The allocation cache, in an allocation of its own (a raw pointer,
+    /// so that no `&mut Mutator` claims it: the collector flushes idle
+    /// mutators' caches through the world's copy of this pointer). Touched
+    /// by this mutator's thread inside a scope or in `Drop`, one call at a
+    /// time, or by a collector while this mutator is idle and cannot.
+    cache: NonNull<MCache>,
     /// Not `Send`, not `Sync`: the cache belongs to the thread.
     _thread: PhantomData<*mut ()>,
 }
@@ -104,13 +109,13 @@ pub(crate) fn thread_inside(id: usize) -> bool {
 
 impl<B: Brand> Mutator<B> {
     pub(crate) fn new(heap: Arc<HeapInner<B>>) -> Mutator<B> {
-        let id = heap.world.register();
-        let cache = heap.mheap.new_cache();
+        let cache = NonNull::from(Box::leak(Box::new(heap.mheap.new_cache())));
+        let id = heap.world.register(CachePtr(cache));
         Mutator {
             inner: Box::new(MutatorInner {
                 heap,
                 id,
-                cache: UnsafeCell::new(cache),
+                cache,
                 _thread: PhantomData,
             }),
         }
@@ -119,6 +124,16 @@ impl<B: Brand> Mutator<B> {
     /// The heap this mutator allocates in.
     pub fn heap(&self) -> Heap<B> {
         Heap::from_inner(self.inner.heap.clone())
+    }
+
+    /// Lets a wanted collection run, from outside a scope: for embedders
+    /// that enter a scope per operation and reach their safepoints between
+    /// operations. Costs one load when no collection is wanted.
+    pub fn safepoint(&mut self) {
+        let heap = &self.inner.heap;
+        if heap.world.poll() || heap.config.gc_stress {
+            self.enter(|cx| cx.safepoint());
+        }
     }
 
     /// Runs `f` inside a scope. Waits first if a collection is in progress.
@@ -135,6 +150,9 @@ impl<B: Brand> Mutator<B> {
             m: NonNull::from(m),
             _not_send_sync: PhantomData,
         };
+        // A collection may have run while this mutator was outside; if the
+        // collector did not flush the cache then, it is stale now.
+        scope.after_collection();
         f(&mut scope)
     }
 }
@@ -145,10 +163,11 @@ impl<B: Brand> Drop for Mutator<B> {
         // Finalizers due on this thread will never run: drop them (their
         // objects are freed at the next collection that finds them dead).
         drop(m.heap.hooks.take_local(m.id.index()));
-        // SAFETY: `&mut self`: no scope is open, so nothing else uses the
-        // cache.
-        unsafe { (*m.cache.get()).release_all() };
         m.heap.world.deregister(m.id);
+        // SAFETY: deregistered, so no collector can reach the cache; no
+        // scope is open (`&mut self`); the box was leaked in `new` and is
+        // reclaimed once, here. Dropping the cache gives its spans back.
+        drop(unsafe { Box::from_raw(m.cache.as_ptr()) });
     }
 }
 
@@ -157,11 +176,7 @@ struct ExitGuard<'m, B: Brand>(&'m MutatorInner<B>);
 
 impl<B: Brand> Drop for ExitGuard<'_, B> {
     fn drop(&mut self) {
-        let m = self.0;
-        // SAFETY: the scope is gone (this runs after `f` returned or
-        // unwound), so no other reference to the cache exists.
-        unsafe { (*m.cache.get()).release_all() };
-        m.heap.world.exit(m.id);
+        self.0.heap.world.exit(self.0.id);
     }
 }
 
@@ -204,9 +219,10 @@ impl<B: Brand> Scope<B> {
     // scope, which may be shared within the thread, hence the contract.
     #[allow(clippy::mut_from_ref)]
     unsafe fn cache(&self) -> &mut MCache {
-        // SAFETY: per the contract, this is the only live reference; the
-        // cache belongs to this thread (`Scope` is `!Send`).
-        unsafe { &mut *self.m().cache.get() }
+        // SAFETY: per the contract, this is the only live reference: the
+        // cache belongs to this thread (`Scope` is `!Send`), and while a
+        // scope is open the mutator is not idle, so no collector touches it.
+        unsafe { &mut *self.m().cache.as_ptr() }
     }
 
     /// Allocates `value` and returns a pointer to it, valid until the next
@@ -440,17 +456,19 @@ impl<B: Brand> Scope<B> {
     /// long native computations inside a scope. No `Gc` can be used in `f`
     /// (it would need `&Scope`, which `&mut self` excludes).
     pub fn blocking<R>(&mut self, f: impl FnOnce() -> R) -> R {
-        let m = self.m();
-        // SAFETY: `&mut self`: no allocation is in progress.
-        unsafe { self.cache() }.release_all();
-        m.heap.world.begin_blocking(m.id);
-        struct Unblock<'a, B: Brand>(&'a MutatorInner<B>);
+        struct Unblock<'a, B: Brand>(&'a mut Scope<B>);
         impl<B: Brand> Drop for Unblock<'_, B> {
             fn drop(&mut self) {
-                self.0.heap.world.end_blocking(self.0.id);
+                let m = self.0.m();
+                m.heap.world.end_blocking(m.id);
+                // Flush the cache if a collection made it stale meanwhile
+                // (and its collector did not).
+                self.0.after_collection();
             }
         }
-        let _unblock = Unblock(m);
+        let m = self.m();
+        m.heap.world.begin_blocking(m.id);
+        let _unblock = Unblock(self);
         f()
     }
 

@@ -38,8 +38,20 @@
 //! in progress. Liveness needs every `Running` mutator to reach a safepoint
 //! or `blocking()` soon; see `docs/api.md` for what embedders must do.
 
+use spangc_sweep::MCache;
+use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
+
+/// A mutator's allocation cache, as the world knows it: the collector
+/// flushes the caches of idle mutators (see [`World::idle_caches`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CachePtr(pub(crate) NonNull<MCache>);
+
+// SAFETY: the pointer is dereferenced only by the collector, and only for
+// mutators that cannot touch their cache at that moment (see
+// `World::idle_caches`).
+unsafe impl Send for CachePtr {}
 
 /// A mutator's index in the world's table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +78,8 @@ enum Status {
 struct State {
     /// Indexed by `MutatorId`; `None` for deregistered slots.
     mutators: Vec<Option<Status>>,
+    /// Each registered mutator's cache, parallel to `mutators`.
+    caches: Vec<Option<CachePtr>>,
     /// Whether a collector holds the world (from `begin_collection` to
     /// `restart`).
     collecting: bool,
@@ -107,24 +121,31 @@ impl World {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Registers a new mutator (status `Outside`).
-    pub(crate) fn register(&self) -> MutatorId {
+    /// Registers a new mutator (status `Outside`) with its cache.
+    pub(crate) fn register(&self, cache: CachePtr) -> MutatorId {
         let mut s = self.lock();
-        match s.mutators.iter().position(Option::is_none) {
-            Some(i) => {
-                s.mutators[i] = Some(Status::Outside);
-                MutatorId(i)
-            }
+        let i = match s.mutators.iter().position(Option::is_none) {
+            Some(i) => i,
             None => {
-                s.mutators.push(Some(Status::Outside));
-                MutatorId(s.mutators.len() - 1)
+                s.mutators.push(None);
+                s.caches.push(None);
+                s.mutators.len() - 1
             }
-        }
+        };
+        s.mutators[i] = Some(Status::Outside);
+        s.caches[i] = Some(cache);
+        MutatorId(i)
     }
 
-    /// Removes a mutator, which must be `Outside`.
+    /// Removes a mutator, which must be `Outside`, waiting while a
+    /// collection is in progress (the collector may be using its cache).
+    /// Afterwards the caller owns its cache alone.
     pub(crate) fn deregister(&self, id: MutatorId) {
         let mut s = self.lock();
+        while s.collecting {
+            s = self.resumed.wait(s).unwrap_or_else(|e| e.into_inner());
+        }
+        s.caches[id.0] = None;
         let st = s.mutators[id.0].take();
         assert_eq!(
             st,
@@ -254,6 +275,22 @@ impl World {
         Some(Collector { me, epoch: s.epoch })
     }
 
+    /// The caches of mutators that are `Outside` or `Blocking`, for the
+    /// collector to flush. Such a mutator cannot touch its cache until the
+    /// collection ends: `enter`, `end_blocking` and `deregister` all wait
+    /// while one is in progress; so the collector (the holder of `c`) has
+    /// each returned cache to itself until it calls `restart`.
+    pub(crate) fn idle_caches(&self, c: &Collector) -> Vec<CachePtr> {
+        let s = self.lock();
+        debug_assert!(s.collecting && s.epoch == c.epoch);
+        s.mutators
+            .iter()
+            .zip(&s.caches)
+            .filter(|(m, _)| matches!(m, Some(Status::Outside | Status::Blocking)))
+            .filter_map(|(_, c)| *c)
+            .collect()
+    }
+
     /// Stops the world: returns once no mutator but the collector is
     /// `Running`.
     pub(crate) fn stop(&self, c: &Collector) {
@@ -295,6 +332,11 @@ impl World {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A cache pointer the protocol tests never dereference.
+    fn no_cache() -> CachePtr {
+        CachePtr(NonNull::dangling())
+    }
     use std::sync::Arc;
     use std::sync::atomic::AtomicUsize;
     use std::time::Duration;
@@ -302,7 +344,7 @@ mod tests {
     #[test]
     fn collector_waits_for_running_mutator_to_park() {
         let w = Arc::new(World::default());
-        let m = w.register();
+        let m = w.register(no_cache());
         w.enter(m);
         let parked = Arc::new(AtomicUsize::new(0));
         let t = {
@@ -330,7 +372,7 @@ mod tests {
     #[test]
     fn second_collector_mutator_parks_then_gets_none() {
         let w = Arc::new(World::default());
-        let a = w.register();
+        let a = w.register(no_cache());
         w.enter(a);
         let c = w.begin_collection(None).unwrap();
         let t = {
@@ -349,8 +391,8 @@ mod tests {
     #[test]
     fn outside_and_blocking_mutators_do_not_hold_up_the_world() {
         let w = World::default();
-        let a = w.register();
-        let b = w.register();
+        let a = w.register(no_cache());
+        let b = w.register(no_cache());
         w.enter(b);
         w.begin_blocking(b);
         let c = w.begin_collection(None).unwrap();
@@ -365,7 +407,7 @@ mod tests {
     #[test]
     fn a_woken_but_unscheduled_mutator_counts_as_running() {
         let w = Arc::new(World::default());
-        let m = w.register();
+        let m = w.register(no_cache());
         w.enter(m);
         let c1 = w.begin_collection(None).unwrap();
         let t = {
