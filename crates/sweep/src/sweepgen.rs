@@ -335,7 +335,7 @@ mod loom_tests {
                 .map(|_| {
                     let (sg, data, wins) = (sg.clone(), data.clone(), wins.clone());
                     loom::thread::spawn(move || {
-                        if try_claim_word(&sg, h) {
+                        if try_claim_word(&*sg, h) {
                             wins.fetch_add(1, SeqCst);
                             data.store(1, Relaxed); // the sweep's writes
                             sg.store(h, Release); // release the claim: swept
