@@ -7,6 +7,7 @@
 //! `docs/specials.md`.
 
 pub mod pool;
+pub mod profile;
 pub mod registry;
 
 pub use registry::{Kind, Payload, Specials};
