@@ -1,0 +1,27 @@
+// Taking the `Gc`s out of a rooted object with `mem::take` does not root
+// them: they are dead after `safepoint()`.
+use spangc::{Config, Gc, GcRefCell, Heap, Trace};
+
+#[derive(Trace)]
+struct Leaf {
+    value: u64,
+}
+
+#[derive(Trace)]
+struct Stack<'gc> {
+    items: GcRefCell<Vec<Gc<'gc, Leaf>>>,
+}
+
+fn main() {
+    let heap: Heap = Heap::new(Config::default()).unwrap();
+    let mut m = heap.mutator();
+    m.enter(|cx| {
+        let leaf = cx.alloc(Leaf { value: 1 });
+        let root = cx.root(cx.alloc(Stack {
+            items: GcRefCell::new(vec![leaf]),
+        }));
+        let taken = std::mem::take(&mut *root.get(cx).items.borrow_mut(cx));
+        cx.safepoint();
+        println!("{}", taken[0].value);
+    });
+}
