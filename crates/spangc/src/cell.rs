@@ -150,20 +150,20 @@ impl<T: fmt::Debug> fmt::Debug for GcRefCell<T> {
     }
 }
 
-// SAFETY: traces the value (rule 1). A mutable borrow cannot be alive while
-// marking: the marking thread's own mutator is at a safepoint, which needs
-// `&mut Scope`, so no `RefMut` derived from a scope borrow survives, and
-// every other mutator is parked the same way. NEEDS_TRACE is the value's
-// (rule 2); drop glue drops a T (rule 4).
+// SAFETY: traces the value (rule 1); NEEDS_TRACE is the value's (rule 2);
+// drop glue drops a T (rule 4).
 unsafe impl<B: Brand, T: Trace<B>> Trace<B> for GcRefCell<T> {
     const NEEDS_TRACE: bool = T::NEEDS_TRACE;
 
     #[inline]
     fn trace(&self, tracer: &mut Tracer<'_>) {
-        match self.value.try_borrow() {
-            Ok(v) => tracer.trace::<B, T>(&*v),
-            Err(_) => crate::abort_with("GcRefCell mutably borrowed during marking"),
-        }
+        // SAFETY: no mutable borrow is in use while marking: the marking
+        // thread's own mutator is at a safepoint, which needs `&mut Scope`,
+        // so every `RefMut` derived from a scope borrow has ended, and every
+        // other mutator is parked the same way. The borrow flag may still
+        // say "borrowed" (a `RefMut` that was `mem::forget`-ed), so read
+        // through the pointer instead of `borrow()`, which would refuse.
+        tracer.trace::<B, T>(unsafe { &*self.value.as_ptr() });
     }
 }
 

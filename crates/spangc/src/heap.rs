@@ -613,25 +613,47 @@ impl<B: Brand> HeapInner<B> {
 
 impl<B: Brand> Drop for HeapInner<B> {
     fn drop(&mut self) {
-        // No mutator, root or handle is left, so every object is garbage:
-        // stop the threads, run the remaining destructors, drop the
-        // remaining special records and queued finalizers (unrun, as the
-        // program is done with the heap), then the page heap unmaps.
-        self.hooks.stop_thread();
-        self.mheap.shutdown();
-        self.mheap.free_all_objects();
-        let pages = self.mheap.page_heap();
-        let mut with_specials = Vec::new();
-        self.mheap.for_each_in_use_span(|s| {
-            if pages.has_page_special(s) {
-                with_specials.push(s as *const Span);
+        let (mheap, hooks) = (self.mheap.clone(), self.hooks.clone());
+        if IN_DESTRUCTOR.with(|f| f.get()) {
+            // The last handle was dropped by a destructor the sweeper is
+            // running (a `Heap` or `Root` held by a dead object): tearing
+            // down here would free the span being swept under the sweeper.
+            // Finish on a thread of our own, after that sweep.
+            let spawned = std::thread::Builder::new()
+                .name("spangc-teardown".into())
+                .spawn(move || teardown::<B>(&mheap, &hooks));
+            if let Err(e) = spawned {
+                // Without a thread, leak the heap (and keep its brand
+                // taken) rather than tear it down under the sweeper.
+                tracing::error!(target: "spangc", "cannot start the teardown thread: {e}; the heap is leaked");
             }
-        });
-        for s in with_specials {
-            // SAFETY: records of our page heap, which is alive.
-            self.hooks.drop_specials(pages, unsafe { &*s });
+            return;
         }
-        self.hooks.drop_jobs();
-        B::live_heap().store(false, std::sync::atomic::Ordering::Release);
+        teardown::<B>(&mheap, &hooks);
     }
+}
+
+/// Destroys a heap nobody can reach any more: stops its threads, finishes
+/// sweeping, runs the remaining destructors, drops the remaining special
+/// records and queued finalizers (unrun, as the program is done with the
+/// heap) and frees the brand. The page heap unmaps when the last `Arc` of
+/// the `Mheap` goes.
+fn teardown<B: Brand>(mheap: &Arc<Mheap>, hooks: &Arc<Hooks<B>>) {
+    hooks.stop_thread();
+    mheap.shutdown();
+    mheap.finish_sweep();
+    mheap.free_all_objects();
+    let pages = mheap.page_heap();
+    let mut with_specials = Vec::new();
+    mheap.for_each_in_use_span(|s| {
+        if pages.has_page_special(s) {
+            with_specials.push(s as *const Span);
+        }
+    });
+    for s in with_specials {
+        // SAFETY: records of our page heap, which is alive.
+        hooks.drop_specials(pages, unsafe { &*s });
+    }
+    hooks.drop_jobs();
+    B::live_heap().store(false, std::sync::atomic::Ordering::Release);
 }

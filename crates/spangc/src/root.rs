@@ -42,7 +42,7 @@ struct Slot {
 }
 
 #[derive(Default)]
-struct Table {
+pub(crate) struct Table {
     // Boxed so that a chunk never moves when the vector grows: roots hold
     // pointers to their slots.
     #[allow(clippy::vec_box)]
@@ -60,14 +60,17 @@ pub(crate) struct RootTable {
 }
 
 impl RootTable {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
         // No user code runs under this lock; recover from poisoning.
         self.table.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Occupies a slot with `addr` and returns it with its index.
     fn insert(&self, addr: NonNull<u8>) -> (NonNull<Slot>, usize) {
-        let mut t = self.lock();
+        Self::insert_locked(&mut self.lock(), addr)
+    }
+
+    fn insert_locked(t: &mut Table, addr: NonNull<u8>) -> (NonNull<Slot>, usize) {
         let i = match t.free.pop() {
             Some(i) => i,
             None => {

@@ -108,7 +108,9 @@ each! {
     [T: Trace<B>] LinkedList<T>;
     [T: Trace<B>] BinaryHeap<T>;
     [T: Trace<B>] BTreeSet<T>;
-    [T: Trace<B>, S] HashSet<T, S>;
+    // The hasher is not traced: it must hold no `Gc` (`'static`) and
+    // drop on any thread (`Send`).
+    [T: Trace<B>, S: 'static + Send] HashSet<T, S>;
     [T: Trace<B>] [T];
     [T: Trace<B>, const N: usize] [T; N];
     [T: Trace<B>] Option<T>;
@@ -159,7 +161,8 @@ macro_rules! map {
 }
 
 map! {
-    [S] HashMap<K, V, S>;
+    // The hasher must be `'static + Send`, as for `HashSet`.
+    [S: 'static + Send] HashMap<K, V, S>;
     [] BTreeMap<K, V>;
 }
 
