@@ -374,15 +374,17 @@ fn heap_stays_bounded_when_garbage_grows() {
     assert!(small.collections > 0, "{small:?}");
     assert!(large.allocated_mib > 80.0, "{large:?}");
     assert!(large.collections > small.collections, "{small:?} {large:?}");
-    // The heap is held near its goal (4 MiB at the default gc_percent of
-    // 100, plus the allocation between the trigger and the safepoint).
+    // Both heaps are held near the goal (4 MiB at the default gc_percent of
+    // 100, plus the allocation between the trigger and the safepoint),
+    // wherever in its cycle each program happened to end: the same bound
+    // for eight times the garbage.
     for stats in [&small, &large] {
         assert!(stats.live_mib < 8.0, "{stats:?}");
         assert!(stats.in_use_mib < 10.0, "{stats:?}");
     }
     assert!(
-        large.in_use_mib <= small.in_use_mib * 1.5 + 1.0,
-        "eight times the garbage, same heap: {small:?} {large:?}"
+        large.in_use_mib * 10.0 < large.allocated_mib,
+        "memory was reused: {large:?}"
     );
     // Only the kept tree (31 nodes, their field arrays) and the VM's own
     // objects survive a collection.
