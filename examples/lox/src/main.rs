@@ -6,12 +6,13 @@
 //! (the REPL), keeping globals between lines. Exit codes are clox's: 0 on
 //! success, 64 for a usage error, 65 for a compile error, 70 for a runtime
 //! error, 74 for an I/O error (a missing or unreadable script, or failed
-//! output). See README.md for the flags and the design.
+//! output); and 64 too for GC flags that spangc rejects, 71 if the heap
+//! cannot be created at all. See README.md for the flags and the design.
 //!
 //! Pipeline: `scanner` → `compiler` (a single pass to `chunk::FunctionProto`,
 //! no heap objects) → `vm` (loads the prototypes onto the heap and runs
-//! them). `object` is the heap layer, the one module the spangc port
-//! replaces.
+//! them). `object` is the heap layer: the only module that knows how
+//! objects live on spangc.
 
 mod chunk;
 mod compiler;

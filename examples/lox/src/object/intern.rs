@@ -30,8 +30,11 @@ pub(super) struct Interner<'gc> {
 
 #[derive(Default, Trace)]
 struct StringSet<'gc> {
-    /// Power-of-two length, or empty before the first string.
-    slots: Vec<Option<Gc<'gc, ObjString>>>,
+    /// Power-of-two length, or empty before the first string. Each slot
+    /// keeps its string's hash beside the pointer, so a probe that passes
+    /// over other strings never loads them (a cache miss each, in a big
+    /// set).
+    slots: Vec<Option<(u32, Gc<'gc, ObjString>)>>,
     /// Occupied slots; at most 3/4 of `slots.len()`.
     count: usize,
 }
@@ -75,21 +78,20 @@ impl<'gc> Interner<'gc> {
         }
         let mask = set.slots.len() - 1;
         let mut index = hash as usize & mask;
-        while let Some(existing) = set.slots[index] {
-            let text = &existing.tail;
-            if existing.head.hash == hash
-                && text.len() == a.len() + b.len()
-                && text[..a.len()] == *a
-                && text[a.len()..] == *b
-            {
-                return existing;
+        while let Some((existing_hash, existing)) = set.slots[index] {
+            if existing_hash == hash {
+                let text = &Gc::get(existing).tail;
+                if text.len() == a.len() + b.len() && text[..a.len()] == *a && text[a.len()..] == *b
+                {
+                    return existing;
+                }
             }
             index = (index + 1) & mask;
         }
         let split = a.len();
         let bytes = (0..a.len() + b.len()).map(|i| if i < split { a[i] } else { b[i - split] });
         let string = cx.alloc_with_tail(StringHead { hash }, bytes);
-        set.slots[index] = Some(string);
+        set.slots[index] = Some((hash, string));
         set.count += 1;
         string
     }
@@ -101,12 +103,12 @@ impl StringSet<'_> {
         let capacity = (self.slots.len() * 2).max(64);
         let old = std::mem::replace(&mut self.slots, vec![None; capacity]);
         let mask = capacity - 1;
-        for string in old.into_iter().flatten() {
-            let mut index = string.head.hash as usize & mask;
+        for (hash, string) in old.into_iter().flatten() {
+            let mut index = hash as usize & mask;
             while self.slots[index].is_some() {
                 index = (index + 1) & mask;
             }
-            self.slots[index] = Some(string);
+            self.slots[index] = Some((hash, string));
         }
     }
 }
