@@ -11,7 +11,7 @@
 //! function shadows a method of the same name, as the book requires.
 //!
 //! Errors are returned as the bare message; the dispatch loop attaches the
-//! stack trace (`Vm::runtime_error`).
+//! stack trace (`Exec::runtime_error`).
 
 use super::FRAMES_MAX;
 use super::state::{CallFrame, Exec};
@@ -140,7 +140,6 @@ impl<'s> Exec<'s, '_> {
     }
 
     /// Closes every open upvalue at stack slot `first` or above.
-    #[inline]
     pub(super) fn close_upvalues(&mut self, first: usize) {
         while let Some(&upvalue) = self.open_upvalues.last() {
             let slot = upvalue
