@@ -23,7 +23,8 @@
 //! That split is spangc's own (`Scope::alloc(&self)`,
 //! `Scope::safepoint(&mut self)`); this module only gives it the VM's
 //! vocabulary, so the VM names no spangc type but `Gc`, `Root`,
-//! `GcRefCell` and the `Trace` derive of its state object.
+//! `GcRefCell` and the `Trace` derive of its state object (and `Stats` and
+//! `HeapError` to report), all re-exported by `object`.
 
 use std::cell::RefMut;
 
