@@ -5,7 +5,7 @@
 //! turns the tree into heap objects when it loads a script
 //! (`vm::Vm::load`), interning every string constant then. This keeps the
 //! compiler out of the garbage collector's way entirely: nothing it makes
-//! needs rooting, and the port to spangc does not touch it.
+//! needs rooting, and nothing in it knows about spangc.
 //!
 //! The instruction set is clox's, operand for operand: one-byte opcodes, one-
 //! byte constant and slot operands, two-byte big-endian jump offsets. A chunk

@@ -6,12 +6,13 @@
 //! (the REPL), keeping globals between lines. Exit codes are clox's: 0 on
 //! success, 64 for a usage error, 65 for a compile error, 70 for a runtime
 //! error, 74 for an I/O error (a missing or unreadable script, or failed
-//! output). See README.md for the flags and the design.
+//! output); and 64 too for GC flags that spangc rejects, 71 if the heap
+//! cannot be created at all. See README.md for the flags and the design.
 //!
 //! Pipeline: `scanner` → `compiler` (a single pass to `chunk::FunctionProto`,
 //! no heap objects) → `vm` (loads the prototypes onto the heap and runs
-//! them). `object` is the heap layer, the one module the spangc port
-//! replaces.
+//! them). `object` is the heap layer: the only module that knows how
+//! objects live on spangc.
 
 mod chunk;
 mod compiler;
@@ -27,6 +28,7 @@ use std::io::{self, BufRead, BufWriter, Write};
 use std::path::Path;
 use std::process::ExitCode;
 
+use object::HeapError;
 use options::{Options, USAGE};
 use vm::{RunError, Vm};
 
@@ -60,13 +62,22 @@ fn main() -> ExitCode {
         }
     };
     let out = Box::new(BufWriter::new(io::stdout()));
-    let mut vm = Vm::new(options.heap_config(), out);
+    let mut vm = match Vm::new(options.heap_config(), out) {
+        Ok(vm) => vm,
+        Err(error) => {
+            eprintln!("lox: {error}");
+            return ExitCode::from(match error {
+                HeapError::Config(_) => 64,
+                _ => 71,
+            });
+        }
+    };
     let outcome = match &options.script {
         Some(path) => run_file(&mut vm, path, &options),
         None => repl(&mut vm, &options),
     };
     if options.gc_stats {
-        print_gc_stats(&vm);
+        print_gc_stats(&mut vm);
     }
     outcome.exit_code()
 }
@@ -136,14 +147,12 @@ fn run_source(vm: &mut Vm, source: &str, options: &Options) -> Outcome {
     }
 }
 
-fn print_gc_stats(vm: &Vm) {
-    let stats = vm.heap_stats();
-    eprintln!("gc-stats: heap = placeholder store (never frees; spangc replaces it)");
-    eprintln!("gc-stats: objects_allocated = {}", stats.objects_allocated);
-    eprintln!("gc-stats: bytes_allocated = {}", stats.bytes_allocated);
-    eprintln!("gc-stats: strings_interned = {}", stats.strings_interned);
+/// `--gc-stats`: spangc's report, on stderr so that it never mixes with
+/// the program's output.
+fn print_gc_stats(vm: &mut Vm) {
+    eprintln!("{}", vm.heap_stats());
     eprintln!(
-        "gc-stats: collections = {} (due at safepoints; nothing freed)",
-        stats.collections
+        "strings: {} interned (the interning table is strong: they stay live)",
+        vm.strings_interned()
     );
 }

@@ -4,9 +4,10 @@
 //! lox [--gc-stats] [--gc-stress] [--gc-percent N|off] [--disassemble] [FILE]
 //! ```
 //!
-//! The GC flags configure the heap (`HeapConfig`); today that is the
-//! placeholder store, after the port it is spangc's `Heap`, and the flags'
-//! meaning does not change.
+//! The GC flags configure the heap (`HeapConfig`, which the object layer
+//! turns into a spangc `Config`). Values spangc rejects (a `--gc-percent`
+//! above 1000000) are reported when the heap is made, with the same exit
+//! code as a usage error.
 
 use std::fmt;
 use std::path::PathBuf;

@@ -1,123 +1,61 @@
-//! The object layer: every runtime object of the VM, the `Value` that points at
-//! them, and the `Heap` facade that allocates and mutates them.
+//! The object layer: every runtime object of the VM, the `Value` that points
+//! at them, the `Table` they keep their names in, and the facade through
+//! which the VM allocates them on spangc and writes them.
 //!
 //! This module is the seam between the interpreter and its memory manager.
-//! Nothing outside it knows how objects are stored; the rest of the VM sees
-//! only:
+//! The rest of the VM sees:
 //!
-//! * `Gc<T>`: a copyable handle to an object of type `T` that derefs to it
-//!   (one load). It stands in for `spangc::Gc<'s, T>`.
-//! * the object types (`ObjString`, `ObjFunction`, `ObjNative`, `ObjClosure`,
-//!   `ObjUpvalue`, `ObjClass`, `ObjInstance`, `ObjBoundMethod`), whose
-//!   immutable fields are public and whose mutable state is read through
-//!   methods and written only through `Heap` (as spangc's cells are written
-//!   only with a `&Scope`);
-//! * `Value`, NaN-boxed (see `value.rs`), and `Table`, the string-keyed hash
-//!   table of globals, fields and methods;
-//! * `Heap`: allocation, string interning, the writes, and the safepoint.
+//! * `Gc<'s, T>` (spangc's): a copyable pointer to an object, one load to
+//!   dereference, valid until the next safepoint: `'s` is a shared borrow of
+//!   the mutation scope, and the safepoint takes it mutably, so the borrow
+//!   checker ends every `Gc` (and every `Value`, `&T` or `RefMut` derived
+//!   from one) there.
+//! * the object types, each generic over that lifetime (`'gc` in the type
+//!   definitions). Immutable fields are public; mutable state sits in
+//!   spangc's cells and is written only through `Heap`, which holds the
+//!   scope borrow the cells ask for.
+//! * `Value<'gc>`, NaN-boxed (`value.rs`), and `Table<'gc>` (`table.rs`).
+//! * `GcHeap` (owns the spangc heap and this thread's mutator),
+//!   `Mutation` (one scope: the safepoint and the poll) and `Heap<'s>` (the
+//!   allocation and write facade of one safepoint interval); see `heap.rs`.
 //!
-//! # The scaffold
+//! # Object shapes
 //!
-//! spangc's public API does not exist yet, so `Heap` is a placeholder store:
-//! every object is a leaked `Box` and nothing is ever freed. A `Gc<T>` is
-//! then a `&'static T`, which is trivially valid forever. Mutable state lives
-//! in `Cell`/`RefCell`, the shapes spangc's `GcCell`/`GcRefCell` will take.
-//! Allocation takes `&Heap` and never collects; only `Heap::safepoint` (which
-//! takes `&mut Heap`) may, exactly the split of spangc's `Scope::alloc(&self)`
-//! and `Scope::safepoint(&mut self)`. The port replaces this module's
-//! internals, adds the `'s` lifetime to `Gc` and `Value`, and leaves the rest of
-//! the VM's logic alone; README.md ("Moving onto spangc") lists the steps.
+//! spangc keeps an object's type on its span, so objects have no header
+//! word. Strings and closures are spangc `WithTail` objects: a string is
+//! `[len | hash | bytes]` and a closure `[len | function | upvalues]`, one
+//! allocation each with no drop glue, so the sweeper frees them by bitmap
+//! alone. Their accessors are the traits `StringObject` and
+//! `ClosureObject`, since a type alias of spangc's type cannot have
+//! inherent methods. Tables keep their entries in a heap array (see
+//! `table.rs`), so instances and classes have no drop glue either; only
+//! functions (bytecode in `Box`es, one per function in the program) do.
 //!
-//! Objects that a `Value` can hold are *kinds* (`ObjKind`), each with a 3-bit
-//! tag stored in the low bits of the boxed pointer, so that type tests
+//! Objects that a `Value` can hold are *kinds* (`ObjKind`), each with a
+//! 3-bit tag stored in the low bits of the boxed pointer, so that type tests
 //! (`is this a string?`) never touch memory. Upvalues are not values; they
 //! are reached only through closures.
 
 mod heap;
+mod intern;
 mod table;
 mod value;
 
-use std::cell::{Cell, RefCell};
-use std::fmt;
-use std::ops::Deref;
+use spangc::{GcCell, WithTail};
 
-pub use heap::{Heap, HeapConfig, HeapStats};
+#[cfg(test)]
+pub use heap::test_heap;
+pub use heap::{GcHeap, Heap, HeapConfig, Mutation};
+pub use spangc::{Gc, GcRefCell, HeapError, Root, Stats, Trace};
 pub use table::Table;
 pub use value::{Unpacked, Value};
 
-/// A handle to a heap object of type `T`: `Copy`, compared by identity, and
-/// dereferenced with one load. The placeholder for `spangc::Gc<'s, T>`.
-pub struct Gc<T: 'static>(&'static T);
-
-impl<T> Gc<T> {
-    /// The object, for as long as the handle may be used (in the port: until
-    /// the next safepoint, which the `'s` lifetime enforces).
-    #[inline(always)]
-    pub fn get(self) -> &'static T {
-        self.0
-    }
-
-    /// Whether two handles name the same object.
-    #[inline(always)]
-    pub fn ptr_eq(self, other: Gc<T>) -> bool {
-        std::ptr::eq(self.0, other.0)
-    }
-
-    /// The object's address with its provenance exposed, for NaN-boxing.
-    fn expose_addr(self) -> usize {
-        std::ptr::from_ref(self.0).expose_provenance()
-    }
-
-    /// Rebuilds a handle from an address made by `expose_addr`.
-    ///
-    /// # Safety
-    ///
-    /// `addr` must be the result of `Gc::<T>::expose_addr` for the same `T`,
-    /// on an object that is still allocated. (The placeholder heap never
-    /// frees, so the second half always holds here.)
-    unsafe fn from_exposed_addr(addr: usize) -> Gc<T> {
-        let ptr = std::ptr::with_exposed_provenance::<T>(addr);
-        // SAFETY: by this function's contract `ptr` came from a `&'static T`
-        // to a live, initialised object, and its provenance was exposed.
-        Gc(unsafe { &*ptr })
-    }
-}
-
-impl<T> Clone for Gc<T> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-
-impl<T> Copy for Gc<T> {}
-
-impl<T> Deref for Gc<T> {
-    type Target = T;
-
-    #[inline(always)]
-    fn deref(&self) -> &T {
-        self.0
-    }
-}
-
-impl<T> PartialEq for Gc<T> {
-    fn eq(&self, other: &Self) -> bool {
-        self.ptr_eq(*other)
-    }
-}
-
-impl<T> Eq for Gc<T> {}
-
-impl<T: fmt::Debug> fmt::Debug for Gc<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Gc({:?})", self.0)
-    }
-}
-
-/// A heap object type that a `Value` can hold, with the tag that marks it in
-/// a boxed value. Sealed: only this module's types implement it, each with a
-/// distinct tag, which `value.rs`'s safety argument relies on.
-pub trait ObjKind: sealed::Sealed + Sized + 'static {
+/// A heap object type that a `Value` can hold, with the tag that marks it
+/// in a boxed value. Sealed: only this module's types implement it, each
+/// with a distinct tag, which `value.rs`'s safety argument relies on. The
+/// lifetime ties the object type's brand to the value's: a `Value<'gc>`
+/// yields only `ObjClass<'gc>`, never an `ObjClass<'static>`.
+pub trait ObjKind<'gc>: sealed::Sealed + 'gc {
     /// The 3-bit tag of this kind in a NaN-boxed value.
     const TAG: u64;
 }
@@ -127,54 +65,67 @@ mod sealed {
 }
 
 macro_rules! kinds {
-    ($($ty:ident = $tag:literal,)*) => {
+    ($($ty:ty = $tag:ident = $value:literal,)*) => {
+        /// Each kind's tag by name, for `match`es on a value's tag bits.
+        mod tag {
+            $(pub const $tag: u64 = $value;)*
+        }
         $(
-            impl sealed::Sealed for $ty {}
-            impl ObjKind for $ty {
-                const TAG: u64 = $tag;
+            impl<'gc> sealed::Sealed for $ty {}
+            impl<'gc> ObjKind<'gc> for $ty {
+                const TAG: u64 = tag::$tag;
             }
-            // The tag lives in the low three bits of the address.
-            const _: () = assert!(std::mem::align_of::<$ty>() >= 8);
         )*
     };
 }
 
 kinds! {
-    ObjString = 0,
-    ObjFunction = 1,
-    ObjNative = 2,
-    ObjClosure = 3,
-    ObjClass = 4,
-    ObjInstance = 5,
-    ObjBoundMethod = 6,
+    ObjString = STRING = 0,
+    ObjFunction<'gc> = FUNCTION = 1,
+    ObjNative = NATIVE = 2,
+    ObjClosure<'gc> = CLOSURE = 3,
+    ObjClass<'gc> = CLASS = 4,
+    ObjInstance<'gc> = INSTANCE = 5,
+    ObjBoundMethod<'gc> = BOUND_METHOD = 6,
 }
 
-/// An interned string. Two `Gc<ObjString>` are equal iff their texts are.
-#[derive(Debug)]
-pub struct ObjString {
+/// The fixed part of a string object: its hash. The field is private to
+/// the object layer, so only the interner (`intern.rs`) makes strings.
+#[derive(Trace)]
+pub struct StringHead {
     hash: u32,
-    chars: Box<str>,
 }
 
-impl ObjString {
-    /// The text.
-    #[inline(always)]
-    pub fn as_str(&self) -> &str {
-        &self.chars
+/// An interned string: its hash, then its UTF-8 bytes, in one object. Two
+/// `Gc<ObjString>` are the same object iff their texts are equal.
+pub type ObjString = WithTail<StringHead, u8>;
+
+/// Reading a string object.
+pub trait StringObject {
+    /// The text. (Checks UTF-8 on each call, which keeps the object layer
+    /// free of `unsafe` here; only printing and error messages ask, and
+    /// they are linear in the text anyway.)
+    fn as_str(&self) -> &str;
+    /// The FNV-1a hash of the text, computed once at interning.
+    fn hash(&self) -> u32;
+}
+
+impl StringObject for ObjString {
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.tail).expect("strings are made from `str`s")
     }
 
-    /// The FNV-1a hash of the text, computed once at interning.
     #[inline(always)]
-    pub fn hash(&self) -> u32 {
-        self.hash
+    fn hash(&self) -> u32 {
+        self.head.hash
     }
 }
 
 /// A function loaded from a `FunctionProto`: bytecode with live constants.
-#[derive(Debug)]
-pub struct ObjFunction {
+#[derive(Trace)]
+pub struct ObjFunction<'gc> {
     /// The name; `None` for the top-level script.
-    pub name: Option<Gc<ObjString>>,
+    pub name: Option<Gc<'gc, ObjString>>,
     /// The number of parameters.
     pub arity: u8,
     /// The number of upvalues `OP_CLOSURE` captures for it.
@@ -184,47 +135,68 @@ pub struct ObjFunction {
     /// The source line of each byte of `code`.
     pub lines: Box<[u32]>,
     /// The constants, as values.
-    pub constants: Box<[Value]>,
+    pub constants: Box<[Value<'gc>]>,
 }
 
 /// A native function: receives its arguments, returns its result.
-pub type NativeFn = fn(&[Value]) -> Value;
+pub type NativeFn = for<'gc> fn(&[Value<'gc>]) -> Value<'gc>;
 
 /// A function implemented in Rust.
-#[derive(Debug)]
+#[derive(Trace)]
 pub struct ObjNative {
     /// The implementation.
+    #[gc(skip)]
     pub function: NativeFn,
 }
 
-/// A function with its captured variables.
-#[derive(Debug)]
-pub struct ObjClosure {
+/// The fixed part of a closure object: the function it closes over.
+#[derive(Trace)]
+pub struct ClosureHead<'gc> {
+    function: Gc<'gc, ObjFunction<'gc>>,
+}
+
+/// A function with its captured variables, in one object.
+pub type ObjClosure<'gc> = WithTail<ClosureHead<'gc>, Gc<'gc, ObjUpvalue<'gc>>>;
+
+/// Reading a closure object.
+pub trait ClosureObject<'gc> {
     /// The code.
-    pub function: Gc<ObjFunction>,
+    fn function(&self) -> Gc<'gc, ObjFunction<'gc>>;
     /// The captured variables, in the order `OP_CLOSURE` lists them.
-    pub upvalues: Box<[Gc<ObjUpvalue>]>,
+    fn upvalues(&self) -> &[Gc<'gc, ObjUpvalue<'gc>>];
+}
+
+impl<'gc> ClosureObject<'gc> for ObjClosure<'gc> {
+    #[inline(always)]
+    fn function(&self) -> Gc<'gc, ObjFunction<'gc>> {
+        self.head.function
+    }
+
+    #[inline(always)]
+    fn upvalues(&self) -> &[Gc<'gc, ObjUpvalue<'gc>>] {
+        &self.tail
+    }
 }
 
 /// Where a captured variable lives.
-#[derive(Clone, Copy, Debug)]
-pub enum UpvalueState {
+#[derive(Clone, Copy, Debug, Trace)]
+pub enum UpvalueState<'gc> {
     /// Still on the VM stack, at this absolute slot.
     Open(usize),
     /// Moved off the stack when its scope ended.
-    Closed(Value),
+    Closed(Value<'gc>),
 }
 
 /// A captured variable, shared by every closure that captured it.
-#[derive(Debug)]
-pub struct ObjUpvalue {
-    state: Cell<UpvalueState>,
+#[derive(Trace)]
+pub struct ObjUpvalue<'gc> {
+    state: GcCell<UpvalueState<'gc>>,
 }
 
-impl ObjUpvalue {
+impl<'gc> ObjUpvalue<'gc> {
     /// Where the variable is now.
     #[inline(always)]
-    pub fn state(&self) -> UpvalueState {
+    pub fn state(&self) -> UpvalueState<'gc> {
         self.state.get()
     }
 
@@ -238,56 +210,56 @@ impl ObjUpvalue {
 }
 
 /// A class: its name and methods.
-#[derive(Debug)]
-pub struct ObjClass {
+#[derive(Trace)]
+pub struct ObjClass<'gc> {
     /// The name.
-    pub name: Gc<ObjString>,
+    pub name: Gc<'gc, ObjString>,
     /// Method name to closure (stored as values).
-    methods: RefCell<Table>,
+    methods: Table<'gc>,
     /// The `init` method, cached out of `methods` for instantiation.
-    initializer: Cell<Option<Gc<ObjClosure>>>,
+    initializer: GcCell<Option<Gc<'gc, ObjClosure<'gc>>>>,
 }
 
-impl ObjClass {
+impl<'gc> ObjClass<'gc> {
     /// The method called `name`, own or inherited.
     #[inline]
-    pub fn method(&self, name: Gc<ObjString>) -> Option<Gc<ObjClosure>> {
-        let method = self.methods.borrow().get(name)?;
+    pub fn method(&self, name: Gc<'gc, ObjString>) -> Option<Gc<'gc, ObjClosure<'gc>>> {
+        let method = self.methods.get(name)?;
         Some(
             method
-                .as_object::<ObjClosure>()
+                .as_object::<ObjClosure<'gc>>()
                 .expect("only closures are stored as methods"),
         )
     }
 
     /// The initializer, if the class or a superclass defines `init`.
     #[inline]
-    pub fn initializer(&self) -> Option<Gc<ObjClosure>> {
+    pub fn initializer(&self) -> Option<Gc<'gc, ObjClosure<'gc>>> {
         self.initializer.get()
     }
 }
 
 /// An instance of a class, with its fields.
-#[derive(Debug)]
-pub struct ObjInstance {
+#[derive(Trace)]
+pub struct ObjInstance<'gc> {
     /// Its class.
-    pub class: Gc<ObjClass>,
-    fields: RefCell<Table>,
+    pub class: Gc<'gc, ObjClass<'gc>>,
+    fields: Table<'gc>,
 }
 
-impl ObjInstance {
+impl<'gc> ObjInstance<'gc> {
     /// The field called `name`, if set.
     #[inline]
-    pub fn field(&self, name: Gc<ObjString>) -> Option<Value> {
-        self.fields.borrow().get(name)
+    pub fn field(&self, name: Gc<'gc, ObjString>) -> Option<Value<'gc>> {
+        self.fields.get(name)
     }
 }
 
 /// A method bound to its receiver, made by reading a method as a property.
-#[derive(Debug)]
-pub struct ObjBoundMethod {
+#[derive(Trace)]
+pub struct ObjBoundMethod<'gc> {
     /// `this` for the call.
-    pub receiver: Value,
+    pub receiver: Value<'gc>,
     /// The method.
-    pub method: Gc<ObjClosure>,
+    pub method: Gc<'gc, ObjClosure<'gc>>,
 }

@@ -11,16 +11,18 @@
 //! function shadows a method of the same name, as the book requires.
 //!
 //! Errors are returned as the bare message; the dispatch loop attaches the
-//! stack trace (`Vm::runtime_error`).
+//! stack trace (`Exec::runtime_error`).
 
-use super::{CallFrame, FRAMES_MAX, Vm};
+use super::FRAMES_MAX;
+use super::state::{CallFrame, Exec};
 use crate::object::{
-    Gc, ObjClass, ObjClosure, ObjInstance, ObjString, ObjUpvalue, Unpacked, Value,
+    ClosureObject, Gc, ObjClass, ObjClosure, ObjInstance, ObjString, ObjUpvalue, StringObject,
+    Unpacked, Value,
 };
 
-impl Vm {
+impl<'s> Exec<'s, '_> {
     /// Calls `callee`, which sits below `argc` arguments on the stack.
-    pub(super) fn call_value(&mut self, callee: Value, argc: usize) -> Result<(), String> {
+    pub(super) fn call_value(&mut self, callee: Value<'s>, argc: usize) -> Result<(), String> {
         if let Some(closure) = callee.as_object::<ObjClosure>() {
             return self.call_closure(closure, argc);
         }
@@ -54,10 +56,10 @@ impl Vm {
     #[inline]
     pub(super) fn call_closure(
         &mut self,
-        closure: Gc<ObjClosure>,
+        closure: Gc<'s, ObjClosure<'s>>,
         argc: usize,
     ) -> Result<(), String> {
-        let arity = usize::from(closure.function.arity);
+        let arity = usize::from(closure.function().arity);
         if argc != arity {
             return Err(format!("Expected {arity} arguments but got {argc}."));
         }
@@ -74,7 +76,7 @@ impl Vm {
 
     /// `OP_INVOKE`: calls method `name` of the receiver below `argc`
     /// arguments.
-    pub(super) fn invoke(&mut self, name: Gc<ObjString>, argc: usize) -> Result<(), String> {
+    pub(super) fn invoke(&mut self, name: Gc<'s, ObjString>, argc: usize) -> Result<(), String> {
         let receiver_slot = self.stack.len() - argc - 1;
         let Some(instance) = self.stack[receiver_slot].as_object::<ObjInstance>() else {
             return Err("Only instances have methods.".to_owned());
@@ -91,8 +93,8 @@ impl Vm {
     #[inline]
     pub(super) fn invoke_from_class(
         &mut self,
-        class: Gc<ObjClass>,
-        name: Gc<ObjString>,
+        class: Gc<'s, ObjClass<'s>>,
+        name: Gc<'s, ObjString>,
         argc: usize,
     ) -> Result<(), String> {
         match class.method(name) {
@@ -105,8 +107,8 @@ impl Vm {
     /// `class`, bound to it.
     pub(super) fn bind_method(
         &mut self,
-        class: Gc<ObjClass>,
-        name: Gc<ObjString>,
+        class: Gc<'s, ObjClass<'s>>,
+        name: Gc<'s, ObjString>,
     ) -> Result<(), String> {
         let method = class.method(name).ok_or_else(|| undefined_property(name))?;
         let top = self.stack.len() - 1;
@@ -117,7 +119,7 @@ impl Vm {
 
     /// The upvalue for stack slot `slot`: the open one if some closure
     /// already captured it, else a new open upvalue.
-    pub(super) fn capture_upvalue(&mut self, slot: usize) -> Gc<ObjUpvalue> {
+    pub(super) fn capture_upvalue(&mut self, slot: usize) -> Gc<'s, ObjUpvalue<'s>> {
         let mut index = self.open_upvalues.len();
         while index > 0 {
             let upvalue = self.open_upvalues[index - 1];
@@ -152,6 +154,6 @@ impl Vm {
     }
 }
 
-fn undefined_property(name: Gc<ObjString>) -> String {
+fn undefined_property(name: Gc<'_, ObjString>) -> String {
     format!("Undefined property '{}'.", name.as_str())
 }
