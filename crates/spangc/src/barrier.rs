@@ -26,7 +26,7 @@ use crate::trace::Trace;
 /// Called before `value` is stored into a heap object. See the module docs.
 #[inline(always)]
 pub(crate) fn write<B: Brand, T: ?Sized + Trace<B>>(cx: &Scope<B>, value: &T) {
-    if T::NEEDS_TRACE && cx.heap_inner().config.verify {
+    if T::NEEDS_TRACE && cx.verify() {
         check(cx, value);
     }
 }

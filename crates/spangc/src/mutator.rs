@@ -41,6 +41,7 @@ use std::cell::Cell;
 use std::marker::PhantomData;
 use std::ptr::NonNull;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 /// One thread's handle on a heap. See the module docs.
 pub struct Mutator<B: Brand = Global> {
@@ -130,8 +131,7 @@ impl<B: Brand> Mutator<B> {
     /// that enter a scope per operation and reach their safepoints between
     /// operations. Costs one load when no collection is wanted.
     pub fn safepoint(&mut self) {
-        let heap = &self.inner.heap;
-        if heap.world.poll() || heap.config.gc_stress {
+        if self.inner.heap.world.poll() {
             self.enter(|cx| cx.safepoint());
         }
     }
@@ -148,6 +148,8 @@ impl<B: Brand> Mutator<B> {
         let _exit = ExitGuard(m);
         let mut scope = Scope {
             m: NonNull::from(m),
+            poll: NonNull::from(m.heap.world.poll_flag()),
+            verify: m.heap.config.verify,
             _not_send_sync: PhantomData,
         };
         // A collection may have run while this mutator was outside; if the
@@ -184,6 +186,10 @@ impl<B: Brand> Drop for ExitGuard<'_, B> {
 /// safepoints. See the module docs.
 pub struct Scope<B: Brand = Global> {
     m: NonNull<MutatorInner<B>>,
+    /// The heap's safepoint poll flag, cached so a poll is one load.
+    poll: NonNull<AtomicBool>,
+    /// The heap's verify setting, cached for the write barrier.
+    verify: bool,
     /// `!Send + !Sync`: a scope is its thread's alone.
     _not_send_sync: PhantomData<*mut ()>,
 }
@@ -268,12 +274,53 @@ impl<B: Brand> Scope<B> {
         unsafe { Gc::from_raw(Gc::as_raw(bytes)) }
     }
 
-    /// Allocates a slice, copying `items`.
+    /// Allocates a slice, copying `items` (one `memcpy`).
     pub fn alloc_slice_copy<'s, T: Copy + Trace<B> + Branded<'s>>(
         &'s self,
         items: &[T],
     ) -> Gc<'s, [T], B> {
-        self.alloc_slice_from_iter(items.iter().copied())
+        let gc = self.alloc_tail_copy((), items);
+        // SAFETY: a `[T]` object is laid out as `WithTail<(), T>`.
+        unsafe { Gc::from_raw(Gc::as_raw(gc)) }
+    }
+
+    /// Allocates `head` followed by a copy of `tail` (one `memcpy`).
+    pub fn alloc_tail_copy<'s, H, T>(&'s self, head: H, tail: &[T]) -> Gc<'s, WithTail<H, T>, B>
+    where
+        H: Trace<B> + Branded<'s>,
+        T: Copy + Trace<B> + Branded<'s>,
+    {
+        let (p, elems) = self.begin_tail::<H, T>(head, tail.len());
+        // SAFETY: `begin_tail` made room for `tail.len()` elements at
+        // `elems`, a fresh object no one else sees; `T: Copy`, so a bitwise
+        // copy is a valid value and needs no drop bookkeeping.
+        unsafe {
+            std::ptr::copy_nonoverlapping(tail.as_ptr(), elems, tail.len());
+            WithTail::<H, T>::set_len(p, tail.len());
+            Gc::from_raw(p)
+        }
+    }
+
+    /// Allocates a `WithTail<H, T>` object with room for `len` elements,
+    /// writes `head`, and returns the object and its first element's
+    /// address. The length word says 0 until the caller raises it.
+    fn begin_tail<H, T>(&self, head: H, len: usize) -> (NonNull<u8>, *mut T)
+    where
+        H: Trace<B>,
+        T: Trace<B>,
+    {
+        let layout = WithTail::<H, T>::layout(len)
+            .unwrap_or_else(|| alloc_failed(AllocErrorKind::TooLarge { bytes: usize::MAX }));
+        let info = TypeInfo::of::<B, WithTail<H, T>>();
+        let req = SizeReq::for_layout_in(layout, !<WithTail<H, T> as Trace<B>>::NEEDS_TRACE);
+        let p = match self.alloc_raw(info, req) {
+            Ok(p) => p,
+            Err(kind) => alloc_failed(kind),
+        };
+        // SAFETY: `p` is a fresh slot of at least `layout`, aligned to it;
+        // the object claims no elements yet.
+        let elems = unsafe { WithTail::<H, T>::init_head(p, 0, head) };
+        (p, elems)
     }
 
     /// Allocates a slice from an iterator of known length.
@@ -308,23 +355,12 @@ impl<B: Brand> Scope<B> {
     {
         let mut items = tail.into_iter();
         let len = items.len();
-        let layout = WithTail::<H, T>::layout(len)
-            .unwrap_or_else(|| alloc_failed(AllocErrorKind::TooLarge { bytes: usize::MAX }));
-        let info = TypeInfo::of::<B, WithTail<H, T>>();
-        let p = match self.alloc_raw(
-            info,
-            SizeReq::for_layout_in(layout, !<WithTail<H, T> as Trace<B>>::NEEDS_TRACE),
-        ) {
-            Ok(p) => p,
-            Err(kind) => alloc_failed(kind),
-        };
-        // SAFETY: `p` is a fresh slot of at least `layout`, aligned to it.
-        // The object claims `len` elements from here on, so until each is
-        // written the length word is lowered to what is written: if the
-        // iterator panics, the object (garbage from then on) drops exactly
-        // the initialised prefix.
+        let (p, elems) = self.begin_tail::<H, T>(head, len);
+        // SAFETY: `begin_tail` made room for `len` elements at `elems`. The
+        // length word is raised as each element is written: if the iterator
+        // panics, the object (garbage from then on) drops exactly the
+        // initialised prefix.
         unsafe {
-            let elems = WithTail::<H, T>::init_head(p, 0, head);
             for i in 0..len {
                 let item = items.next().unwrap_or_else(|| {
                     panic!("alloc_with_tail: iterator yielded {i} items, promised {len}")
@@ -414,10 +450,17 @@ impl<B: Brand> Scope<B> {
     /// borrows of heap objects between safepoints (an interpreter holding
     /// its value stack's `RefMut`) polls this and steps out to drop them
     /// and call `safepoint` when it says so.
-    #[inline]
+    #[inline(always)]
     pub fn safepoint_requested(&self) -> bool {
-        let heap = &self.m().heap;
-        heap.world.poll() || heap.config.gc_stress
+        // SAFETY: the flag lives in the heap, which the mutator (and so the
+        // scope's whole life) keeps alive.
+        unsafe { self.poll.as_ref() }.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Whether the heap runs in verify mode (for the write barrier).
+    #[inline(always)]
+    pub(crate) fn verify(&self) -> bool {
+        self.verify
     }
 
     #[cold]
@@ -425,7 +468,7 @@ impl<B: Brand> Scope<B> {
         let m = self.m();
         if m.heap.world.park_if_collecting(m.id) {
             self.after_collection();
-        } else if m.heap.world.collection_wanted() || m.heap.config.gc_stress {
+        } else if m.heap.world.collection_wanted() || m.heap.world.stress() {
             self.run_collection(Reason::Trigger);
         }
     }

@@ -103,6 +103,8 @@ pub(crate) struct World {
     poll: AtomicBool,
     /// Whether allocation asked for a collection.
     wanted: AtomicBool,
+    /// Stress mode: every safepoint collects, so the poll flag stays up.
+    stress: bool,
 }
 
 /// Proof that the caller is the collector; [`World::restart`] consumes it.
@@ -155,10 +157,30 @@ impl World {
         self.stopped.notify_all();
     }
 
+    /// A world whose safepoints all collect (`stress`) or not.
+    pub(crate) fn new(stress: bool) -> World {
+        World {
+            poll: AtomicBool::new(stress),
+            stress,
+            ..World::default()
+        }
+    }
+
     /// The safepoint poll: whether the slow path must run.
     #[inline(always)]
     pub(crate) fn poll(&self) -> bool {
         self.poll.load(Ordering::Relaxed)
+    }
+
+    /// The poll flag itself, for scopes that cache its address so that a
+    /// poll is one load.
+    pub(crate) fn poll_flag(&self) -> &AtomicBool {
+        &self.poll
+    }
+
+    /// Whether every safepoint collects.
+    pub(crate) fn stress(&self) -> bool {
+        self.stress
     }
 
     /// Asks for a collection at the next safepoint (allocation crossed the
@@ -316,9 +338,12 @@ impl World {
             s.mutators[id.0] = Some(Status::Running);
         }
         // A collection requested while this one ran (e.g. a mutator that
-        // crossed the new trigger already) keeps the poll flag up.
-        self.poll
-            .store(self.wanted.load(Ordering::Relaxed), Ordering::Relaxed);
+        // crossed the new trigger already), or stress mode, keeps the poll
+        // flag up.
+        self.poll.store(
+            self.stress || self.wanted.load(Ordering::Relaxed),
+            Ordering::Relaxed,
+        );
         self.resumed.notify_all();
     }
 
