@@ -162,14 +162,55 @@ where
 /// A set of objects that does not keep its members alive: members that die
 /// disappear at the next collection. Members are found by a hash and an
 /// equality the caller supplies (for interning: the content of a string).
+///
+/// An open-addressed table of (hash, member) slots, linear probing, at most
+/// 3/4 full; a probe compares stored hashes before looking at a member, so
+/// passing over other members costs no cache miss on them. Members leave
+/// only when the marker prunes dead ones, which rebuilds the table, so no
+/// tombstones are needed.
 pub struct WeakSet<'gc, T: ?Sized, B: Brand = Global> {
-    buckets: RefCell<HashMap<u64, Vec<Gc<'gc, T, B>>>>,
+    table: RefCell<Slots<'gc, T, B>>,
+}
+
+struct Slots<'gc, T: ?Sized, B: Brand> {
+    /// Power-of-two length, or empty.
+    slots: Vec<Option<(u64, Gc<'gc, T, B>)>>,
+    count: usize,
+}
+
+impl<'gc, T: ?Sized, B: Brand> Slots<'gc, T, B> {
+    fn with_capacity(members: usize) -> Self {
+        let len = if members == 0 {
+            0
+        } else {
+            (members * 4 / 3 + 1).next_power_of_two().max(16)
+        };
+        Slots {
+            slots: vec![None; len],
+            count: 0,
+        }
+    }
+
+    /// Puts a member in its first free slot (the table has room).
+    fn place(&mut self, hash: u64, member: Gc<'gc, T, B>) {
+        let mask = self.slots.len() - 1;
+        let mut i = hash as usize & mask;
+        while self.slots[i].is_some() {
+            i = (i + 1) & mask;
+        }
+        self.slots[i] = Some((hash, member));
+        self.count += 1;
+    }
+
+    fn members(&self) -> impl Iterator<Item = (u64, Gc<'gc, T, B>)> + '_ {
+        self.slots.iter().flatten().copied()
+    }
 }
 
 impl<T: ?Sized, B: Brand> Default for WeakSet<'_, T, B> {
     fn default() -> Self {
         WeakSet {
-            buckets: RefCell::new(HashMap::new()),
+            table: RefCell::new(Slots::with_capacity(0)),
         }
     }
 }
@@ -182,29 +223,40 @@ impl<'gc, T: ?Sized + Object, B: Brand> WeakSet<'gc, T, B> {
 
     /// The member with this hash for which `eq` holds.
     pub fn find(&self, hash: u64, eq: impl Fn(&T) -> bool) -> Option<Gc<'gc, T, B>> {
-        self.buckets
-            .borrow()
-            .get(&hash)?
-            .iter()
-            .copied()
-            .find(|m| eq(m))
+        let t = self.table.borrow();
+        if t.slots.is_empty() {
+            return None;
+        }
+        let mask = t.slots.len() - 1;
+        let mut i = hash as usize & mask;
+        while let Some((h, m)) = t.slots[i] {
+            if h == hash && eq(Gc::get(m)) {
+                return Some(m);
+            }
+            i = (i + 1) & mask;
+        }
+        None
     }
 
     /// Adds `member` under `hash` (the caller checks with
     /// [`WeakSet::find`] first if members must be unique).
     pub fn insert(&self, cx: &Scope<B>, hash: u64, member: Gc<'gc, T, B>) {
         barrier::write::<B, _>(cx, &member);
-        self.buckets
-            .borrow_mut()
-            .entry(hash)
-            .or_default()
-            .push(member);
+        let mut t = self.table.borrow_mut();
+        if (t.count + 1) * 4 > t.slots.len() * 3 {
+            let mut bigger = Slots::with_capacity((t.count + 1) * 2);
+            for (h, m) in t.members() {
+                bigger.place(h, m);
+            }
+            *t = bigger;
+        }
+        t.place(hash, member);
     }
 
     /// Number of members (dead members are removed at the next
     /// collection).
     pub fn len(&self) -> usize {
-        self.buckets.borrow().values().map(Vec::len).sum()
+        self.table.borrow().count
     }
 
     /// Whether the set is empty.
@@ -217,15 +269,18 @@ impl<T: ?Sized, B: Brand> WeakTableObj for WeakSet<'_, T, B> {
     fn trace_live(&self, _: &dyn Fn(NonNull<u8>) -> bool, _: &mut Tracer<'_>) {}
 
     fn prune(&self, live: &dyn Fn(NonNull<u8>) -> bool) {
-        self.buckets.borrow_mut().retain(|_, members| {
-            members.retain(|m| live(Gc::as_raw(*m)));
-            !members.is_empty()
-        });
+        let mut t = self.table.borrow_mut();
+        let keep: Vec<_> = t.members().filter(|(_, m)| live(Gc::as_raw(*m))).collect();
+        let mut fresh = Slots::with_capacity(keep.len());
+        for (h, m) in keep {
+            fresh.place(h, m);
+        }
+        *t = fresh;
     }
 
     fn visit_all(&self, tracer: &mut Tracer<'_>) {
-        for m in self.buckets.borrow().values().flatten() {
-            tracer.trace::<B, _>(m);
+        for (_, m) in self.table.borrow().members() {
+            tracer.trace::<B, _>(&m);
         }
     }
 }

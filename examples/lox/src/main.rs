@@ -152,7 +152,7 @@ fn run_source(vm: &mut Vm, source: &str, options: &Options) -> Outcome {
 fn print_gc_stats(vm: &mut Vm) {
     eprintln!("{}", vm.heap_stats());
     eprintln!(
-        "strings: {} interned (the interning table is strong: they stay live)",
+        "strings: {} interned (a weak set: dead strings leave it at each collection)",
         vm.strings_interned()
     );
 }

@@ -99,8 +99,8 @@ impl GcHeap {
         self.heap.stats()
     }
 
-    /// Distinct strings interned so far (the interning set is strong, so
-    /// this many strings are live; see `intern.rs`).
+    /// Distinct strings in the interning set (weak: strings that died
+    /// leave it at the next collection; see `intern.rs`).
     pub fn strings_interned(&mut self) -> usize {
         self.enter(|m| m.heap().strings_interned())
     }

@@ -1,55 +1,42 @@
 //! String interning: one `ObjString` per distinct text, so that string
 //! equality and table lookups compare pointers.
 //!
-//! The table is a set of strings, open-addressed by their FNV-1a hash with
-//! linear probing over a power-of-two array kept at most 3/4 full (as
-//! clox's `findString`). It is **strong**: the set holds its strings like
-//! any other traced field, so an interned string never dies. That is a
-//! stopgap: spangc has no weak table yet (the specials crate's weak handles
-//! are not exposed by the facade). When it has, the set becomes a weak set
-//! whose entries the sweeper clears, and only this module changes: the
-//! rest of the object layer calls nothing but `Interner::new`, `intern`,
-//! `concat` and `len`, and this is the only place a string is made (the
-//! string header's field is private to the object layer, and the layer
-//! builds strings nowhere else).
+//! The table is spangc's `WeakSet`: it does not keep its strings alive. A
+//! string nothing else references dies at the next collection, and the
+//! collector removes it from the set while the world is stopped, so a
+//! lookup never finds a dead string (and the string table does not grow
+//! forever, as clox's would without its `tableRemoveWhite`). Strings are
+//! found by their FNV-1a hash and their bytes.
 //!
 //! Strings are spangc `WithTail` objects (`[len | hash | bytes]`), so a
 //! string is one allocation with no drop glue. Concatenation hashes and
-//! probes the two halves in place and copies them straight into the new
+//! compares the two halves in place and copies them straight into the new
 //! object: a concatenation whose result already exists allocates nothing.
+//! This is the only place a string is made (the string header's field is
+//! private to the object layer).
 
-use spangc::{GcRefCell, Scope, Trace};
+use spangc::{Scope, Trace, WeakSet};
 
 use super::{Gc, ObjString, StringHead};
 
 /// The interning set. See the module docs.
 #[derive(Trace)]
 pub(super) struct Interner<'gc> {
-    set: GcRefCell<StringSet<'gc>>,
-}
-
-#[derive(Default, Trace)]
-struct StringSet<'gc> {
-    /// Power-of-two length, or empty before the first string. Each slot
-    /// keeps its string's hash beside the pointer, so a probe that passes
-    /// over other strings never loads them (a cache miss each, in a big
-    /// set).
-    slots: Vec<Option<(u32, Gc<'gc, ObjString>)>>,
-    /// Occupied slots; at most 3/4 of `slots.len()`.
-    count: usize,
+    set: WeakSet<'gc, ObjString>,
 }
 
 impl<'gc> Interner<'gc> {
     /// An empty set.
     pub(super) fn new() -> Interner<'gc> {
         Interner {
-            set: GcRefCell::new(StringSet::default()),
+            set: WeakSet::new(),
         }
     }
 
-    /// The number of distinct strings.
+    /// The number of distinct strings (dead ones leave at the next
+    /// collection).
     pub(super) fn len(&self) -> usize {
-        self.set.borrow().count
+        self.set.len()
     }
 
     /// The one string with text `text`, allocated if new.
@@ -72,44 +59,22 @@ impl<'gc> Interner<'gc> {
     /// The string whose bytes are `a` then `b`.
     fn intern_parts(&self, cx: &'gc Scope, a: &[u8], b: &[u8]) -> Gc<'gc, ObjString> {
         let hash = fnv1a(fnv1a(FNV_OFFSET, a), b);
-        let mut set = self.set.borrow_mut(cx);
-        if (set.count + 1) * 4 > set.slots.len() * 3 {
-            set.grow();
+        let same = |s: &ObjString| {
+            let text = &s.tail;
+            text.len() == a.len() + b.len() && text[..a.len()] == *a && text[a.len()..] == *b
+        };
+        if let Some(existing) = self.set.find(u64::from(hash), same) {
+            return existing;
         }
-        let mask = set.slots.len() - 1;
-        let mut index = hash as usize & mask;
-        while let Some((existing_hash, existing)) = set.slots[index] {
-            if existing_hash == hash {
-                let text = &Gc::get(existing).tail;
-                if text.len() == a.len() + b.len() && text[..a.len()] == *a && text[a.len()..] == *b
-                {
-                    return existing;
-                }
-            }
-            index = (index + 1) & mask;
-        }
-        let split = a.len();
-        let bytes = (0..a.len() + b.len()).map(|i| if i < split { a[i] } else { b[i - split] });
-        let string = cx.alloc_with_tail(StringHead { hash }, bytes);
-        set.slots[index] = Some((hash, string));
-        set.count += 1;
+        let string = if b.is_empty() {
+            cx.alloc_tail_copy(StringHead { hash }, a)
+        } else {
+            let split = a.len();
+            let bytes = (0..a.len() + b.len()).map(|i| if i < split { a[i] } else { b[i - split] });
+            cx.alloc_with_tail(StringHead { hash }, bytes)
+        };
+        self.set.insert(cx, u64::from(hash), string);
         string
-    }
-}
-
-impl StringSet<'_> {
-    /// Doubles the array (at least 64 slots) and reinserts every string.
-    fn grow(&mut self) {
-        let capacity = (self.slots.len() * 2).max(64);
-        let old = std::mem::replace(&mut self.slots, vec![None; capacity]);
-        let mask = capacity - 1;
-        for (hash, string) in old.into_iter().flatten() {
-            let mut index = hash as usize & mask;
-            while self.slots[index].is_some() {
-                index = (index + 1) & mask;
-            }
-            self.slots[index] = Some((hash, string));
-        }
     }
 }
 
