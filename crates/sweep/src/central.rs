@@ -24,9 +24,9 @@
 use crate::mheap::{AllocError, Mheap};
 use crate::spanset::SpanSet;
 use crate::sweep::{Dispose, Who};
-use crate::sweepgen::{SweepClaim, try_claim};
+use crate::sweepgen::{SpanSweepState, SweepClaim, try_claim};
 use spangc_arena::PageCache;
-use spangc_arena::sizeclass::{SpanClass, class_nelems, class_npages, class_size};
+use spangc_arena::sizeclass::{SpanClass, class_npages};
 use spangc_arena::span::Span;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::atomic::{AtomicU64, AtomicUsize};
@@ -112,37 +112,44 @@ impl Central {
             // SAFETY: spans in our sets belong to `heap`, which outlives 'h.
             let span = unsafe { s.get::<'h>() };
             // Popped from a swept set: we own it and it is at `h`.
-            span.sweepgen().store(h.wrapping_add(3), Relaxed);
+            span.sweepgen()
+                .store(SpanSweepState::CachedSwept.sweepgen(h), Relaxed);
             return Ok(span);
         }
-        let mut budget = SPAN_BUDGET;
-        while budget > 0 {
-            let Some(s) = self.partial_unswept(h).pop() else {
-                break;
-            };
-            budget -= 1;
-            // SAFETY: as above.
-            let span = unsafe { s.get::<'h>() };
-            if let Some(claim) = try_claim(span, h) {
-                return Ok(self.sweep_for_cache(heap, claim));
-            }
-            // Someone else swept it through another route; they own it.
-        }
-        while budget > 0 {
-            let Some(s) = self.full_unswept(h).pop() else {
-                break;
-            };
-            budget -= 1;
-            // SAFETY: as above.
-            let span = unsafe { s.get::<'h>() };
-            if let Some(claim) = try_claim(span, h) {
-                let span = claim.span();
-                let d = heap.sweep_span(&claim, Who::Alloc);
-                if d != Dispose::KeepFull {
-                    claim.release_cached();
-                    return Ok(span);
+        // Sweeping here registers with the sweep-done word like every other
+        // sweeper, so "done" is never reported while this refill holds a
+        // claim; once the generation is drained there is nothing unswept
+        // left to find, so skip straight to growing.
+        if let Some(_sweeper) = heap.done.begin() {
+            let mut budget = SPAN_BUDGET;
+            while budget > 0 {
+                let Some(s) = self.partial_unswept(h).pop() else {
+                    break;
+                };
+                budget -= 1;
+                // SAFETY: as above.
+                let span = unsafe { s.get::<'h>() };
+                if let Some(claim) = try_claim(span, h) {
+                    return Ok(self.sweep_for_cache(heap, claim));
                 }
-                heap.dispose(claim, d);
+                // Someone else swept it through another route; they own it.
+            }
+            while budget > 0 {
+                let Some(s) = self.full_unswept(h).pop() else {
+                    break;
+                };
+                budget -= 1;
+                // SAFETY: as above.
+                let span = unsafe { s.get::<'h>() };
+                if let Some(claim) = try_claim(span, h) {
+                    let span = claim.span();
+                    let d = heap.sweep_span(&claim, Who::Alloc);
+                    if d != Dispose::KeepFull {
+                        claim.release_cached();
+                        return Ok(span);
+                    }
+                    heap.dispose(claim, d);
+                }
             }
         }
         self.grow(heap, page_cache)
@@ -165,20 +172,16 @@ impl Central {
         heap: &'h Mheap,
         page_cache: &mut PageCache,
     ) -> Result<&'h Span, AllocError> {
-        let c = self.key.class.size_class();
         let h = heap.sweepgen();
-        let span = heap.page_heap().alloc_span(
-            class_npages(c),
+        let span = heap.alloc_span(
+            class_npages(self.key.class.size_class()),
             self.key.class,
             self.key.tag,
-            h,
             Some(page_cache),
         )?;
-        debug_assert_eq!(span.nelems() as usize, class_nelems(c));
-        debug_assert_eq!(span.elem_size(), class_size(c));
-        heap.install_fresh_bits(span)?;
         self.spans_in_use.fetch_add(1, Relaxed);
-        span.sweepgen().store(h.wrapping_add(3), Relaxed);
+        span.sweepgen()
+            .store(SpanSweepState::CachedSwept.sweepgen(h), Relaxed);
         Ok(span)
     }
 
@@ -188,7 +191,7 @@ impl Central {
         self.objects_allocated.fetch_add(allocated as u64, Relaxed);
         let h = heap.sweepgen();
         let sg = span.sweepgen().load(Relaxed);
-        if sg == h.wrapping_add(1) {
+        if sg == SpanSweepState::CachedUnswept.sweepgen(h) {
             // Cached since before the last advance: ours to sweep.
             let claim = SweepClaim::from_stale_cached(span, h);
             let d = heap.sweep_span(&claim, Who::Uncache);
@@ -196,23 +199,13 @@ impl Central {
         } else {
             assert_eq!(
                 sg,
-                h.wrapping_add(3),
+                SpanSweepState::CachedSwept.sweepgen(h),
                 "uncaching a span that is not cached: {span} (heap sweepgen {h})"
             );
             span.sweepgen()
                 .store(h, std::sync::atomic::Ordering::Release);
             self.push_swept(span, h);
         }
-    }
-
-    /// Every span in this central's sets (verifier only; world stopped).
-    pub(crate) fn sets(&self) -> [&SpanSet; 4] {
-        [
-            &self.partial[0],
-            &self.partial[1],
-            &self.full[0],
-            &self.full[1],
-        ]
     }
 }
 

@@ -18,6 +18,9 @@ mod spanset;
 mod stats;
 mod sweep;
 pub mod sweepgen;
+#[cfg(all(test, not(loom)))]
+mod tests;
+mod verify;
 
 pub use background::YIELD_EVERY;
 pub use central::CentralKey;

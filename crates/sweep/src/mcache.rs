@@ -38,6 +38,7 @@
 use crate::central::{Central, CentralKey};
 use crate::mheap::{AllocError, Mheap};
 use crate::sweep::allocated_count;
+use crate::sweepgen::SpanSweepState;
 use spangc_arena::sizeclass::{SpanClass, class_npages};
 use spangc_arena::span::Span;
 use spangc_arena::{PAGE_SIZE, PageCache};
@@ -182,10 +183,7 @@ impl MCache {
             SpanClass::LARGE_SCAN
         };
         let h = heap.sweepgen();
-        let span =
-            heap.page_heap()
-                .alloc_span(npages, class, tag, h, Some(&mut self.page_cache))?;
-        heap.install_fresh_bits(span)?;
+        let span = heap.alloc_span(npages, class, tag, Some(&mut self.page_cache))?;
         span.set_free_index(1);
         span.set_alloc_count(1);
         span.set_alloc_cache(0);
@@ -350,7 +348,8 @@ impl MCache {
         heap.counters
             .bytes_allocated
             .fetch_add(new as u64 * slot.elem_size as u64, Relaxed);
-        let stale = span.sweepgen().load(Relaxed) == heap.sweepgen().wrapping_add(1);
+        let stale = span.sweepgen().load(Relaxed)
+            == SpanSweepState::CachedUnswept.sweepgen(heap.sweepgen());
         if !stale {
             // Refill counted every free slot as live; undo the unused ones.
             // (A stale span's share was reset with heap_live at the mark.)

@@ -33,10 +33,10 @@ use crate::reclaim::Reclaim;
 use crate::spanset::{SpanRef, SpanSet};
 use crate::stats::{Counters, SweepStats};
 use crate::sweep::Who;
-use crate::sweepgen::{SpanSweepState, SweepDone, next_generation, try_claim};
+use crate::sweepgen::{SweepDone, next_generation, try_claim};
 use spangc_arena::sizeclass::SpanClass;
 use spangc_arena::span::Span;
-use spangc_arena::{ArenaError, PageHeap, PageHeapConfig, PageHeapStats, SpanState};
+use spangc_arena::{ArenaError, PageCache, PageHeap, PageHeapConfig, PageHeapStats, SpanState};
 use spangc_gcbits::{GcBitsArenas, SpanBits};
 use std::collections::HashMap;
 use std::fmt;
@@ -146,7 +146,7 @@ pub struct Mheap {
     centrals: RwLock<Centrals>,
     /// Large-object spans, swept / unswept by generation parity (as the
     /// centrals' sets).
-    large: [SpanSet; 2],
+    pub(crate) large: [SpanSet; 2],
     /// Next central (by registry index) the sweeper looks at;
     /// `list.len()` means the large sets.
     sweep_cursor: AtomicUsize,
@@ -154,9 +154,14 @@ pub struct Mheap {
     pub(crate) reclaim: Reclaim,
     heap_live: AtomicUsize,
     pub(crate) counters: Counters,
+    /// In-use spans (small and large), counted where the sweep layer
+    /// allocates and frees them. Relaxed: exact whenever no thread is
+    /// allocating or sweeping (the world stopped), which is when it is read
+    /// as a count.
+    pub(crate) spans_in_use: AtomicUsize,
     /// In-use spans at the last advance: each must be swept exactly once
-    /// this generation (verify mode checks it).
-    in_use_at_advance: AtomicUsize,
+    /// this generation ([`Mheap::verify`] checks it).
+    pub(crate) in_use_at_advance: AtomicUsize,
     /// Spans swept this generation.
     pub(crate) swept_this_gen: AtomicUsize,
     pub(crate) poison: bool,
@@ -183,6 +188,7 @@ impl Mheap {
             reclaim: Reclaim::default(),
             heap_live: AtomicUsize::new(0),
             counters: Counters::default(),
+            spans_in_use: AtomicUsize::new(0),
             in_use_at_advance: AtomicUsize::new(0),
             swept_this_gen: AtomicUsize::new(0),
             poison: config.poison,
@@ -214,6 +220,15 @@ impl Mheap {
         self.sweepgen.load(Acquire)
     }
 
+    /// Sets the heap's generation (tests only: to run cycles across the
+    /// wrap). Only before anything is allocated.
+    #[cfg(test)]
+    pub(crate) fn set_sweepgen_for_test(&self, h: u32) {
+        assert_eq!(self.spans_in_use.load(Relaxed), 0, "heap not empty");
+        self.sweepgen
+            .store(h & crate::sweepgen::SWEEPGEN_MASK & !1, Release);
+    }
+
     /// Bytes allocated and not known to be dead (see the module docs).
     #[inline]
     pub fn heap_live(&self) -> usize {
@@ -238,14 +253,11 @@ impl Mheap {
 
     /// The central for `key`, created on first use.
     pub(crate) fn central(&self, key: CentralKey) -> Arc<Central> {
-        if let Some(&i) = self
-            .centrals
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .index
-            .get(&key)
         {
-            return self.centrals.read().unwrap_or_else(|e| e.into_inner()).list[i].clone();
+            let c = self.centrals.read().unwrap_or_else(|e| e.into_inner());
+            if let Some(&i) = c.index.get(&key) {
+                return c.list[i].clone();
+            }
         }
         let mut c = self.centrals.write().unwrap_or_else(|e| e.into_inner());
         if let Some(&i) = c.index.get(&key) {
@@ -256,6 +268,15 @@ impl Mheap {
         c.list.push(central.clone());
         c.index.insert(key, i);
         central
+    }
+
+    /// Every central, in registry order.
+    pub(crate) fn all_centrals(&self) -> Vec<Arc<Central>> {
+        self.centrals
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .list
+            .clone()
     }
 
     /// The central a small span belongs to.
@@ -271,16 +292,37 @@ impl Mheap {
         &self.large[(h / 2 % 2) as usize]
     }
 
-    fn large_unswept(&self, h: u32) -> &SpanSet {
+    pub(crate) fn large_unswept(&self, h: u32) -> &SpanSet {
         &self.large[1 - (h / 2 % 2) as usize]
     }
 
-    /// Installs fresh alloc and mark bits on a span just allocated from the
-    /// page heap, and points its alloc cache at slot 0.
-    pub(crate) fn install_fresh_bits(&self, span: &Span) -> Result<(), AllocError> {
+    /// A fresh span from the page heap, born swept (`sweepgen = h`), with
+    /// fresh alloc and mark bits installed and its alloc cache at slot 0,
+    /// counted in `spans_in_use`. On failure nothing is left allocated.
+    pub(crate) fn alloc_span(
+        &self,
+        npages: usize,
+        class: SpanClass,
+        tag: usize,
+        page_cache: Option<&mut PageCache>,
+    ) -> Result<&Span, AllocError> {
+        let span = self
+            .pages
+            .alloc_span(npages, class, tag, self.sweepgen(), page_cache)?;
         let n = span.nelems();
-        let alloc = self.bits.new_alloc_bits(n)?;
-        let mark = self.bits.new_mark_bits(n)?;
+        let bits = self
+            .bits
+            .new_alloc_bits(n)
+            .and_then(|a| Ok((a, self.bits.new_mark_bits(n)?)));
+        let (alloc, mark) = match bits {
+            Ok(b) => b,
+            Err(e) => {
+                // Not yet published to anyone: give the pages back rather
+                // than leak an in-use span without bitmaps.
+                self.pages.free_span(span, None);
+                return Err(e.into());
+            }
+        };
         // SAFETY: the span is fresh from the page heap and not yet
         // published to anyone else; both bitmaps are from this heap's
         // arenas and sized for `n`.
@@ -291,7 +333,8 @@ impl Mheap {
         span.set_free_index(0);
         span.set_alloc_count(0);
         span.init_alloc_cache();
-        Ok(())
+        self.spans_in_use.fetch_add(1, Relaxed);
+        Ok(span)
     }
 
     /// Returns a swept, empty span's pages to the page heap.
@@ -299,6 +342,7 @@ impl Mheap {
         if !large {
             self.central_of(span).spans_in_use.fetch_sub(1, Relaxed);
         }
+        self.spans_in_use.fetch_sub(1, Relaxed);
         self.counters.spans_freed.fetch_add(1, Relaxed);
         self.pages.free_span(span, None);
     }
@@ -348,22 +392,19 @@ impl Mheap {
     fn next_unswept(&self, h: u32) -> Option<SpanRef> {
         loop {
             let i = self.sweep_cursor.load(Relaxed);
-            let n = self
-                .centrals
-                .read()
-                .unwrap_or_else(|e| e.into_inner())
-                .list
-                .len();
-            if i > n {
-                return None;
-            }
-            let found = if i == n {
-                self.large_unswept(h).pop()
-            } else {
-                let c = self.centrals.read().unwrap_or_else(|e| e.into_inner()).list[i].clone();
-                c.partial_unswept(h)
+            let central = {
+                let c = self.centrals.read().unwrap_or_else(|e| e.into_inner());
+                if i > c.list.len() {
+                    return None;
+                }
+                c.list.get(i).cloned()
+            };
+            let found = match central {
+                Some(c) => c
+                    .partial_unswept(h)
                     .pop()
-                    .or_else(|| c.full_unswept(h).pop())
+                    .or_else(|| c.full_unswept(h).pop()),
+                None => self.large_unswept(h).pop(),
             };
             if found.is_some() {
                 return found;
@@ -411,8 +452,10 @@ impl Mheap {
     /// End of a mark phase, world stopped: starts generation `h + 2` (every
     /// in-use span needs sweeping again) with `heap_live` = `marked_bytes`.
     pub fn finish_mark(&self, marked_bytes: usize) {
+        // The count, not a walk of the heap: the pause must not grow with
+        // the heap.
         self.in_use_at_advance
-            .store(self.count_in_use_spans(), Relaxed);
+            .store(self.spans_in_use.load(Relaxed), Relaxed);
         self.swept_this_gen.store(0, Relaxed);
         let h = next_generation(self.sweepgen.load(Relaxed));
         self.sweepgen.store(h, Release);
@@ -470,12 +513,6 @@ impl Mheap {
                 }
             }
         }
-    }
-
-    fn count_in_use_spans(&self) -> usize {
-        let mut n = 0;
-        self.for_each_in_use_span(|_| n += 1);
-        n
     }
 
     /// Stops the background sweeper (and the page heap's scavenger stops
@@ -552,83 +589,6 @@ impl Mheap {
     /// Sets the background scavenger's retained-memory goal.
     pub fn set_scavenge_goal(&self, bytes: usize) {
         self.pages.set_scavenge_goal(bytes);
-    }
-
-    /// Checks the sweep layer's invariants with the world stopped and
-    /// sweeping finished; describes the first violation.
-    pub fn verify(&self) -> Result<(), String> {
-        self.pages.verify().map_err(|e| e.to_string())?;
-        let h = self.sweepgen();
-        if !self.done.is_done() {
-            return Err("sweeping not finished".into());
-        }
-        let expected = self.in_use_at_advance.load(Relaxed);
-        let swept = self.swept_this_gen.load(Relaxed);
-        if swept != expected && self.counters.cycles.load(Relaxed) > 0 {
-            return Err(format!(
-                "{swept} spans swept this generation, but {expected} were in use at its start: \
-                 every one must be swept exactly once"
-            ));
-        }
-        // Every span in a set must be in use, swept, and in one set only.
-        let mut seen = HashMap::new();
-        let mut sets: Vec<&SpanSet> = self.large.iter().collect();
-        let centrals = self.centrals.read().unwrap_or_else(|e| e.into_inner());
-        for c in &centrals.list {
-            sets.extend(c.sets());
-        }
-        let mut result = Ok(());
-        for set in sets {
-            let spans = set.drain();
-            for &s in &spans {
-                // SAFETY: our own records.
-                let span = unsafe { s.get::<'_>() };
-                if let Some(prev) = seen.insert(s, ()) {
-                    let _ = prev;
-                    result = result.and(Err(format!("{span} is in two span sets")));
-                }
-                if span.state() != SpanState::InUse {
-                    result = result.and(Err(format!("{span} in a span set is not in use")));
-                }
-                let sg = span.sweepgen().load(Relaxed);
-                if SpanSweepState::of(sg, h) != SpanSweepState::Swept {
-                    result =
-                        result.and(Err(format!("{span} in a span set is not swept (heap {h})")));
-                }
-            }
-            for s in spans {
-                // SAFETY: as above.
-                set.push(unsafe { s.get::<'_>() });
-            }
-        }
-        result?;
-        // Every in-use span is swept or cached-swept, in a set or cached,
-        // and its alloc count matches its bits.
-        let mut err = None;
-        self.for_each_in_use_span(|span| {
-            if err.is_some() {
-                return;
-            }
-            let sg = span.sweepgen().load(Relaxed);
-            match SpanSweepState::of(sg, h) {
-                SpanSweepState::Swept => {
-                    if !seen.contains_key(&SpanRef::new(span)) {
-                        err = Some(format!("{span} is swept but in no span set (lost)"));
-                        return;
-                    }
-                    let counted = crate::sweep::allocated_count(span);
-                    if counted != span.alloc_count() {
-                        err = Some(format!(
-                            "{span}: alloc_count {} but {counted} slots allocated",
-                            span.alloc_count()
-                        ));
-                    }
-                }
-                SpanSweepState::CachedSwept => {}
-                other => err = Some(format!("{span} is {other:?} after sweeping finished")),
-            }
-        });
-        err.map_or(Ok(()), Err)
     }
 }
 

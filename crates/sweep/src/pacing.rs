@@ -18,8 +18,9 @@
 //!
 //! Overflow and negative debt (Go issue 57523, where an overflow made every
 //! allocating thread think it owed the whole heap): a live heap at or below
-//! the basis owes nothing, the product is computed in `f64` and clamped, and
-//! an allocator that finds nothing left to sweep stops paying.
+//! the basis owes nothing, the product is computed in `f64`, rounded up and
+//! converted with a saturating cast, the sum saturates, and an allocator
+//! that finds nothing left to sweep stops paying.
 
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
@@ -84,12 +85,13 @@ impl ProportionalSweep {
         if live <= basis {
             return false;
         }
-        let owed = (live - basis) as f64 * slope;
-        let target = if owed.is_finite() && owed < (u64::MAX - basis_pages) as f64 {
-            basis_pages + owed as u64
-        } else {
-            u64::MAX
-        };
+        // Rounded up: truncating would let float error leave the last page
+        // of the cycle owed to nobody (e.g. 999.9999 of 1000 pages owed at
+        // the trigger). When the error goes the other way this owes one
+        // page past the line, which the caller does not find to sweep. `as u64` saturates, and so does the add: an absurd
+        // heap_live owes everything, never a wrapped-around nothing.
+        let owed = ((live - basis) as f64 * slope).ceil() as u64;
+        let target = basis_pages.saturating_add(owed);
         self.pages_swept.load(Relaxed) < target
     }
 }
@@ -119,6 +121,33 @@ mod tests {
             !p.in_debt(199 * MIB, 0),
             "all swept by the trigger less the margin"
         );
+    }
+
+    /// Regression: the target was truncated, and `pages / distance *
+    /// distance` is below `pages` in floating point for many pairs (2046
+    /// pages over 7 MiB + 8 KiB, for one), so at the end of the line one
+    /// page was owed to nobody and sweeping was not finished when heap_live
+    /// reached the trigger.
+    #[test]
+    fn the_whole_heap_is_owed_at_the_end_of_the_line() {
+        for pages in 1..3000usize {
+            for distance in [99 * MIB, 7 * MIB + 8192, 12_345_678, 1023 * MIB] {
+                let p = ProportionalSweep::default();
+                let live = 64 * MIB;
+                p.set_goal(live, live + distance + SWEEP_MIN_HEAP_DISTANCE, pages);
+                p.add_pages_swept(pages - 1);
+                assert!(
+                    p.in_debt(live + distance, 0),
+                    "{pages} pages over {distance} bytes: the last page is not owed"
+                );
+                // Rounding up may owe one page more than the line when the
+                // float error goes the other way; an allocator that finds
+                // nothing left to sweep stops paying, so that costs
+                // nothing. Never two.
+                p.add_pages_swept(2);
+                assert!(!p.in_debt(live + distance, 0));
+            }
+        }
     }
 
     #[test]

@@ -73,6 +73,11 @@ impl Mheap {
         if r.index.load(Acquire) >= DONE {
             return 0;
         }
+        // Register like every sweeper (see `sweepgen`): "done" waits for
+        // our claims, and once drained no span is left at h-2 to find.
+        let Some(_sweeper) = self.done.begin() else {
+            return 0;
+        };
         let start = Instant::now();
         let want = npages;
         let arenas = r.arenas.read().unwrap_or_else(|e| e.into_inner()).clone();

@@ -91,7 +91,8 @@ impl Mheap {
 
         // 1. Zombies, and 2. dead objects.
         let tag = span.type_tag();
-        let visit = self.poison || self.hooks.needs_free_hook(tag);
+        let hook = self.hooks.needs_free_hook(tag);
+        let visit = self.poison || hook;
         let mut nfreed = 0u32;
         for w in 0..alloc.len() {
             let valid = below(nelems, w);
@@ -112,7 +113,7 @@ impl Mheap {
                 while dead != 0 {
                     let i = 64 * w + dead.trailing_zeros() as usize;
                     dead &= dead - 1;
-                    self.free_object(span, tag, i);
+                    self.free_object(span, tag, hook, i);
                 }
             }
         }
@@ -146,13 +147,13 @@ impl Mheap {
         }
     }
 
-    /// Runs the free hook on slot `i` (if the type has one) and poisons it
-    /// (in verify mode).
-    fn free_object(&self, span: &Span, tag: usize, i: usize) {
+    /// Runs the free hook on slot `i` (if `hook`: the type has one) and
+    /// poisons it (in verify mode).
+    fn free_object(&self, span: &Span, tag: usize, hook: bool, i: usize) {
         let addr = span.slot_addr(i);
         // SAFETY: slot addresses of an in-use span are non-null.
         let p = unsafe { NonNull::new_unchecked(addr as *mut u8) };
-        if self.hooks.needs_free_hook(tag) {
+        if hook {
             self.hooks.free_object(tag, p);
         }
         if self.poison {
