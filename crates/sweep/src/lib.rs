@@ -9,6 +9,8 @@
 
 mod background;
 mod central;
+#[cfg(all(test, loom))]
+mod loom_tests;
 mod mcache;
 mod mheap;
 mod pacing;
@@ -17,6 +19,7 @@ mod reclaim;
 mod spanset;
 mod stats;
 mod sweep;
+mod sweeper;
 pub mod sweepgen;
 #[cfg(all(test, not(loom)))]
 mod tests;

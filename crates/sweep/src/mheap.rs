@@ -32,8 +32,7 @@ use crate::pacing::ProportionalSweep;
 use crate::reclaim::Reclaim;
 use crate::spanset::{SpanRef, SpanSet};
 use crate::stats::{Counters, SweepStats};
-use crate::sweep::Who;
-use crate::sweepgen::{SweepDone, next_generation, try_claim};
+use crate::sweepgen::{SweepDone, next_generation};
 use spangc_arena::sizeclass::SpanClass;
 use spangc_arena::span::Span;
 use spangc_arena::{ArenaError, PageCache, PageHeap, PageHeapConfig, PageHeapStats, SpanState};
@@ -44,7 +43,6 @@ use std::ptr::NonNull;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::sync::atomic::{AtomicU32, AtomicUsize};
 use std::sync::{Arc, RwLock};
-use std::time::Instant;
 
 /// What the layer above does when objects die. Called by whichever thread
 /// sweeps (the background sweeper, an allocating mutator).
@@ -126,6 +124,14 @@ impl From<spangc_arena::os::OsError> for AllocError {
     }
 }
 
+/// What a value of the sweepers' cursor points at: a central by registry
+/// index, then the large sets, then nothing.
+pub(crate) enum CursorAt {
+    Central(Arc<Central>),
+    Large,
+    End,
+}
+
 /// The registry of centrals: append-only, so an index stays valid.
 #[derive(Default)]
 struct Centrals {
@@ -147,18 +153,18 @@ pub struct Mheap {
     /// Large-object spans, swept / unswept by generation parity (as the
     /// centrals' sets).
     pub(crate) large: [SpanSet; 2],
-    /// Next central (by registry index) the sweeper looks at;
-    /// `list.len()` means the large sets.
-    sweep_cursor: AtomicUsize,
+    /// Next central (by registry index) the sweepers look at;
+    /// `list.len()` means the large sets. Relaxed: only a hint of where
+    /// work is (the span sets order the spans themselves).
+    pub(crate) sweep_cursor: AtomicUsize,
     pub(crate) pacing: ProportionalSweep,
     pub(crate) reclaim: Reclaim,
     heap_live: AtomicUsize,
     pub(crate) counters: Counters,
-    /// In-use spans (small and large), counted where the sweep layer
-    /// allocates and frees them. Relaxed: exact whenever no thread is
-    /// allocating or sweeping (the world stopped), which is when it is read
-    /// as a count.
-    pub(crate) spans_in_use: AtomicUsize,
+    /// In-use large spans (small ones are counted by their centrals).
+    /// Relaxed: exact whenever no thread is allocating or sweeping (the
+    /// world stopped), which is when it is read as a count.
+    pub(crate) large_spans_in_use: AtomicUsize,
     /// In-use spans at the last advance: each must be swept exactly once
     /// this generation ([`Mheap::verify`] checks it).
     pub(crate) in_use_at_advance: AtomicUsize,
@@ -188,7 +194,7 @@ impl Mheap {
             reclaim: Reclaim::default(),
             heap_live: AtomicUsize::new(0),
             counters: Counters::default(),
-            spans_in_use: AtomicUsize::new(0),
+            large_spans_in_use: AtomicUsize::new(0),
             in_use_at_advance: AtomicUsize::new(0),
             swept_this_gen: AtomicUsize::new(0),
             poison: config.poison,
@@ -222,9 +228,9 @@ impl Mheap {
 
     /// Sets the heap's generation (tests only: to run cycles across the
     /// wrap). Only before anything is allocated.
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub(crate) fn set_sweepgen_for_test(&self, h: u32) {
-        assert_eq!(self.spans_in_use.load(Relaxed), 0, "heap not empty");
+        assert_eq!(self.spans_in_use(), 0, "heap not empty");
         self.sweepgen
             .store(h & crate::sweepgen::SWEEPGEN_MASK & !1, Release);
     }
@@ -279,12 +285,25 @@ impl Mheap {
             .clone()
     }
 
-    /// The central a small span belongs to.
-    pub(crate) fn central_of(&self, span: &Span) -> Arc<Central> {
+    /// What the sweepers' cursor value `i` points at.
+    pub(crate) fn cursor_at(&self, i: usize) -> CursorAt {
+        let c = self.centrals.read().unwrap_or_else(|e| e.into_inner());
+        match c.list.get(i) {
+            Some(central) => CursorAt::Central(central.clone()),
+            None if i == c.list.len() => CursorAt::Large,
+            None => CursorAt::End,
+        }
+    }
+
+    /// The central of `span`, or `None` for a large span (a registry
+    /// lookup: callers that know the central pass it along instead).
+    pub(crate) fn central_for(&self, span: &Span) -> Option<Arc<Central>> {
         let class = SpanClass::from_raw(span.span_class_raw()).expect("span class");
-        self.central(CentralKey {
-            class,
-            tag: span.type_tag(),
+        (!class.is_large()).then(|| {
+            self.central(CentralKey {
+                class,
+                tag: span.type_tag(),
+            })
         })
     }
 
@@ -297,8 +316,9 @@ impl Mheap {
     }
 
     /// A fresh span from the page heap, born swept (`sweepgen = h`), with
-    /// fresh alloc and mark bits installed and its alloc cache at slot 0,
-    /// counted in `spans_in_use`. On failure nothing is left allocated.
+    /// fresh alloc and mark bits installed and its alloc cache at slot 0.
+    /// On failure nothing is left allocated. The caller counts it (in its
+    /// central or `large_spans_in_use`).
     pub(crate) fn alloc_span(
         &self,
         npages: usize,
@@ -333,104 +353,32 @@ impl Mheap {
         span.set_free_index(0);
         span.set_alloc_count(0);
         span.init_alloc_cache();
-        self.spans_in_use.fetch_add(1, Relaxed);
         Ok(span)
     }
 
-    /// Returns a swept, empty span's pages to the page heap.
-    pub(crate) fn free_span(&self, span: &Span, large: bool) {
-        if !large {
-            self.central_of(span).spans_in_use.fetch_sub(1, Relaxed);
-        }
-        self.spans_in_use.fetch_sub(1, Relaxed);
+    /// Returns a swept, empty span's pages to the page heap (`central`:
+    /// the span's, `None` for a large span).
+    pub(crate) fn free_span(&self, span: &Span, central: Option<&Central>) {
+        match central {
+            Some(c) => c.spans_in_use.fetch_sub(1, Relaxed),
+            None => self.large_spans_in_use.fetch_sub(1, Relaxed),
+        };
         self.counters.spans_freed.fetch_add(1, Relaxed);
         self.pages.free_span(span, None);
     }
 
-    /// Records one span swept.
-    pub(crate) fn note_swept(&self, span: &Span, who: Who, nfreed: u32, start: Instant) {
-        self.counters
-            .pages_swept
-            .fetch_add(span.npages() as u64, Relaxed);
+    /// Records one span swept (by any party).
+    pub(crate) fn note_swept(&self, span: &Span, central: Option<&Central>, nfreed: u32) {
         self.pacing.add_pages_swept(span.npages());
-        self.counters
-            .objects_freed
-            .fetch_add(nfreed as u64, Relaxed);
-        if span.span_class_raw() > 1 && nfreed > 0 {
-            self.central_of(span)
+        if nfreed > 0 {
+            self.counters
                 .objects_freed
                 .fetch_add(nfreed as u64, Relaxed);
+            if let Some(c) = central {
+                c.objects_freed.fetch_add(nfreed as u64, Relaxed);
+            }
         }
         self.swept_this_gen.fetch_add(1, Relaxed);
-        self.counters.add_time(who, start.elapsed());
-    }
-
-    /// Finds an unswept span, claims it and sweeps it. Returns the pages
-    /// swept, or `None` when no unswept span is left (then sweeping of this
-    /// generation is drained).
-    pub(crate) fn sweep_one(&self, who: Who) -> Option<usize> {
-        let sweeper = self.done.begin()?;
-        let h = self.sweepgen();
-        loop {
-            let Some(s) = self.next_unswept(h) else {
-                self.done.mark_drained(&sweeper);
-                return None;
-            };
-            // SAFETY: spans in our sets belong to our page heap.
-            let span = unsafe { s.get::<'_>() };
-            if let Some(claim) = try_claim(span, h) {
-                let npages = span.npages();
-                let d = self.sweep_span(&claim, who);
-                self.dispose(claim, d);
-                return Some(npages);
-            }
-        }
-    }
-
-    /// Pops the next span from an unswept set, walking the centrals with a
-    /// shared cursor (so concurrent sweepers spread over classes).
-    fn next_unswept(&self, h: u32) -> Option<SpanRef> {
-        loop {
-            let i = self.sweep_cursor.load(Relaxed);
-            let central = {
-                let c = self.centrals.read().unwrap_or_else(|e| e.into_inner());
-                if i > c.list.len() {
-                    return None;
-                }
-                c.list.get(i).cloned()
-            };
-            let found = match central {
-                Some(c) => c
-                    .partial_unswept(h)
-                    .pop()
-                    .or_else(|| c.full_unswept(h).pop()),
-                None => self.large_unswept(h).pop(),
-            };
-            if found.is_some() {
-                return found;
-            }
-            let _ = self
-                .sweep_cursor
-                .compare_exchange(i, i + 1, Relaxed, Relaxed);
-        }
-    }
-
-    /// Sweeps everything left of this generation and waits for other
-    /// sweepers to finish. Called before stopping the world, with mutators
-    /// still running (the pause does no sweeping), and by `collect()` so its
-    /// stats are final.
-    pub fn finish_sweep(&self) {
-        while self.sweep_one(Who::Finish).is_some() {}
-        // Other sweepers may still hold claims (each sweeps one span).
-        let mut spins = 0u32;
-        while !self.done.is_done() {
-            spins += 1;
-            if spins < 64 {
-                std::hint::spin_loop();
-            } else {
-                std::thread::yield_now();
-            }
-        }
     }
 
     /// Whether every span of this generation is swept.
@@ -454,8 +402,7 @@ impl Mheap {
     pub fn finish_mark(&self, marked_bytes: usize) {
         // The count, not a walk of the heap: the pause must not grow with
         // the heap.
-        self.in_use_at_advance
-            .store(self.spans_in_use.load(Relaxed), Relaxed);
+        self.in_use_at_advance.store(self.spans_in_use(), Relaxed);
         self.swept_this_gen.store(0, Relaxed);
         let h = next_generation(self.sweepgen.load(Relaxed));
         self.sweepgen.store(h, Release);
@@ -468,32 +415,24 @@ impl Mheap {
         self.background.wake();
     }
 
+    /// In-use spans, small and large (exact with the world stopped; a sum
+    /// over the centrals, which number tens to hundreds).
+    pub(crate) fn spans_in_use(&self) -> usize {
+        let centrals = self.centrals.read().unwrap_or_else(|e| e.into_inner());
+        self.large_spans_in_use.load(Relaxed)
+            + centrals
+                .list
+                .iter()
+                .map(|c| c.spans_in_use.load(Relaxed))
+                .sum::<usize>()
+    }
+
     /// Sets proportional sweep pacing so that this generation's sweep
     /// finishes before `heap_live` reaches `trigger` (called after
     /// [`Mheap::finish_mark`]).
     pub fn set_sweep_pacing(&self, trigger: usize) {
         self.pacing
             .set_goal(self.heap_live(), trigger, self.pages.stats().pages_in_use);
-    }
-
-    /// Sweeps enough to stay on the proportional sweep line before
-    /// allocating `bytes` of new span.
-    pub(crate) fn deduct_sweep_credit(&self, bytes: usize) {
-        if self.done.is_done() {
-            return;
-        }
-        let start = Instant::now();
-        let mut swept_any = false;
-        while self.pacing.in_debt(self.heap_live(), bytes) {
-            if self.sweep_one(Who::Proportional).is_none() {
-                break;
-            }
-            swept_any = true;
-        }
-        if swept_any {
-            self.counters
-                .add_loop_time(Who::Proportional, start.elapsed());
-        }
     }
 
     /// Calls `f` with every in-use span (world stopped, or the caller
@@ -559,7 +498,7 @@ impl Mheap {
 
     /// Sweep and allocation counters.
     pub fn sweep_stats(&self) -> SweepStats {
-        let mut s = self.counters.snapshot();
+        let mut s = self.counters.snapshot(self.pacing.pages_swept());
         let c = self.centrals.read().unwrap_or_else(|e| e.into_inner());
         s.classes = c
             .list

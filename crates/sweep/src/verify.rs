@@ -19,7 +19,7 @@
 //!    (cached swept): none is lost, none is stale-cached, none is
 //!    unswept; a swept span's `alloc_count` equals the popcount of its
 //!    alloc bits plus the slots below `free_index`; no mark bit is set;
-//! 5. the span counts (heap-wide and per central) equal the walk's;
+//! 5. the span counts (large spans, and per central) equal the walk's;
 //! 6. `heap_live` equals what the protocol says it is (module docs of
 //!    `mheap`): allocated bytes of swept small spans, whole spans for the
 //!    spans caches hold (a refill counts every free slot as live until the
@@ -218,9 +218,9 @@ impl Mheap {
                 places.len()
             )
         });
-        let counter = self.spans_in_use.load(Relaxed);
+        let counter = self.spans_in_use();
         f.check(counter == total, || {
-            format!("spans_in_use says {counter}, the heap walk found {total}")
+            format!("the span counters say {counter} in use, the heap walk found {total}")
         });
         for c in self.all_centrals() {
             let n = per_central.get(&c.key).copied().unwrap_or(0);

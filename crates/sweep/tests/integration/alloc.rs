@@ -72,34 +72,67 @@ fn fill_a_span_slot_by_slot() {
     }
 }
 
-/// `alloc_fast` takes the slot from the cached cursor and declines only at
-/// a word boundary of the alloc bits or at the end of the span; the slow
-/// path continues in the same span across the boundary.
+/// `alloc_fast` takes every slot of a cached span (crossing the words of
+/// its alloc bits without leaving the cache) and declines only when the
+/// cache has no span of the class or the span is full.
 #[test]
-fn fast_path_declines_only_at_word_boundaries() {
+fn fast_path_declines_only_when_the_span_is_full() {
     let heap = heap(false, false, Arc::new(Hooks::default()));
     let mut cache = heap.new_cache();
-    let class = class_for(8); // 1024 slots: 16 words
+    let class = class_for(8); // 1024 slots: 16 words of alloc bits
     assert!(cache.alloc_fast(TAG_PLAIN, class).is_none(), "empty cache");
     let first = addr(cache.alloc_slow(TAG_PLAIN, class).unwrap());
-    let mut declined = 0;
     let mut last = first;
     for _ in 1..1024 {
-        let p = match cache.alloc_fast(TAG_PLAIN, class) {
-            Some(p) => addr(p),
-            None => {
-                declined += 1;
-                addr(cache.alloc_slow(TAG_PLAIN, class).unwrap())
-            }
-        };
+        let p = addr(cache.alloc_fast(TAG_PLAIN, class).expect("a free slot"));
         assert_eq!(p, last + 8, "consecutive slots of one span");
         last = p;
     }
-    assert_eq!(
-        declined, 15,
-        "one refill of the cursor per word after the first"
-    );
     assert!(cache.alloc_fast(TAG_PLAIN, class).is_none(), "span full");
+}
+
+/// A span with holes (objects marked in an irregular pattern) is handed
+/// out run by run: exactly its free slots, each once, in address order,
+/// also when caches give it back in the middle of a run and another cache
+/// continues from there (the cursor is rewound to the run's next slot).
+#[test]
+fn runs_of_free_slots_across_caches() {
+    let heap = heap(false, false, Arc::new(Hooks::default()));
+    let class = class_for(16); // 512 slots: 8 words
+    let mut cache = heap.new_cache();
+    let objs: Vec<usize> = (0..512)
+        .map(|_| addr(cache.alloc(TAG_PLAIN, class).unwrap()))
+        .collect();
+    cache.release_all();
+    let keep = |i: usize| {
+        i.is_multiple_of(7) || i.is_multiple_of(5) || (130..200).contains(&i) || i == 511
+    };
+    collect(&heap, (0..512).filter(|&i| keep(i)).map(|i| objs[i]));
+    heap.finish_sweep();
+    let span = heap.page_heap().span_of_heap(objs[0]).unwrap();
+    let free: Vec<usize> = (0..512).filter(|&i| !keep(i)).map(|i| objs[i]).collect();
+    let mut got = Vec::new();
+    for (k, chunk) in [3, 1, 40, 2, 64, 100, 7].into_iter().cycle().enumerate() {
+        if got.len() == free.len() {
+            break;
+        }
+        let mut c = heap.new_cache();
+        for _ in 0..chunk.min(free.len() - got.len()) {
+            let p = addr(if k % 2 == 0 {
+                c.alloc(TAG_PLAIN, class).unwrap()
+            } else {
+                match c.alloc_fast(TAG_PLAIN, class) {
+                    Some(p) => p,
+                    None => c.alloc_slow(TAG_PLAIN, class).unwrap(),
+                }
+            });
+            got.push(p);
+        }
+        drop(c); // gives the span back mid-run
+        assert_eq!(span.alloc_count() as usize, 512 - free.len() + got.len());
+        heap.verify().unwrap();
+    }
+    assert_eq!(got, free, "exactly the free slots, in order");
 }
 
 /// Objects from `alloc` are zeroed: slots of a reused span are cleared
@@ -174,6 +207,12 @@ fn large_objects_have_a_span_each() {
     let (q, needzero) = cache.alloc_large(bytes, TAG_PLAIN, true).unwrap();
     assert_eq!(addr(q), a, "first fit reuses the pages");
     assert!(needzero, "the pages were written");
+    assert_eq!(
+        heap.sweep_stats().objects_allocated,
+        0,
+        "counted when the cache flushes"
+    );
+    cache.release_all();
     let st = heap.sweep_stats();
     assert_eq!(
         (st.objects_allocated, st.objects_freed, st.spans_freed),

@@ -5,5 +5,6 @@
 mod alloc;
 mod common;
 mod pacing;
+mod reclaim;
 mod stress;
 mod sweep;

@@ -178,10 +178,10 @@ fn slow_and_fast_mutators_together() {
                         i += 1;
                         if !fast {
                             cache.alloc(TAG_PLAIN, class_for(16)).unwrap();
-                            if i % 64 == 0 {
+                            if i.is_multiple_of(64) {
                                 std::thread::yield_now();
                             }
-                        } else if i % 16 == 0 {
+                        } else if i.is_multiple_of(16) {
                             cache.alloc_large(100 << 10, TAG_PLAIN, true).unwrap();
                         } else {
                             cache.alloc(TAG_HOOKED2, class_for(4096)).unwrap();

@@ -287,6 +287,10 @@ fn sweep_done_never_flaps() {
     let generation: Mutex<(u32, u64, u64)> = Mutex::new((heap.sweepgen(), 0, 0));
     let cycles = 100 * stress_scale();
     let seen_done = std::sync::atomic::AtomicU64::new(0);
+    // The last generation the observer saw done (the driver waits for it,
+    // so that every generation is watched while mutators run on after its
+    // sweep finished).
+    let observed = std::sync::atomic::AtomicU32::new(u32::MAX);
     std::thread::scope(|s| {
         let _stop = StopOnDrop(&stop);
         for t in 0..2u64 {
@@ -329,6 +333,7 @@ fn sweep_done_never_flaps() {
                 if done {
                     done_gen = Some(g.0);
                     seen_done.fetch_add(1, Relaxed);
+                    observed.store(g.0, Relaxed);
                     assert!(
                         swept - g.1 >= g.2,
                         "done in generation {} with {} of {} pages swept",
@@ -350,6 +355,11 @@ fn sweep_done_never_flaps() {
         for _ in 0..cycles {
             std::thread::sleep(std::time::Duration::from_micros(200));
             heap.finish_sweep();
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+            while observed.load(Relaxed) != heap.sweepgen() && std::time::Instant::now() < deadline
+            {
+                std::thread::yield_now();
+            }
             let _stopped = safepoint.write().unwrap();
             let mut g = generation.lock().unwrap();
             heap.prepare_mark();
