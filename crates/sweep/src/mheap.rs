@@ -54,6 +54,11 @@ pub trait SweepHooks: Send + Sync + 'static {
 
     /// Called once for each dead object in spans whose tag needs it,
     /// before the slot can be reused.
+    ///
+    /// Must not unwind: it runs while the sweeper holds a span's claim, and
+    /// a claim abandoned halfway would leave the span's bitmaps to be
+    /// retired under it. A panic escaping it aborts the process (the facade
+    /// catches destructor panics itself).
     fn free_object(&self, type_tag: usize, addr: NonNull<u8>);
 }
 
@@ -141,36 +146,55 @@ struct Centrals {
 
 /// The heap-wide sweep and allocation state. See the module docs.
 pub struct Mheap {
+    /// Thread-safe itself (its own lock and atomics; see `spangc-arena`).
     pages: PageHeap,
+    /// Lock-free bump allocation, rotated with the world stopped
+    /// (`prepare_mark`); see docs/gcbits.md.
     pub(crate) bits: GcBitsArenas,
+    /// Immutable.
     pub(crate) hooks: Arc<dyn SweepHooks>,
     /// The heap's sweep generation `h`. Written with the world stopped
     /// (Release), read anywhere (Acquire where a span's sweepgen is
     /// compared against it).
     sweepgen: AtomicU32,
+    /// The sweep-done word (`sweepgen.rs`): atomic, reset with the world
+    /// stopped.
     pub(crate) done: SweepDone,
+    /// Append-only registry: read-locked to look up or walk, write-locked
+    /// only to add a central (a cache's first allocation of a new key).
     centrals: RwLock<Centrals>,
     /// Large-object spans, swept / unswept by generation parity (as the
-    /// centrals' sets).
+    /// centrals' sets). Lock-free sets; a span is in at most one.
     pub(crate) large: [SpanSet; 2],
     /// Next central (by registry index) the sweepers look at;
     /// `list.len()` means the large sets. Relaxed: only a hint of where
-    /// work is (the span sets order the spans themselves).
+    /// work is (the span sets order the spans themselves). Reset with the
+    /// world stopped.
     pub(crate) sweep_cursor: AtomicUsize,
+    /// Atomics; see `pacing.rs` for the ordering.
     pub(crate) pacing: ProportionalSweep,
+    /// Atomics, and a snapshot lock written with the world stopped; see
+    /// `reclaim.rs`.
     pub(crate) reclaim: Reclaim,
+    /// See the module docs. Relaxed atomic adds: a count, not a
+    /// publication; exact with the world stopped.
     heap_live: AtomicUsize,
+    /// Monotone relaxed counters.
     pub(crate) counters: Counters,
     /// In-use large spans (small ones are counted by their centrals).
     /// Relaxed: exact whenever no thread is allocating or sweeping (the
     /// world stopped), which is when it is read as a count.
     pub(crate) large_spans_in_use: AtomicUsize,
     /// In-use spans at the last advance: each must be swept exactly once
-    /// this generation ([`Mheap::verify`] checks it).
+    /// this generation ([`Mheap::verify`] checks it). Written with the
+    /// world stopped.
     pub(crate) in_use_at_advance: AtomicUsize,
-    /// Spans swept this generation.
+    /// Spans swept this generation. Relaxed adds by every sweeper; reset
+    /// with the world stopped.
     pub(crate) swept_this_gen: AtomicUsize,
+    /// Immutable: overwrite freed objects with [`POISON`](crate::POISON).
     pub(crate) poison: bool,
+    /// Its own lock and condition variable (`background.rs`).
     pub(crate) background: Background,
 }
 
@@ -246,6 +270,9 @@ impl Mheap {
     }
 
     pub(crate) fn sub_heap_live(&self, bytes: usize) {
+        if bytes == 0 {
+            return;
+        }
         let r = self
             .heap_live
             .fetch_update(Relaxed, Relaxed, |v| Some(v.saturating_sub(bytes)));
@@ -329,11 +356,7 @@ impl Mheap {
         let span = self
             .pages
             .alloc_span(npages, class, tag, self.sweepgen(), page_cache)?;
-        let n = span.nelems();
-        let bits = self
-            .bits
-            .new_alloc_bits(n)
-            .and_then(|a| Ok((a, self.bits.new_mark_bits(n)?)));
+        let bits = self.fresh_bits(span.nelems());
         let (alloc, mark) = match bits {
             Ok(b) => b,
             Err(e) => {
@@ -345,7 +368,7 @@ impl Mheap {
         };
         // SAFETY: the span is fresh from the page heap and not yet
         // published to anyone else; both bitmaps are from this heap's
-        // arenas and sized for `n`.
+        // arenas and sized for its `nelems` (`fresh_bits`).
         unsafe {
             span.set_alloc_bits(alloc.as_ptr());
             span.set_gcmark_bits(mark.as_ptr());
@@ -354,6 +377,34 @@ impl Mheap {
         span.set_alloc_count(0);
         span.init_alloc_cache();
         Ok(span)
+    }
+
+    /// Zeroed alloc and mark bitmaps for a fresh span of `nelems` slots.
+    /// When both fit in one bitmap of twice the words (`nelems <= 512`:
+    /// every class but the 8-byte one), they are the two halves of one,
+    /// one bump of the gcBits head instead of two: the bump is an atomic
+    /// read-modify-write, which costs most of a refill that grows the heap
+    /// after the cache filled its span with stores. Each half meets the
+    /// contract of a bitmap of its own (8-byte aligned, `ceil(nelems/64)`
+    /// words, in one chunk of the `next` epoch, and starting at least the
+    /// chunk slack before the chunk's end, since the whole did).
+    fn fresh_bits(
+        &self,
+        nelems: u32,
+    ) -> Result<(NonNull<u64>, NonNull<u64>), spangc_arena::os::OsError> {
+        let words = spangc_gcbits::bitmap_words(nelems);
+        let both = 128 * words as u32;
+        if both <= spangc_gcbits::MAX_NELEMS {
+            let alloc = self.bits.new_alloc_bits(both)?;
+            // SAFETY: the bitmap has `2 * words` words, so the second half
+            // starts inside it.
+            let mark = unsafe { alloc.add(words) };
+            return Ok((alloc, mark));
+        }
+        Ok((
+            self.bits.new_alloc_bits(nelems)?,
+            self.bits.new_mark_bits(nelems)?,
+        ))
     }
 
     /// Returns a swept, empty span's pages to the page heap (`central`:

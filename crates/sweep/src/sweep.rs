@@ -163,7 +163,9 @@ impl Mheap {
         // SAFETY: slot addresses of an in-use span are non-null.
         let p = unsafe { NonNull::new_unchecked(addr as *mut u8) };
         if hook {
+            let abort = AbortOnUnwind;
             self.hooks.free_object(tag, p);
+            std::mem::forget(abort);
         }
         if self.poison {
             // SAFETY: the object is dead and its destructor has run;
@@ -188,6 +190,18 @@ impl Mheap {
             Some(c) => c.push_swept(span, h),
             None => self.large_swept(h).push(span),
         }
+    }
+}
+
+/// Aborts the process if dropped, which happens only while unwinding out
+/// of a free hook (see [`SweepHooks::free_object`](crate::SweepHooks::free_object)):
+/// the sweeper holds a claim it cannot give back halfway.
+struct AbortOnUnwind;
+
+impl Drop for AbortOnUnwind {
+    fn drop(&mut self) {
+        eprintln!("spangc: a free hook panicked while sweeping; aborting");
+        std::process::abort();
     }
 }
 
