@@ -6,10 +6,11 @@
 //! counts equal popcounts, accounting identities, no span lost or on two
 //! lists); and a stress version of the sweep-done loom model.
 //!
-//! Sizes scale with `SPANGC_STRESS_SCALE` (default 1: a few seconds in a
-//! debug build; 50 for a soak, about a minute of cycles per config in a
-//! release build: `SPANGC_STRESS_SCALE=50 cargo test -p spangc-sweep
-//! --release --test integration stress`).
+//! Sizes scale with `SPANGC_STRESS_SCALE` (default 1: 300 collections and
+//! 100 more for the flap test, about a second in a debug build). Soak:
+//! `SPANGC_STRESS_SCALE=50 cargo test -p spangc-sweep --release --test
+//! integration stress` (20 000 collections, about 30 seconds on the
+//! project's machine). Seeds replay with `SPANGC_SEED`.
 
 use crate::common::*;
 use spangc_sweep::{MCache, Mheap};
