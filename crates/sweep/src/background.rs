@@ -3,16 +3,18 @@
 //!
 //! It parks on a condition variable until a generation starts
 //! ([`Background::wake`] from `finish_mark`), then sweeps spans until none
-//! is left. Between spans it yields the CPU to other threads, but not after
+//! is left, in batches (`Mheap::sweep_spans`) of about [`YIELD_EVERY`] of
+//! sweeping, yielding the CPU to other threads between batches. Not after
 //! every span: `sched_yield` costs a few hundred nanoseconds, more than
-//! sweeping a dead span of a type without destructors, so it yields once
-//! per [`YIELD_EVERY`] of sweeping instead.
+//! sweeping a dead span of a type without destructors.
 //!
 //! The thread holds only a `Weak` reference to the heap (upgraded per
 //! batch), so it never keeps the heap alive; `stop` joins it.
 
 use crate::mheap::Mheap;
 use crate::sweep::Who;
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -24,13 +26,16 @@ pub const YIELD_EVERY: Duration = Duration::from_micros(50);
 struct State {
     /// Generations started (wakes).
     wakes: u64,
-    stop: bool,
 }
 
 #[derive(Default)]
 struct Signal {
     state: Mutex<State>,
     cv: Condvar,
+    /// Set (under `state`'s lock, so a waiter cannot miss it) to stop the
+    /// thread; read between spans without the lock. Relaxed: a flag, and
+    /// `stop` then joins the thread.
+    stopping: AtomicBool,
 }
 
 /// Handle on the background sweeper. See the module docs.
@@ -63,8 +68,8 @@ impl Background {
 
     pub(crate) fn stop(&self) {
         {
-            let mut s = self.signal.state.lock().unwrap_or_else(|e| e.into_inner());
-            s.stop = true;
+            let _s = self.signal.state.lock().unwrap_or_else(|e| e.into_inner());
+            self.signal.stopping.store(true, Relaxed);
             self.signal.cv.notify_one();
         }
         let t = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
@@ -81,24 +86,27 @@ fn run(heap: Weak<Mheap>, signal: &Signal) {
     loop {
         {
             let mut s = signal.state.lock().unwrap_or_else(|e| e.into_inner());
-            while s.wakes == seen && !s.stop {
+            while s.wakes == seen && !signal.stopping.load(Relaxed) {
                 s = signal.cv.wait(s).unwrap_or_else(|e| e.into_inner());
             }
-            if s.stop {
+            if signal.stopping.load(Relaxed) {
                 return;
             }
             seen = s.wakes;
         }
         let Some(heap) = heap.upgrade() else { return };
-        let mut since_yield = Instant::now();
-        while heap.sweep_one(Who::Background).is_some() {
-            if signal.state.lock().unwrap_or_else(|e| e.into_inner()).stop {
+        loop {
+            let batch_start = Instant::now();
+            let drained = heap.sweep_spans(Who::Background, || {
+                !signal.stopping.load(Relaxed) && batch_start.elapsed() < YIELD_EVERY
+            });
+            if signal.stopping.load(Relaxed) {
                 return;
             }
-            if since_yield.elapsed() >= YIELD_EVERY {
-                std::thread::yield_now();
-                since_yield = Instant::now();
+            if drained {
+                break;
             }
+            std::thread::yield_now();
         }
     }
 }

@@ -24,12 +24,13 @@
 use crate::mheap::{AllocError, Mheap};
 use crate::spanset::SpanSet;
 use crate::sweep::{Dispose, Who};
-use crate::sweepgen::{SweepClaim, try_claim};
+use crate::sweepgen::{SpanSweepState, SweepClaim, cache_word, publish_word, try_claim};
 use spangc_arena::PageCache;
-use spangc_arena::sizeclass::{SpanClass, class_nelems, class_npages, class_size};
+use spangc_arena::sizeclass::{SpanClass, class_npages};
 use spangc_arena::span::Span;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::atomic::{AtomicU64, AtomicUsize};
+use std::time::Instant;
 
 /// How many unswept spans one refill may sweep before it grows the heap
 /// instead (the seed's `spanBudget`).
@@ -51,7 +52,8 @@ pub struct Central {
     full: [SpanSet; 2],
     /// Spans of this central currently in use (anywhere: sets or caches).
     pub(crate) spans_in_use: AtomicUsize,
-    /// Objects allocated from this central's spans, ever.
+    /// Objects allocated from this central's spans, ever (added when the
+    /// allocating cache flushes).
     pub(crate) objects_allocated: AtomicU64,
     /// Objects freed by sweeping this central's spans, ever.
     pub(crate) objects_freed: AtomicU64,
@@ -91,6 +93,11 @@ impl Central {
         &self.full[unswept_index(h)]
     }
 
+    /// Whether `span` belongs to this central.
+    pub(crate) fn owns(&self, span: &Span) -> bool {
+        span.span_class_raw() == self.key.class.raw() && span.type_tag() == self.key.tag
+    }
+
     /// Puts a swept span (sweepgen already `h`) on the right swept set.
     pub(crate) fn push_swept(&self, span: &Span, h: u32) {
         if span.alloc_count() < span.nelems() {
@@ -112,37 +119,60 @@ impl Central {
             // SAFETY: spans in our sets belong to `heap`, which outlives 'h.
             let span = unsafe { s.get::<'h>() };
             // Popped from a swept set: we own it and it is at `h`.
-            span.sweepgen().store(h.wrapping_add(3), Relaxed);
+            cache_word(span.sweepgen(), h);
             return Ok(span);
         }
-        let mut budget = SPAN_BUDGET;
-        while budget > 0 {
-            let Some(s) = self.partial_unswept(h).pop() else {
-                break;
-            };
-            budget -= 1;
-            // SAFETY: as above.
-            let span = unsafe { s.get::<'h>() };
-            if let Some(claim) = try_claim(span, h) {
-                return Ok(self.sweep_for_cache(heap, claim));
-            }
-            // Someone else swept it through another route; they own it.
-        }
-        while budget > 0 {
-            let Some(s) = self.full_unswept(h).pop() else {
-                break;
-            };
-            budget -= 1;
-            // SAFETY: as above.
-            let span = unsafe { s.get::<'h>() };
-            if let Some(claim) = try_claim(span, h) {
-                let span = claim.span();
-                let d = heap.sweep_span(&claim, Who::Alloc);
-                if d != Dispose::KeepFull {
-                    claim.release_cached();
+        // Sweeping here registers with the sweep-done word like every other
+        // sweeper, so "done" is never reported while this refill holds a
+        // claim; once the generation is drained there is nothing unswept
+        // left to find, so skip straight to growing.
+        // (The plain load first: once sweeping is done, as it is for most
+        // of a cycle, a refill pays no read-modify-write on the shared
+        // word.)
+        let sweeper = if heap.done.is_done() {
+            None
+        } else {
+            heap.done.begin()
+        };
+        if let Some(_sweeper) = sweeper {
+            let mut budget = SPAN_BUDGET;
+            while budget > 0 {
+                let Some(s) = self.partial_unswept(h).pop() else {
+                    break;
+                };
+                budget -= 1;
+                // SAFETY: as above.
+                let span = unsafe { s.get::<'h>() };
+                if let Some(claim) = try_claim(span, h) {
+                    let start = Instant::now();
+                    let span = self.sweep_for_cache(heap, claim);
+                    heap.counters.add_time(Who::Alloc, start.elapsed());
                     return Ok(span);
                 }
-                heap.dispose(claim, d);
+                // Someone else swept it through another route; they own it.
+            }
+            while budget > 0 {
+                let Some(s) = self.full_unswept(h).pop() else {
+                    break;
+                };
+                budget -= 1;
+                // SAFETY: as above.
+                let span = unsafe { s.get::<'h>() };
+                if let Some(claim) = try_claim(span, h) {
+                    let start = Instant::now();
+                    let span = claim.span();
+                    let d = heap.sweep_span(&claim, Some(self), true);
+                    let kept = d != Dispose::KeepFull;
+                    if kept {
+                        claim.release_cached();
+                    } else {
+                        heap.dispose(claim, d, Some(self));
+                    }
+                    heap.counters.add_time(Who::Alloc, start.elapsed());
+                    if kept {
+                        return Ok(span);
+                    }
+                }
             }
         }
         self.grow(heap, page_cache)
@@ -153,7 +183,7 @@ impl Central {
     /// kept for the cache rather than freed (the seed's `preserve`).
     fn sweep_for_cache<'h>(&self, heap: &'h Mheap, claim: SweepClaim<'h>) -> &'h Span {
         let span = claim.span();
-        heap.sweep_span(&claim, Who::Alloc);
+        heap.sweep_span(&claim, Some(self), true);
         debug_assert!(span.alloc_count() < span.nelems());
         claim.release_cached();
         span
@@ -165,54 +195,38 @@ impl Central {
         heap: &'h Mheap,
         page_cache: &mut PageCache,
     ) -> Result<&'h Span, AllocError> {
-        let c = self.key.class.size_class();
         let h = heap.sweepgen();
-        let span = heap.page_heap().alloc_span(
-            class_npages(c),
+        let span = heap.alloc_span(
+            class_npages(self.key.class.size_class()),
             self.key.class,
             self.key.tag,
-            h,
             Some(page_cache),
         )?;
-        debug_assert_eq!(span.nelems() as usize, class_nelems(c));
-        debug_assert_eq!(span.elem_size(), class_size(c));
-        heap.install_fresh_bits(span)?;
         self.spans_in_use.fetch_add(1, Relaxed);
-        span.sweepgen().store(h.wrapping_add(3), Relaxed);
+        cache_word(span.sweepgen(), h);
         Ok(span)
     }
 
-    /// Takes `span` back from a cache (see the module docs). `allocated` is
-    /// the number of objects the cache handed out from it.
-    pub(crate) fn uncache_span(&self, heap: &Mheap, span: &Span, allocated: u32) {
-        self.objects_allocated.fetch_add(allocated as u64, Relaxed);
+    /// Takes `span` back from a cache (see the module docs).
+    pub(crate) fn uncache_span(&self, heap: &Mheap, span: &Span) {
         let h = heap.sweepgen();
         let sg = span.sweepgen().load(Relaxed);
-        if sg == h.wrapping_add(1) {
+        if sg == SpanSweepState::CachedUnswept.sweepgen(h) {
             // Cached since before the last advance: ours to sweep.
+            let start = Instant::now();
             let claim = SweepClaim::from_stale_cached(span, h);
-            let d = heap.sweep_span(&claim, Who::Uncache);
-            heap.dispose(claim, d);
+            let d = heap.sweep_span(&claim, Some(self), false);
+            heap.dispose(claim, d, Some(self));
+            heap.counters.add_time(Who::Uncache, start.elapsed());
         } else {
             assert_eq!(
                 sg,
-                h.wrapping_add(3),
+                SpanSweepState::CachedSwept.sweepgen(h),
                 "uncaching a span that is not cached: {span} (heap sweepgen {h})"
             );
-            span.sweepgen()
-                .store(h, std::sync::atomic::Ordering::Release);
+            publish_word(span.sweepgen(), SpanSweepState::Swept, h);
             self.push_swept(span, h);
         }
-    }
-
-    /// Every span in this central's sets (verifier only; world stopped).
-    pub(crate) fn sets(&self) -> [&SpanSet; 4] {
-        [
-            &self.partial[0],
-            &self.partial[1],
-            &self.full[0],
-            &self.full[1],
-        ]
     }
 }
 

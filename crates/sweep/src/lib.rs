@@ -9,6 +9,8 @@
 
 mod background;
 mod central;
+#[cfg(all(test, loom))]
+mod loom_tests;
 mod mcache;
 mod mheap;
 mod pacing;
@@ -17,7 +19,11 @@ mod reclaim;
 mod spanset;
 mod stats;
 mod sweep;
+mod sweeper;
 pub mod sweepgen;
+#[cfg(all(test, not(loom)))]
+mod tests;
+mod verify;
 
 pub use background::YIELD_EVERY;
 pub use central::CentralKey;

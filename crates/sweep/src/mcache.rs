@@ -2,17 +2,34 @@
 //!
 //! A mutator thread owns one [`MCache`]: for every (type tag, span class)
 //! it allocates, a slot holding one span and an allocation cursor copied
-//! out of it (`base`, `elem_size`, `nelems`, `free_index`, `alloc_cache`).
-//! The fast path ([`MCache::alloc_fast`]) hashes the key to its home slot,
-//! compares, and takes the next free slot from the cursor with
-//! `trailing_zeros` (`spangc_gcbits::next_free_fast`): no lock, no atomic
-//! read-modify-write, no shared write at all. Keeping the cursor in the
-//! slot rather than in the span record makes it plain memory the compiler
-//! may keep in registers, instead of relaxed atomics it may not.
+//! out of it. The fast path ([`MCache::alloc_fast`]) hashes the key to its
+//! home slot, compares, and bumps: the cursor keeps the current *run* of
+//! consecutive free slots as two addresses, `[run_next, run_end)`, so
+//! taking a slot is a compare and an add, as in a bump allocator. No lock,
+//! no atomic read-modify-write, no shared write at all; the cursor is plain
+//! memory the compiler may keep in registers.
 //!
-//! The slow path refills: it writes the cursor back to the span, asks the
-//! span for the next free slot past a word boundary, and when the span is
-//! full gives it back to its central and takes another (after paying any
+//! When the run is used up, [`MCache::alloc_fast`] calls `next_run` out of
+//! line, which finds the next run in the span without leaving the cache:
+//! the cursor's `alloc_cache` (the complement of the alloc-bit word at
+//! `free_index`, shifted so that bit 0 is slot `free_index`, as the seed's
+//! `allocCache`) gives the next free slot with `trailing_zeros` and the
+//! run's length with a second `trailing_zeros` on the complement; at the
+//! end of a word it loads the next word of alloc bits. A fresh span, or one
+//! whose objects all died, is one run per 64 slots. `free_index` and
+//! `alloc_cache` describe the position after the current run, with the
+//! gcBits invariant (at a word boundary below `nelems` the cache holds the
+//! new word), and are written back to the span when the cache gives it
+//! up, rewound to `run_next`.
+//!
+//! The run bump replaced `spangc_gcbits::next_free_fast` (the seed's
+//! `nextFreeFast`: per object a `trailing_zeros`, three compares, two
+//! shifts and a multiply), which also sent every 64th object down the slow
+//! path to refill the word: 16-byte objects went from 2.2 to 1.2 ns each
+//! (`benches/alloc.rs`, one thread; docs/PERFORMANCE.md).
+//!
+//! The slow path ([`MCache::alloc_slow`]) refills: when the span is full it
+//! gives it back to its central and takes another (after paying any
 //! proportional sweep debt). Keys that collide on a home slot live in
 //! another slot of the open-addressing table and always take the slow
 //! path; the table doubles at half load so that is rare.
@@ -38,30 +55,190 @@
 use crate::central::{Central, CentralKey};
 use crate::mheap::{AllocError, Mheap};
 use crate::sweep::allocated_count;
+use crate::sweepgen::SpanSweepState;
 use spangc_arena::sizeclass::{SpanClass, class_npages};
 use spangc_arena::span::Span;
 use spangc_arena::{PAGE_SIZE, PageCache};
-use spangc_gcbits::{SpanBits, next_free_fast};
 use std::ptr::NonNull;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
 
 const INITIAL_SLOTS: usize = 64;
 
-#[derive(Default)]
-struct Slot {
+/// The fast path's part of a slot of the cache's table: 32 bytes, two to
+/// a cache line, apart from the rest of the slot ([`Slot`], same index).
+#[repr(C, align(32))]
+#[derive(Default, Clone, Copy)]
+struct Run {
     /// `key_of(tag, class)`; 0 for an empty slot.
     key: usize,
-    central: Option<Arc<Central>>,
-    span: Option<NonNull<Span>>,
-    base: usize,
-    elem_size: usize,
-    nelems: u32,
-    free_index: u32,
-    alloc_cache: u64,
+    /// The current run of free slots `[next, end)`; empty when equal (also
+    /// when the slot holds no span: both 0).
+    next: usize,
+    end: usize,
+    elem_size: u32,
+    /// The span's free slots may hold old bytes (`Span::needzero`).
     needzero: bool,
+}
+
+impl Run {
+    /// Takes the next slot of the run, if any.
+    #[inline(always)]
+    fn bump(&mut self) -> Option<NonNull<u8>> {
+        let p = self.next;
+        if p < self.end {
+            self.next = p + self.elem_size as usize;
+            // SAFETY: a slot address inside a mapped span is non-null.
+            return Some(unsafe { NonNull::new_unchecked(p as *mut u8) });
+        }
+        None
+    }
+}
+
+/// The rest of a slot: its span, the cursor past the run (see the module
+/// docs), and bookkeeping.
+struct Slot {
+    /// The span's alloc bits (`ceil(nelems / 64)` words; null without a
+    /// span).
+    alloc_bits: *const AtomicU64,
+    base: usize,
+    alloc_cache: u64,
+    free_index: u32,
+    nelems: u32,
     /// The span's allocated slots when it was cached.
     allocated_at_cache: u32,
+    span: Option<NonNull<Span>>,
+    central: Option<Arc<Central>>,
+    /// Objects allocated from this slot's spans not yet added to the
+    /// central's count (added at `release_all`).
+    unflushed: u64,
+}
+
+impl Default for Slot {
+    fn default() -> Self {
+        Slot {
+            alloc_bits: std::ptr::null(),
+            base: 0,
+            alloc_cache: 0,
+            free_index: 0,
+            nelems: 0,
+            allocated_at_cache: 0,
+            span: None,
+            central: None,
+            unflushed: 0,
+        }
+    }
+}
+
+impl Slot {
+    /// Word `w` of the span's alloc bits.
+    fn alloc_word(&self, w: u32) -> u64 {
+        assert!(
+            w < self.nelems.div_ceil(64),
+            "alloc word {w} of {}",
+            self.nelems
+        );
+        // SAFETY: `alloc_bits` is the cached span's alloc bitmap of
+        // `ceil(nelems / 64)` words (checked above), installed by the sweep
+        // layer from the heap's gcBits arenas; it stays valid while the
+        // span is cached (only its sweep replaces it, and a cached span is
+        // swept only by its owner, after `uncache`).
+        unsafe { &*self.alloc_bits.add(w as usize) }.load(Relaxed)
+    }
+
+    /// Finds the next run of free slots after `run` and takes its first
+    /// slot; `None` when the span is full (see the module docs). Out of
+    /// line: the fast path inlined at every allocation site stays a
+    /// compare and an add.
+    #[inline(never)]
+    fn next_run(&mut self, run: &mut Run) -> Option<NonNull<u8>> {
+        self.span?;
+        let size = run.elem_size as usize;
+        loop {
+            if self.alloc_cache != 0 {
+                let bit = self.alloc_cache.trailing_zeros();
+                let start = self.free_index + bit;
+                if start >= self.nelems {
+                    break; // bits past the last slot read as free
+                }
+                let c = self.alloc_cache >> bit;
+                let len = (!c).trailing_zeros().min(self.nelems - start);
+                self.alloc_cache = c.checked_shr(len).unwrap_or(0);
+                self.free_index = start + len;
+                if self.free_index.is_multiple_of(64) && self.free_index < self.nelems {
+                    self.alloc_cache = !self.alloc_word(self.free_index / 64);
+                }
+                let p = self.base + start as usize * size;
+                run.next = p + size;
+                run.end = p + len as usize * size;
+                // SAFETY: a slot address inside a mapped span is non-null.
+                return Some(unsafe { NonNull::new_unchecked(p as *mut u8) });
+            }
+            // The rest of this word is allocated: on to the next one.
+            let next = (self.free_index & !63) + 64;
+            if next >= self.nelems {
+                break;
+            }
+            self.free_index = next;
+            self.alloc_cache = !self.alloc_word(next / 64);
+        }
+        self.free_index = self.nelems;
+        self.alloc_cache = 0;
+        None
+    }
+
+    /// The cursor as the span's own `free_index` / `alloc_cache`: rewound
+    /// to `run.next` if the run is not used up (the slots from there on
+    /// were never handed out, so their alloc bits are the truth).
+    fn span_cursor(&self, run: &Run) -> (u32, u64) {
+        if run.next >= run.end {
+            return (self.free_index, self.alloc_cache);
+        }
+        let fi = ((run.next - self.base) / run.elem_size as usize) as u32;
+        (fi, !self.alloc_word(fi / 64) >> (fi % 64))
+    }
+}
+
+/// Zeroes the slot at `p` of `size` bytes (a multiple of 8, at least 8).
+/// Up to 128 bytes with two fixed-size stores that may overlap in the
+/// middle (the small-size trick of `memset` implementations, inlined: a
+/// `memset` call, or a jump table over the classes, cost more than the
+/// stores, 2.1 against 5.4 ns per 16-byte allocation); beyond that,
+/// `write_bytes`.
+///
+/// # Safety
+///
+/// `p` is 8-byte aligned and valid for writes of `size` bytes.
+#[inline(always)]
+unsafe fn zero_slot(p: NonNull<u8>, size: usize) {
+    /// Zeroes `[p, p + N*8)` and `[p + size - N*8, p + size)`, which cover
+    /// the slot when `N*8 <= size <= 2*N*8`.
+    ///
+    /// # Safety
+    ///
+    /// As for `zero_slot`, with `N * 8 <= size`.
+    #[inline(always)]
+    unsafe fn ends<const N: usize>(p: NonNull<u8>, size: usize) {
+        // SAFETY: both ranges lie inside the slot (`N * 8 <= size`) and
+        // are 8-byte aligned (`p` is, and `size` is a multiple of 8).
+        unsafe {
+            p.cast::<[u64; N]>().write([0; N]);
+            p.add(size - N * 8).cast::<[u64; N]>().write([0; N]);
+        }
+    }
+    debug_assert!(size >= 8 && size.is_multiple_of(8));
+    // SAFETY: each branch's `N * 8` is at most `size`, per its condition
+    // and the minimum slot size of 8.
+    unsafe {
+        match size {
+            ..=16 => ends::<1>(p, size),
+            17..=32 => ends::<2>(p, size),
+            33..=64 => ends::<4>(p, size),
+            65..=128 => ends::<8>(p, size),
+            _ => std::ptr::write_bytes(p.as_ptr(), 0, size),
+        }
+    }
 }
 
 /// The key of a (type tag, span class) pair: the tag is an address, so
@@ -80,10 +257,20 @@ fn home(key: usize, mask: usize) -> usize {
 /// A mutator's allocation cache. See the module docs.
 pub struct MCache {
     heap: Arc<Mheap>,
+    /// The table: `runs[i]` and `slots[i]` are slot `i`; a power of two
+    /// long, open addressing from a key's home slot.
+    runs: Box<[Run]>,
     slots: Box<[Slot]>,
+    /// `runs.len() - 1`.
+    mask: usize,
     used: usize,
     /// The heap sweepgen when this cache last gave back stale spans.
     flush_gen: u32,
+    /// Objects and bytes allocated and not yet added to the heap's
+    /// counters: the allocation path updates no shared counter except
+    /// `heap_live`; [`MCache::release_all`] flushes them.
+    objects_unflushed: u64,
+    bytes_unflushed: u64,
     page_cache: PageCache,
 }
 
@@ -96,9 +283,13 @@ impl MCache {
         let flush_gen = heap.sweepgen();
         MCache {
             heap,
+            runs: vec![Run::default(); INITIAL_SLOTS].into_boxed_slice(),
             slots: (0..INITIAL_SLOTS).map(|_| Slot::default()).collect(),
+            mask: INITIAL_SLOTS - 1,
             used: 0,
             flush_gen,
+            objects_unflushed: 0,
+            bytes_unflushed: 0,
             page_cache: PageCache::new(),
         }
     }
@@ -109,53 +300,87 @@ impl MCache {
     }
 
     /// The fast path: a slot for an object of `class` in spans tagged
-    /// `tag`, from the cached span's cursor, or `None` (take the slow
-    /// path). The slot's contents are unspecified (see the module docs).
+    /// `tag`, from the cached span, or `None` (take the slow path). The
+    /// slot's contents are unspecified (see the module docs).
     #[inline(always)]
     pub fn alloc_fast(&mut self, tag: usize, class: SpanClass) -> Option<NonNull<u8>> {
         let key = key_of(tag, class);
-        let i = home(key, self.slots.len() - 1);
-        // SAFETY: `home` masks with `len - 1` and the length is a power of
-        // two, so `i < len`.
-        let slot = unsafe { self.slots.get_unchecked_mut(i) };
-        if slot.key != key {
+        let i = home(key, self.mask);
+        // SAFETY: `home` masks with `mask = len - 1`, so `i < len`.
+        let run = unsafe { self.runs.get_unchecked_mut(i) };
+        if run.key != key {
             return None;
         }
-        let f = next_free_fast(slot.free_index, slot.alloc_cache, slot.nelems)?;
-        slot.free_index = f.free_index;
-        slot.alloc_cache = f.alloc_cache;
-        let addr = slot.base + f.slot as usize * slot.elem_size;
-        // SAFETY: a slot address inside a mapped span is non-null.
-        Some(unsafe { NonNull::new_unchecked(addr as *mut u8) })
+        if let Some(p) = run.bump() {
+            return Some(p);
+        }
+        self.slots[i].next_run(&mut self.runs[i])
     }
 
-    /// The slow path of [`MCache::alloc_fast`]: continues in the cached
-    /// span past a word boundary, or refills from the central (sweeping or
-    /// growing the heap as needed). Contents unspecified.
+    /// The slow path of [`MCache::alloc_fast`]: finds the slot of (tag,
+    /// class) wherever it lives and takes a slot from its span, refilling
+    /// from the central (sweeping or growing the heap as needed) when the
+    /// span is full. Contents unspecified.
     pub fn alloc_slow(&mut self, tag: usize, class: SpanClass) -> Result<NonNull<u8>, AllocError> {
         let i = self.slot_for(tag, class);
-        if let Some(p) = self.next_in_span(i) {
+        self.take_or_refill(i)
+    }
+
+    /// A zeroed slot for an object of `class` in spans tagged `tag`. The
+    /// fast path is [`MCache::alloc_fast`]'s bump, then the clear if the
+    /// span is dirty.
+    #[inline]
+    pub fn alloc(&mut self, tag: usize, class: SpanClass) -> Result<NonNull<u8>, AllocError> {
+        let key = key_of(tag, class);
+        let i = home(key, self.mask);
+        // SAFETY: as in `alloc_fast`.
+        let run = unsafe { self.runs.get_unchecked_mut(i) };
+        if run.key == key
+            && let Some(p) = run.bump()
+        {
+            if run.needzero {
+                // SAFETY: `p` is a fresh slot of `elem_size` bytes that
+                // nobody else references.
+                unsafe { zero_slot(p, run.elem_size as usize) };
+            }
+            return Ok(p);
+        }
+        self.alloc_zeroed_slow(tag, class)
+    }
+
+    #[inline(never)]
+    fn alloc_zeroed_slow(
+        &mut self,
+        tag: usize,
+        class: SpanClass,
+    ) -> Result<NonNull<u8>, AllocError> {
+        let i = self.slot_for(tag, class);
+        let p = self.take_or_refill(i)?;
+        let run = &self.runs[i];
+        if run.needzero {
+            // SAFETY: as in `alloc`.
+            unsafe { zero_slot(p, run.elem_size as usize) };
+        }
+        Ok(p)
+    }
+
+    /// A slot from slot `i`'s span, refilling it if it is full.
+    #[inline]
+    fn take_or_refill(&mut self, i: usize) -> Result<NonNull<u8>, AllocError> {
+        if let Some(p) = self.take(i) {
             return Ok(p);
         }
         self.refill(i)?;
         Ok(self
-            .next_in_span(i)
+            .take(i)
             .expect("a span from the central has a free slot"))
     }
 
-    /// A zeroed slot for an object of `class` in spans tagged `tag`.
-    pub fn alloc(&mut self, tag: usize, class: SpanClass) -> Result<NonNull<u8>, AllocError> {
-        let p = match self.alloc_fast(tag, class) {
-            Some(p) => p,
-            None => self.alloc_slow(tag, class)?,
-        };
-        let slot = &self.slots[self.find(key_of(tag, class)).expect("slot just used")];
-        if slot.needzero {
-            // SAFETY: `p` is a fresh slot of `elem_size` bytes that nobody
-            // else references.
-            unsafe { std::ptr::write_bytes(p.as_ptr(), 0, slot.elem_size) };
-        }
-        Ok(p)
+    /// The next slot of slot `i`'s span, `None` if it is full.
+    #[inline]
+    fn take(&mut self, i: usize) -> Option<NonNull<u8>> {
+        let run = &mut self.runs[i];
+        run.bump().or_else(|| self.slots[i].next_run(run))
     }
 
     /// A large object of `bytes` in a span of its own, tagged `tag`.
@@ -175,26 +400,22 @@ impl MCache {
         if !heap.sweep_done() {
             heap.reclaim(npages);
         }
-        heap.deduct_sweep_credit(npages * PAGE_SIZE);
+        heap.deduct_sweep_credit(npages * PAGE_SIZE, 0);
         let class = if noscan {
             SpanClass::LARGE_NOSCAN
         } else {
             SpanClass::LARGE_SCAN
         };
         let h = heap.sweepgen();
-        let span =
-            heap.page_heap()
-                .alloc_span(npages, class, tag, h, Some(&mut self.page_cache))?;
-        heap.install_fresh_bits(span)?;
+        let span = heap.alloc_span(npages, class, tag, Some(&mut self.page_cache))?;
         span.set_free_index(1);
         span.set_alloc_count(1);
         span.set_alloc_cache(0);
         heap.large_swept(h).push(span);
         heap.add_heap_live(npages * PAGE_SIZE);
-        heap.counters.objects_allocated.fetch_add(1, Relaxed);
-        heap.counters
-            .bytes_allocated
-            .fetch_add((npages * PAGE_SIZE) as u64, Relaxed);
+        heap.large_spans_in_use.fetch_add(1, Relaxed);
+        self.objects_unflushed += 1;
+        self.bytes_unflushed += (npages * PAGE_SIZE) as u64;
         // SAFETY: a span start is non-null.
         let p = unsafe { NonNull::new_unchecked(span.start() as *mut u8) };
         Ok((p, span.needzero()))
@@ -211,23 +432,40 @@ impl MCache {
     }
 
     /// Gives every cached span back to its central and the page cache's
-    /// pages back to the page heap.
+    /// pages back to the page heap, and adds this cache's allocation counts
+    /// to the heap's stats.
     pub fn release_all(&mut self) {
+        let mut unused = 0;
         for i in 0..self.slots.len() {
-            self.uncache(i);
+            unused += self.uncache(i);
+            let slot = &mut self.slots[i];
+            if slot.unflushed > 0 {
+                let central = slot.central.as_ref().expect("slot has a central");
+                central
+                    .objects_allocated
+                    .fetch_add(std::mem::take(&mut slot.unflushed), Relaxed);
+            }
         }
-        self.page_cache.flush(self.heap.page_heap());
-        self.flush_gen = self.heap.sweepgen();
+        let heap = &*self.heap;
+        heap.sub_heap_live(unused);
+        let counters = &heap.counters;
+        counters
+            .objects_allocated
+            .fetch_add(std::mem::take(&mut self.objects_unflushed), Relaxed);
+        counters
+            .bytes_allocated
+            .fetch_add(std::mem::take(&mut self.bytes_unflushed), Relaxed);
+        self.page_cache.flush(heap.page_heap());
+        self.flush_gen = heap.sweepgen();
     }
 
     fn find(&self, key: usize) -> Option<usize> {
-        let mask = self.slots.len() - 1;
-        let mut i = home(key, mask);
+        let mut i = home(key, self.mask);
         loop {
-            match self.slots[i].key {
+            match self.runs[i].key {
                 k if k == key => return Some(i),
                 0 => return None,
-                _ => i = (i + 1) & mask,
+                _ => i = (i + 1) & self.mask,
             }
         }
     }
@@ -243,129 +481,158 @@ impl MCache {
         if let Some(i) = self.find(key) {
             return i;
         }
-        if 2 * (self.used + 1) > self.slots.len() {
+        if 2 * (self.used + 1) > self.runs.len() {
             self.grow_table();
         }
-        let mask = self.slots.len() - 1;
-        let mut i = home(key, mask);
-        while self.slots[i].key != 0 {
-            i = (i + 1) & mask;
-        }
-        self.slots[i] = Slot {
-            key,
-            central: Some(self.heap.central(CentralKey { class, tag })),
-            ..Slot::default()
-        };
+        let i = self.free_slot(key);
+        self.runs[i].key = key;
+        self.slots[i].central = Some(self.heap.central(CentralKey { class, tag }));
         self.used += 1;
         i
     }
 
-    fn grow_table(&mut self) {
-        let old = std::mem::take(&mut self.slots);
-        let n = old.len() * 2;
-        self.slots = (0..n).map(|_| Slot::default()).collect();
-        let mask = n - 1;
-        for s in old.into_vec().into_iter().filter(|s| s.key != 0) {
-            let mut i = home(s.key, mask);
-            while self.slots[i].key != 0 {
-                i = (i + 1) & mask;
-            }
-            self.slots[i] = s;
+    /// The first empty slot from `key`'s home on.
+    fn free_slot(&self, key: usize) -> usize {
+        let mut i = home(key, self.mask);
+        while self.runs[i].key != 0 {
+            i = (i + 1) & self.mask;
         }
+        i
     }
 
-    /// The next free slot of slot `i`'s span, refilling the cursor from the
-    /// span's alloc bits across word boundaries; `None` if the span is
-    /// full (or there is none).
-    fn next_in_span(&mut self, i: usize) -> Option<NonNull<u8>> {
-        let slot = &mut self.slots[i];
-        let span_ptr = slot.span?;
-        let idx = match next_free_fast(slot.free_index, slot.alloc_cache, slot.nelems) {
-            Some(f) => {
-                slot.free_index = f.free_index;
-                slot.alloc_cache = f.alloc_cache;
-                f.slot
+    fn grow_table(&mut self) {
+        let n = self.runs.len() * 2;
+        let runs = std::mem::replace(&mut self.runs, vec![Run::default(); n].into_boxed_slice());
+        let slots = std::mem::replace(&mut self.slots, (0..n).map(|_| Slot::default()).collect());
+        self.mask = n - 1;
+        for (run, slot) in runs.iter().zip(slots.into_vec()) {
+            if run.key != 0 {
+                let i = self.free_slot(run.key);
+                self.runs[i] = *run;
+                self.slots[i] = slot;
             }
-            None => {
-                // SAFETY: cached spans are records of our heap.
-                let span = unsafe { span_ptr.as_ref() };
-                span.set_free_index(slot.free_index);
-                span.set_alloc_cache(slot.alloc_cache);
-                let idx = span.next_free_index();
-                slot.free_index = span.free_index();
-                slot.alloc_cache = span.alloc_cache();
-                if idx >= slot.nelems {
-                    return None;
-                }
-                idx
-            }
-        };
-        let addr = slot.base + idx as usize * slot.elem_size;
-        // SAFETY: a slot address inside a mapped span is non-null.
-        Some(unsafe { NonNull::new_unchecked(addr as *mut u8) })
+        }
     }
 
     /// Gives slot `i`'s span back (if any) and caches a span with free
     /// slots from the central.
+    #[inline(never)]
     fn refill(&mut self, i: usize) -> Result<(), AllocError> {
-        self.uncache(i);
-        let central = self.slots[i].central.clone().expect("slot has a central");
+        let unused = self.uncache(i);
+        // Taken out and put back below (cloning the Arc would cost two
+        // atomic read-modify-writes per refill).
+        let central = self.slots[i].central.take().expect("slot has a central");
         let class = central.key.class;
-        self.heap
-            .deduct_sweep_credit(class_npages(class.size_class()) * PAGE_SIZE);
-        let span = central.cache_span(&self.heap, &mut self.page_cache)?;
+        let heap = &*self.heap;
+        // The old span's unused slots leave heap_live and the new span's
+        // free slots join it in one update (pacing is told of both).
+        heap.deduct_sweep_credit(class_npages(class.size_class()) * PAGE_SIZE, unused);
+        let span = match central.cache_span(heap, &mut self.page_cache) {
+            Ok(span) => span,
+            Err(e) => {
+                heap.sub_heap_live(unused);
+                self.slots[i].central = Some(central);
+                return Err(e);
+            }
+        };
+        let free = (span.nelems() - span.alloc_count()) as usize * span.elem_size();
+        if free >= unused {
+            heap.add_heap_live(free - unused);
+        } else {
+            heap.sub_heap_live(unused - free);
+        }
         let allocated = span.alloc_count();
-        self.heap
-            .add_heap_live((span.nelems() - allocated) as usize * span.elem_size());
-        let slot = &mut self.slots[i];
-        slot.span = Some(NonNull::from(span));
-        slot.base = span.start();
-        slot.elem_size = span.elem_size();
-        slot.nelems = span.nelems();
-        slot.free_index = span.free_index();
-        slot.alloc_cache = span.alloc_cache();
-        slot.needzero = span.needzero();
-        slot.allocated_at_cache = allocated;
+        let unflushed = self.slots[i].unflushed;
+        self.runs[i] = Run {
+            key: self.runs[i].key,
+            next: 0,
+            end: 0,
+            elem_size: span.elem_size() as u32,
+            needzero: span.needzero(),
+        };
+        self.slots[i] = Slot {
+            alloc_bits: span.alloc_bits().cast_const().cast(),
+            base: span.start(),
+            alloc_cache: span.alloc_cache(),
+            free_index: span.free_index(),
+            nelems: span.nelems(),
+            allocated_at_cache: allocated,
+            span: Some(NonNull::from(span)),
+            central: Some(central),
+            unflushed,
+        };
         Ok(())
     }
 
     /// Writes slot `i`'s cursor back to its span and returns the span to
-    /// its central.
-    fn uncache(&mut self, i: usize) {
+    /// its central. Returns the bytes of slots the cache did not use, which
+    /// the caller takes out of `heap_live` (the refill counted every free
+    /// slot as live); 0 for a stale span, whose share of `heap_live` was
+    /// reset at the mark.
+    fn uncache(&mut self, i: usize) -> usize {
         let heap = &*self.heap;
-        let slot = &mut self.slots[i];
+        let (run, slot) = (&mut self.runs[i], &mut self.slots[i]);
         let Some(span_ptr) = slot.span.take() else {
-            return;
+            return 0;
         };
         // SAFETY: cached spans are records of our heap.
         let span = unsafe { span_ptr.as_ref() };
-        span.set_free_index(slot.free_index);
-        span.set_alloc_cache(slot.alloc_cache);
+        let (free_index, alloc_cache) = slot.span_cursor(run);
+        span.set_free_index(free_index);
+        span.set_alloc_cache(alloc_cache);
         let allocated = allocated_count(span);
         span.set_alloc_count(allocated);
         let new = allocated - slot.allocated_at_cache;
-        heap.counters
-            .objects_allocated
-            .fetch_add(new as u64, Relaxed);
-        heap.counters
-            .bytes_allocated
-            .fetch_add(new as u64 * slot.elem_size as u64, Relaxed);
-        let stale = span.sweepgen().load(Relaxed) == heap.sweepgen().wrapping_add(1);
-        if !stale {
-            // Refill counted every free slot as live; undo the unused ones.
-            // (A stale span's share was reset with heap_live at the mark.)
-            heap.sub_heap_live((slot.nelems - allocated) as usize * slot.elem_size);
-        }
-        let central = slot.central.clone().expect("slot has a central");
-        slot.free_index = 0;
-        slot.alloc_cache = 0;
-        slot.nelems = 0;
-        central.uncache_span(heap, span, new);
+        let elem_size = run.elem_size as usize;
+        self.objects_unflushed += new as u64;
+        self.bytes_unflushed += (new as usize * elem_size) as u64;
+        let stale = span.sweepgen().load(Relaxed)
+            == SpanSweepState::CachedUnswept.sweepgen(heap.sweepgen());
+        let unused = if stale {
+            0
+        } else {
+            (slot.nelems - allocated) as usize * elem_size
+        };
+        *run = Run {
+            key: run.key,
+            ..Run::default()
+        };
+        *slot = Slot {
+            central: slot.central.take(),
+            unflushed: slot.unflushed + new as u64,
+            ..Slot::default()
+        };
+        slot.central
+            .as_ref()
+            .expect("slot has a central")
+            .uncache_span(heap, span);
+        unused
     }
 }
 
 impl Drop for MCache {
     fn drop(&mut self) {
         self.release_all();
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use spangc_arena::sizeclass::{SizeClass, class_size};
+
+    /// `zero_slot` clears exactly the slot, for every small class size.
+    #[test]
+    fn zero_slot_clears_exactly_the_slot() {
+        for size in SizeClass::small_classes().map(class_size) {
+            let mut buf = vec![u64::MAX; (size + 16) / 8];
+            let slot = NonNull::from(&mut buf[1]).cast::<u8>();
+            // SAFETY: the slot is `size` bytes inside `buf`, 8-aligned.
+            unsafe { zero_slot(slot, size) };
+            let words = size / 8;
+            assert_eq!(buf[0], !0, "{size}: before the slot");
+            assert!(buf[1..=words].iter().all(|&w| w == 0), "{size}: the slot");
+            assert_eq!(buf[words + 1], !0, "{size}: after the slot");
+        }
     }
 }

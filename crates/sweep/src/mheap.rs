@@ -32,11 +32,10 @@ use crate::pacing::ProportionalSweep;
 use crate::reclaim::Reclaim;
 use crate::spanset::{SpanRef, SpanSet};
 use crate::stats::{Counters, SweepStats};
-use crate::sweep::Who;
-use crate::sweepgen::{SpanSweepState, SweepDone, next_generation, try_claim};
+use crate::sweepgen::{SweepDone, next_generation};
 use spangc_arena::sizeclass::SpanClass;
 use spangc_arena::span::Span;
-use spangc_arena::{ArenaError, PageHeap, PageHeapConfig, PageHeapStats, SpanState};
+use spangc_arena::{ArenaError, PageCache, PageHeap, PageHeapConfig, PageHeapStats, SpanState};
 use spangc_gcbits::{GcBitsArenas, SpanBits};
 use std::collections::HashMap;
 use std::fmt;
@@ -44,7 +43,6 @@ use std::ptr::NonNull;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::sync::atomic::{AtomicU32, AtomicUsize};
 use std::sync::{Arc, RwLock};
-use std::time::Instant;
 
 /// What the layer above does when objects die. Called by whichever thread
 /// sweeps (the background sweeper, an allocating mutator).
@@ -56,6 +54,11 @@ pub trait SweepHooks: Send + Sync + 'static {
 
     /// Called once for each dead object in spans whose tag needs it,
     /// before the slot can be reused.
+    ///
+    /// Must not unwind: it runs while the sweeper holds a span's claim, and
+    /// a claim abandoned halfway would leave the span's bitmaps to be
+    /// retired under it. A panic escaping it aborts the process (the facade
+    /// catches destructor panics itself).
     fn free_object(&self, type_tag: usize, addr: NonNull<u8>);
 
     /// Called when sweeping a span whose `page_specials` bit is set, before
@@ -133,6 +136,14 @@ impl From<spangc_arena::os::OsError> for AllocError {
     }
 }
 
+/// What a value of the sweepers' cursor points at: a central by registry
+/// index, then the large sets, then nothing.
+pub(crate) enum CursorAt {
+    Central(Arc<Central>),
+    Large,
+    End,
+}
+
 /// The registry of centrals: append-only, so an index stays valid.
 #[derive(Default)]
 struct Centrals {
@@ -142,31 +153,55 @@ struct Centrals {
 
 /// The heap-wide sweep and allocation state. See the module docs.
 pub struct Mheap {
+    /// Thread-safe itself (its own lock and atomics; see `spangc-arena`).
     pages: PageHeap,
+    /// Lock-free bump allocation, rotated with the world stopped
+    /// (`prepare_mark`); see docs/gcbits.md.
     pub(crate) bits: GcBitsArenas,
+    /// Immutable.
     pub(crate) hooks: Arc<dyn SweepHooks>,
     /// The heap's sweep generation `h`. Written with the world stopped
     /// (Release), read anywhere (Acquire where a span's sweepgen is
     /// compared against it).
     sweepgen: AtomicU32,
+    /// The sweep-done word (`sweepgen.rs`): atomic, reset with the world
+    /// stopped.
     pub(crate) done: SweepDone,
+    /// Append-only registry: read-locked to look up or walk, write-locked
+    /// only to add a central (a cache's first allocation of a new key).
     centrals: RwLock<Centrals>,
     /// Large-object spans, swept / unswept by generation parity (as the
-    /// centrals' sets).
-    large: [SpanSet; 2],
-    /// Next central (by registry index) the sweeper looks at;
-    /// `list.len()` means the large sets.
-    sweep_cursor: AtomicUsize,
+    /// centrals' sets). Lock-free sets; a span is in at most one.
+    pub(crate) large: [SpanSet; 2],
+    /// Next central (by registry index) the sweepers look at;
+    /// `list.len()` means the large sets. Relaxed: only a hint of where
+    /// work is (the span sets order the spans themselves). Reset with the
+    /// world stopped.
+    pub(crate) sweep_cursor: AtomicUsize,
+    /// Atomics; see `pacing.rs` for the ordering.
     pub(crate) pacing: ProportionalSweep,
+    /// Atomics, and a snapshot lock written with the world stopped; see
+    /// `reclaim.rs`.
     pub(crate) reclaim: Reclaim,
+    /// See the module docs. Relaxed atomic adds: a count, not a
+    /// publication; exact with the world stopped.
     heap_live: AtomicUsize,
+    /// Monotone relaxed counters.
     pub(crate) counters: Counters,
+    /// In-use large spans (small ones are counted by their centrals).
+    /// Relaxed: exact whenever no thread is allocating or sweeping (the
+    /// world stopped), which is when it is read as a count.
+    pub(crate) large_spans_in_use: AtomicUsize,
     /// In-use spans at the last advance: each must be swept exactly once
-    /// this generation (verify mode checks it).
-    in_use_at_advance: AtomicUsize,
-    /// Spans swept this generation.
+    /// this generation ([`Mheap::verify`] checks it). Written with the
+    /// world stopped.
+    pub(crate) in_use_at_advance: AtomicUsize,
+    /// Spans swept this generation. Relaxed adds by every sweeper; reset
+    /// with the world stopped.
     pub(crate) swept_this_gen: AtomicUsize,
+    /// Immutable: overwrite freed objects with [`POISON`](crate::POISON).
     pub(crate) poison: bool,
+    /// Its own lock and condition variable (`background.rs`).
     pub(crate) background: Background,
 }
 
@@ -190,6 +225,7 @@ impl Mheap {
             reclaim: Reclaim::default(),
             heap_live: AtomicUsize::new(0),
             counters: Counters::default(),
+            large_spans_in_use: AtomicUsize::new(0),
             in_use_at_advance: AtomicUsize::new(0),
             swept_this_gen: AtomicUsize::new(0),
             poison: config.poison,
@@ -221,6 +257,15 @@ impl Mheap {
         self.sweepgen.load(Acquire)
     }
 
+    /// Sets the heap's generation (tests only: to run cycles across the
+    /// wrap). Only before anything is allocated.
+    #[cfg(all(test, not(loom)))]
+    pub(crate) fn set_sweepgen_for_test(&self, h: u32) {
+        assert_eq!(self.spans_in_use(), 0, "heap not empty");
+        self.sweepgen
+            .store(h & crate::sweepgen::SWEEPGEN_MASK & !1, Release);
+    }
+
     /// Bytes allocated and not known to be dead (see the module docs).
     #[inline]
     pub fn heap_live(&self) -> usize {
@@ -232,6 +277,9 @@ impl Mheap {
     }
 
     pub(crate) fn sub_heap_live(&self, bytes: usize) {
+        if bytes == 0 {
+            return;
+        }
         let r = self
             .heap_live
             .fetch_update(Relaxed, Relaxed, |v| Some(v.saturating_sub(bytes)));
@@ -245,14 +293,11 @@ impl Mheap {
 
     /// The central for `key`, created on first use.
     pub(crate) fn central(&self, key: CentralKey) -> Arc<Central> {
-        if let Some(&i) = self
-            .centrals
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .index
-            .get(&key)
         {
-            return self.centrals.read().unwrap_or_else(|e| e.into_inner()).list[i].clone();
+            let c = self.centrals.read().unwrap_or_else(|e| e.into_inner());
+            if let Some(&i) = c.index.get(&key) {
+                return c.list[i].clone();
+            }
         }
         let mut c = self.centrals.write().unwrap_or_else(|e| e.into_inner());
         if let Some(&i) = c.index.get(&key) {
@@ -265,12 +310,34 @@ impl Mheap {
         central
     }
 
-    /// The central a small span belongs to.
-    pub(crate) fn central_of(&self, span: &Span) -> Arc<Central> {
+    /// Every central, in registry order.
+    pub(crate) fn all_centrals(&self) -> Vec<Arc<Central>> {
+        self.centrals
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .list
+            .clone()
+    }
+
+    /// What the sweepers' cursor value `i` points at.
+    pub(crate) fn cursor_at(&self, i: usize) -> CursorAt {
+        let c = self.centrals.read().unwrap_or_else(|e| e.into_inner());
+        match c.list.get(i) {
+            Some(central) => CursorAt::Central(central.clone()),
+            None if i == c.list.len() => CursorAt::Large,
+            None => CursorAt::End,
+        }
+    }
+
+    /// The central of `span`, or `None` for a large span (a registry
+    /// lookup: callers that know the central pass it along instead).
+    pub(crate) fn central_for(&self, span: &Span) -> Option<Arc<Central>> {
         let class = SpanClass::from_raw(span.span_class_raw()).expect("span class");
-        self.central(CentralKey {
-            class,
-            tag: span.type_tag(),
+        (!class.is_large()).then(|| {
+            self.central(CentralKey {
+                class,
+                tag: span.type_tag(),
+            })
         })
     }
 
@@ -278,19 +345,37 @@ impl Mheap {
         &self.large[(h / 2 % 2) as usize]
     }
 
-    fn large_unswept(&self, h: u32) -> &SpanSet {
+    pub(crate) fn large_unswept(&self, h: u32) -> &SpanSet {
         &self.large[1 - (h / 2 % 2) as usize]
     }
 
-    /// Installs fresh alloc and mark bits on a span just allocated from the
-    /// page heap, and points its alloc cache at slot 0.
-    pub(crate) fn install_fresh_bits(&self, span: &Span) -> Result<(), AllocError> {
-        let n = span.nelems();
-        let alloc = self.bits.new_alloc_bits(n)?;
-        let mark = self.bits.new_mark_bits(n)?;
+    /// A fresh span from the page heap, born swept (`sweepgen = h`), with
+    /// fresh alloc and mark bits installed and its alloc cache at slot 0.
+    /// On failure nothing is left allocated. The caller counts it (in its
+    /// central or `large_spans_in_use`).
+    pub(crate) fn alloc_span(
+        &self,
+        npages: usize,
+        class: SpanClass,
+        tag: usize,
+        page_cache: Option<&mut PageCache>,
+    ) -> Result<&Span, AllocError> {
+        let span = self
+            .pages
+            .alloc_span(npages, class, tag, self.sweepgen(), page_cache)?;
+        let bits = self.fresh_bits(span.nelems());
+        let (alloc, mark) = match bits {
+            Ok(b) => b,
+            Err(e) => {
+                // Not yet published to anyone: give the pages back rather
+                // than leak an in-use span without bitmaps.
+                self.pages.free_span(span, None);
+                return Err(e.into());
+            }
+        };
         // SAFETY: the span is fresh from the page heap and not yet
         // published to anyone else; both bitmaps are from this heap's
-        // arenas and sized for `n`.
+        // arenas and sized for its `nelems` (`fresh_bits`).
         unsafe {
             span.set_alloc_bits(alloc.as_ptr());
             span.set_gcmark_bits(mark.as_ptr());
@@ -298,105 +383,60 @@ impl Mheap {
         span.set_free_index(0);
         span.set_alloc_count(0);
         span.init_alloc_cache();
-        Ok(())
+        Ok(span)
     }
 
-    /// Returns a swept, empty span's pages to the page heap.
-    pub(crate) fn free_span(&self, span: &Span, large: bool) {
-        if !large {
-            self.central_of(span).spans_in_use.fetch_sub(1, Relaxed);
+    /// Zeroed alloc and mark bitmaps for a fresh span of `nelems` slots.
+    /// When both fit in one bitmap of twice the words (`nelems <= 512`:
+    /// every class but the 8-byte one), they are the two halves of one,
+    /// one bump of the gcBits head instead of two: the bump is an atomic
+    /// read-modify-write, which costs most of a refill that grows the heap
+    /// after the cache filled its span with stores. Each half meets the
+    /// contract of a bitmap of its own (8-byte aligned, `ceil(nelems/64)`
+    /// words, in one chunk of the `next` epoch, and starting at least the
+    /// chunk slack before the chunk's end, since the whole did).
+    fn fresh_bits(
+        &self,
+        nelems: u32,
+    ) -> Result<(NonNull<u64>, NonNull<u64>), spangc_arena::os::OsError> {
+        let words = spangc_gcbits::bitmap_words(nelems);
+        let both = 128 * words as u32;
+        if both <= spangc_gcbits::MAX_NELEMS {
+            let alloc = self.bits.new_alloc_bits(both)?;
+            // SAFETY: the bitmap has `2 * words` words, so the second half
+            // starts inside it.
+            let mark = unsafe { alloc.add(words) };
+            return Ok((alloc, mark));
         }
+        Ok((
+            self.bits.new_alloc_bits(nelems)?,
+            self.bits.new_mark_bits(nelems)?,
+        ))
+    }
+
+    /// Returns a swept, empty span's pages to the page heap (`central`:
+    /// the span's, `None` for a large span).
+    pub(crate) fn free_span(&self, span: &Span, central: Option<&Central>) {
+        match central {
+            Some(c) => c.spans_in_use.fetch_sub(1, Relaxed),
+            None => self.large_spans_in_use.fetch_sub(1, Relaxed),
+        };
         self.counters.spans_freed.fetch_add(1, Relaxed);
         self.pages.free_span(span, None);
     }
 
-    /// Records one span swept.
-    pub(crate) fn note_swept(&self, span: &Span, who: Who, nfreed: u32, start: Instant) {
-        self.counters
-            .pages_swept
-            .fetch_add(span.npages() as u64, Relaxed);
+    /// Records one span swept (by any party).
+    pub(crate) fn note_swept(&self, span: &Span, central: Option<&Central>, nfreed: u32) {
         self.pacing.add_pages_swept(span.npages());
-        self.counters
-            .objects_freed
-            .fetch_add(nfreed as u64, Relaxed);
-        if span.span_class_raw() > 1 && nfreed > 0 {
-            self.central_of(span)
+        if nfreed > 0 {
+            self.counters
                 .objects_freed
                 .fetch_add(nfreed as u64, Relaxed);
+            if let Some(c) = central {
+                c.objects_freed.fetch_add(nfreed as u64, Relaxed);
+            }
         }
         self.swept_this_gen.fetch_add(1, Relaxed);
-        self.counters.add_time(who, start.elapsed());
-    }
-
-    /// Finds an unswept span, claims it and sweeps it. Returns the pages
-    /// swept, or `None` when no unswept span is left (then sweeping of this
-    /// generation is drained).
-    pub(crate) fn sweep_one(&self, who: Who) -> Option<usize> {
-        let sweeper = self.done.begin()?;
-        let h = self.sweepgen();
-        loop {
-            let Some(s) = self.next_unswept(h) else {
-                self.done.mark_drained(&sweeper);
-                return None;
-            };
-            // SAFETY: spans in our sets belong to our page heap.
-            let span = unsafe { s.get::<'_>() };
-            if let Some(claim) = try_claim(span, h) {
-                let npages = span.npages();
-                let d = self.sweep_span(&claim, who);
-                self.dispose(claim, d);
-                return Some(npages);
-            }
-        }
-    }
-
-    /// Pops the next span from an unswept set, walking the centrals with a
-    /// shared cursor (so concurrent sweepers spread over classes).
-    fn next_unswept(&self, h: u32) -> Option<SpanRef> {
-        loop {
-            let i = self.sweep_cursor.load(Relaxed);
-            let n = self
-                .centrals
-                .read()
-                .unwrap_or_else(|e| e.into_inner())
-                .list
-                .len();
-            if i > n {
-                return None;
-            }
-            let found = if i == n {
-                self.large_unswept(h).pop()
-            } else {
-                let c = self.centrals.read().unwrap_or_else(|e| e.into_inner()).list[i].clone();
-                c.partial_unswept(h)
-                    .pop()
-                    .or_else(|| c.full_unswept(h).pop())
-            };
-            if found.is_some() {
-                return found;
-            }
-            let _ = self
-                .sweep_cursor
-                .compare_exchange(i, i + 1, Relaxed, Relaxed);
-        }
-    }
-
-    /// Sweeps everything left of this generation and waits for other
-    /// sweepers to finish. Called before stopping the world, with mutators
-    /// still running (the pause does no sweeping), and by `collect()` so its
-    /// stats are final.
-    pub fn finish_sweep(&self) {
-        while self.sweep_one(Who::Finish).is_some() {}
-        // Other sweepers may still hold claims (each sweeps one span).
-        let mut spins = 0u32;
-        while !self.done.is_done() {
-            spins += 1;
-            if spins < 64 {
-                std::hint::spin_loop();
-            } else {
-                std::thread::yield_now();
-            }
-        }
     }
 
     /// Whether every span of this generation is swept.
@@ -418,8 +458,9 @@ impl Mheap {
     /// End of a mark phase, world stopped: starts generation `h + 2` (every
     /// in-use span needs sweeping again) with `heap_live` = `marked_bytes`.
     pub fn finish_mark(&self, marked_bytes: usize) {
-        self.in_use_at_advance
-            .store(self.count_in_use_spans(), Relaxed);
+        // The count, not a walk of the heap: the pause must not grow with
+        // the heap.
+        self.in_use_at_advance.store(self.spans_in_use(), Relaxed);
         self.swept_this_gen.store(0, Relaxed);
         let h = next_generation(self.sweepgen.load(Relaxed));
         self.sweepgen.store(h, Release);
@@ -432,32 +473,24 @@ impl Mheap {
         self.background.wake();
     }
 
+    /// In-use spans, small and large (exact with the world stopped; a sum
+    /// over the centrals, which number tens to hundreds).
+    pub(crate) fn spans_in_use(&self) -> usize {
+        let centrals = self.centrals.read().unwrap_or_else(|e| e.into_inner());
+        self.large_spans_in_use.load(Relaxed)
+            + centrals
+                .list
+                .iter()
+                .map(|c| c.spans_in_use.load(Relaxed))
+                .sum::<usize>()
+    }
+
     /// Sets proportional sweep pacing so that this generation's sweep
     /// finishes before `heap_live` reaches `trigger` (called after
     /// [`Mheap::finish_mark`]).
     pub fn set_sweep_pacing(&self, trigger: usize) {
         self.pacing
             .set_goal(self.heap_live(), trigger, self.pages.stats().pages_in_use);
-    }
-
-    /// Sweeps enough to stay on the proportional sweep line before
-    /// allocating `bytes` of new span.
-    pub(crate) fn deduct_sweep_credit(&self, bytes: usize) {
-        if self.done.is_done() {
-            return;
-        }
-        let start = Instant::now();
-        let mut swept_any = false;
-        while self.pacing.in_debt(self.heap_live(), bytes) {
-            if self.sweep_one(Who::Proportional).is_none() {
-                break;
-            }
-            swept_any = true;
-        }
-        if swept_any {
-            self.counters
-                .add_loop_time(Who::Proportional, start.elapsed());
-        }
     }
 
     /// Calls `f` with every in-use span (world stopped, or the caller
@@ -477,12 +510,6 @@ impl Mheap {
                 }
             }
         }
-    }
-
-    fn count_in_use_spans(&self) -> usize {
-        let mut n = 0;
-        self.for_each_in_use_span(|_| n += 1);
-        n
     }
 
     /// Stops the background sweeper (and the page heap's scavenger stops
@@ -529,7 +556,7 @@ impl Mheap {
 
     /// Sweep and allocation counters.
     pub fn sweep_stats(&self) -> SweepStats {
-        let mut s = self.counters.snapshot();
+        let mut s = self.counters.snapshot(self.pacing.pages_swept());
         let c = self.centrals.read().unwrap_or_else(|e| e.into_inner());
         s.classes = c
             .list
@@ -559,82 +586,6 @@ impl Mheap {
     /// Sets the background scavenger's retained-memory goal.
     pub fn set_scavenge_goal(&self, bytes: usize) {
         self.pages.set_scavenge_goal(bytes);
-    }
-
-    /// Checks the sweep layer's invariants with the world stopped and
-    /// sweeping finished; describes the first violation.
-    pub fn verify(&self) -> Result<(), String> {
-        self.pages.verify().map_err(|e| e.to_string())?;
-        let h = self.sweepgen();
-        if !self.done.is_done() {
-            return Err("sweeping not finished".into());
-        }
-        let expected = self.in_use_at_advance.load(Relaxed);
-        let swept = self.swept_this_gen.load(Relaxed);
-        if swept != expected && self.counters.cycles.load(Relaxed) > 0 {
-            return Err(format!(
-                "{swept} spans swept this generation, but {expected} were in use at its start: \
-                 every one must be swept exactly once"
-            ));
-        }
-        // Every span in a set must be in use, swept, and in one set only.
-        let mut seen = HashMap::new();
-        let mut sets: Vec<&SpanSet> = self.large.iter().collect();
-        let centrals = self.centrals.read().unwrap_or_else(|e| e.into_inner());
-        for c in &centrals.list {
-            sets.extend(c.sets());
-        }
-        let mut result = Ok(());
-        for set in sets {
-            let spans = set.drain();
-            for &s in &spans {
-                // SAFETY: our own records.
-                let span = unsafe { s.get::<'_>() };
-                if seen.insert(s, ()).is_some() {
-                    result = result.and(Err(format!("{span} is in two span sets")));
-                }
-                if span.state() != SpanState::InUse {
-                    result = result.and(Err(format!("{span} in a span set is not in use")));
-                }
-                let sg = span.sweepgen().load(Relaxed);
-                if SpanSweepState::of(sg, h) != SpanSweepState::Swept {
-                    result =
-                        result.and(Err(format!("{span} in a span set is not swept (heap {h})")));
-                }
-            }
-            for s in spans {
-                // SAFETY: as above.
-                set.push(unsafe { s.get::<'_>() });
-            }
-        }
-        result?;
-        // Every in-use span is swept or cached-swept, in a set or cached,
-        // and its alloc count matches its bits.
-        let mut err = None;
-        self.for_each_in_use_span(|span| {
-            if err.is_some() {
-                return;
-            }
-            let sg = span.sweepgen().load(Relaxed);
-            match SpanSweepState::of(sg, h) {
-                SpanSweepState::Swept => {
-                    if !seen.contains_key(&SpanRef::new(span)) {
-                        err = Some(format!("{span} is swept but in no span set (lost)"));
-                        return;
-                    }
-                    let counted = crate::sweep::allocated_count(span);
-                    if counted != span.alloc_count() {
-                        err = Some(format!(
-                            "{span}: alloc_count {} but {counted} slots allocated",
-                            span.alloc_count()
-                        ));
-                    }
-                }
-                SpanSweepState::CachedSwept => {}
-                other => err = Some(format!("{span} is {other:?} after sweeping finished")),
-            }
-        });
-        err.map_or(Ok(()), Err)
     }
 }
 

@@ -2,9 +2,10 @@
 //! under `--cfg loom` so the model tests check the same code (crossbeam's
 //! habit).
 //!
-//! Only the protocol state words go through here (the sweep-done word and
-//! the sweepgen claim, which are written generically over [`AtomicU32`]
-//! so a model span can stand in for `Span`).
+//! Only the protocol state words go through here: the sweep-done word,
+//! and the sweepgen transitions (claim, release, caching), which are
+//! written generically over [`Word32`] so that the loom models run the
+//! same functions on a model span's loom atomic.
 
 #[cfg(not(loom))]
 pub(crate) use std::sync::atomic::AtomicU32;
@@ -16,6 +17,7 @@ pub(crate) use loom::sync::atomic::AtomicU32;
 /// (always std) in the heap, a loom atomic in the models.
 pub(crate) trait Word32 {
     fn load(&self, order: std::sync::atomic::Ordering) -> u32;
+    fn store(&self, v: u32, order: std::sync::atomic::Ordering);
     fn compare_exchange(
         &self,
         current: u32,
@@ -31,6 +33,10 @@ macro_rules! word32 {
             #[inline(always)]
             fn load(&self, order: std::sync::atomic::Ordering) -> u32 {
                 <$t>::load(self, order)
+            }
+            #[inline(always)]
+            fn store(&self, v: u32, order: std::sync::atomic::Ordering) {
+                <$t>::store(self, v, order)
             }
             #[inline(always)]
             fn compare_exchange(

@@ -16,6 +16,7 @@
 //! heap per millisecond, freeing at tens of MB per millisecond, so a chunk
 //! bounds one allocation's reclaim latency to roughly 100 µs.
 
+use crate::central::Central;
 use crate::mheap::Mheap;
 use crate::sweep::{Dispose, Who};
 use crate::sweepgen::try_claim;
@@ -73,6 +74,11 @@ impl Mheap {
         if r.index.load(Acquire) >= DONE {
             return 0;
         }
+        // Register like every sweeper (see `sweepgen`): "done" waits for
+        // our claims, and once drained no span is left at h-2 to find.
+        let Some(_sweeper) = self.done.begin() else {
+            return 0;
+        };
         let start = Instant::now();
         let want = npages;
         let arenas = r.arenas.read().unwrap_or_else(|e| e.into_inner()).clone();
@@ -102,7 +108,7 @@ impl Mheap {
                 npages = 0;
             }
         }
-        self.counters.add_loop_time(Who::Reclaim, start.elapsed());
+        self.counters.add_time(Who::Reclaim, start.elapsed());
         want - npages
     }
 
@@ -116,6 +122,9 @@ impl Mheap {
         let first = idx % PAGES_PER_ARENA;
         let h = self.sweepgen();
         let mut freed = 0;
+        // The last central looked up: neighbouring spans are often of one
+        // class and type.
+        let mut last: Option<Arc<Central>> = None;
         for w in first / 64..(first + RECLAIM_CHUNK_PAGES) / 64 {
             let mut cand = arena.page_in_use_word(w) & !arena.page_marks_word(w);
             while cand != 0 {
@@ -127,12 +136,17 @@ impl Mheap {
                 let Some(claim) = try_claim(span, h) else {
                     continue;
                 };
+                let central = match last.take() {
+                    Some(c) if c.owns(span) => Some(c),
+                    _ => self.central_for(span),
+                };
                 let n = span.npages();
-                let d = self.sweep_span(&claim, Who::Reclaim);
+                let d = self.sweep_span(&claim, central.as_deref(), false);
                 if d == Dispose::Free {
                     freed += n;
                 }
-                self.dispose(claim, d);
+                self.dispose(claim, d, central.as_deref());
+                last = central;
             }
         }
         self.counters

@@ -1,5 +1,6 @@
 //! Sweep and allocation counters: one source per figure, all atomics
-//! (relaxed: each is an independent monotone count).
+//! (relaxed: each is an independent monotone count). Pages swept are
+//! counted by the proportional pacer (`pacing`), which needs them anyway.
 
 use crate::sweep::Who;
 use spangc_arena::sizeclass::SpanClass;
@@ -9,7 +10,6 @@ use std::time::Duration;
 
 #[derive(Default)]
 pub(crate) struct Counters {
-    pub(crate) pages_swept: AtomicU64,
     pub(crate) pages_reclaimed: AtomicU64,
     pub(crate) spans_freed: AtomicU64,
     pub(crate) objects_freed: AtomicU64,
@@ -27,31 +27,21 @@ impl Counters {
     /// Adds sweep time to the account of whoever swept. Time sweeping
     /// while uncaching a stale span counts as allocation's.
     pub(crate) fn add_time(&self, who: Who, d: Duration) {
-        let ns = d.as_nanos() as u64;
         let c = match who {
             Who::Background => &self.background_ns,
             Who::Alloc | Who::Uncache => &self.alloc_ns,
-            // Proportional and reclaim sweeping are timed by their loops
-            // (one clock read per loop, not per span).
-            Who::Proportional | Who::Reclaim => return,
-            Who::Finish => &self.finish_ns,
-        };
-        c.fetch_add(ns, Relaxed);
-    }
-
-    /// Adds the time of a whole proportional-sweep or reclaim loop.
-    pub(crate) fn add_loop_time(&self, who: Who, d: Duration) {
-        let c = match who {
             Who::Proportional => &self.proportional_ns,
             Who::Reclaim => &self.reclaim_ns,
-            _ => return self.add_time(who, d),
+            Who::Finish => &self.finish_ns,
         };
         c.fetch_add(d.as_nanos() as u64, Relaxed);
     }
 
-    pub(crate) fn snapshot(&self) -> SweepStats {
+    /// The counters, with `pages_swept` (kept by the pacer, which owns
+    /// that count) filled in by the caller.
+    pub(crate) fn snapshot(&self, pages_swept: u64) -> SweepStats {
         SweepStats {
-            pages_swept: self.pages_swept.load(Relaxed),
+            pages_swept,
             pages_reclaimed: self.pages_reclaimed.load(Relaxed),
             spans_freed: self.spans_freed.load(Relaxed),
             objects_freed: self.objects_freed.load(Relaxed),

@@ -14,13 +14,16 @@
 //! 3. **Bits.** The mark bits become the alloc bits; the span gets fresh
 //!    zeroed mark bits from the gcBits `next` epoch; `free_index` goes to
 //!    0, `alloc_count` to the marked count, `alloc_cache` is refilled.
-//!    Freed slots are dirty, so `needzero` is set.
+//!    Freed slots are dirty, so `needzero` is set. A span left empty that
+//!    goes back to the page heap skips this step (its bitmaps are simply
+//!    dropped), unless the caller preserves it for a cache.
 //! 4. **Disposal** ([`Dispose`]): an empty span goes back to the page heap;
 //!    a large-object span whose object died likewise; others go to their
 //!    central's swept partial or full set (or the heap's large swept set).
 //!    The claim is released (`sweepgen = h`) *before* the span is pushed, so
 //!    whoever pops it sees it swept.
 
+use crate::central::Central;
 use crate::mheap::Mheap;
 use crate::sweepgen::SweepClaim;
 use spangc_arena::span::Span;
@@ -28,13 +31,13 @@ use spangc_gcbits::SpanBits;
 use std::ptr::NonNull;
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
-use std::time::Instant;
 
 /// Byte written over freed objects in verify mode (as Go's `0xdeadbeef`
 /// habit; a pointer made of it faults on x86-64).
 pub const POISON: u8 = 0xdb;
 
-/// Who is sweeping (for the stats: sweep time by who swept).
+/// Who is sweeping (for the stats: sweep time by who swept; each party
+/// times its own loop, so sweeping a span reads no clock).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Who {
     Background,
@@ -80,9 +83,17 @@ fn below(limit: u32, w: usize) -> u64 {
 impl Mheap {
     /// Sweeps the claimed span (steps 1-3 of the module docs) and says
     /// what to do with it; the caller disposes of it ([`Mheap::dispose`])
-    /// or hands it to a cache.
-    pub(crate) fn sweep_span(&self, claim: &SweepClaim<'_>, who: Who) -> Dispose {
-        let start = Instant::now();
+    /// or hands it to a cache. `central` is the span's central (`None` for
+    /// a large span). With `preserve` the caller keeps the span whatever
+    /// it holds (a refill caching it: the seed's `preserve`); otherwise an
+    /// empty span is going back to the page heap, and its bitmaps are not
+    /// renewed.
+    pub(crate) fn sweep_span(
+        &self,
+        claim: &SweepClaim<'_>,
+        central: Option<&Central>,
+        preserve: bool,
+    ) -> Dispose {
         let span = claim.span();
         let nelems = span.nelems();
         let free_index = span.free_index();
@@ -94,34 +105,35 @@ impl Mheap {
 
         // 1. Zombies, and 2. dead objects.
         let tag = span.type_tag();
-        let visit = self.poison || self.hooks.needs_free_hook(tag);
+        let hook = self.hooks.needs_free_hook(tag);
+        let visit = self.poison || hook;
         let mut nfreed = 0u32;
+        let mut nalloc = 0u32;
         for w in 0..alloc.len() {
             let valid = below(nelems, w);
             let allocated = (alloc[w].load(Relaxed) | below(free_index, w)) & valid;
             let marked = mark[w].load(Relaxed) & valid;
             let zombies = marked & !allocated;
             if zombies != 0 {
-                let i = 64 * w + zombies.trailing_zeros() as usize;
-                panic!(
-                    "spangc: found a pointer to a free object (zombie): slot {i} at {:#x} of {span} \
-                     was free when marking began but is marked",
-                    span.slot_addr(i)
-                );
+                zombie(span, 64 * w + zombies.trailing_zeros() as usize);
             }
+            nalloc += marked.count_ones();
             let mut dead = allocated & !marked;
             nfreed += dead.count_ones();
             if visit {
                 while dead != 0 {
                     let i = 64 * w + dead.trailing_zeros() as usize;
                     dead &= dead - 1;
-                    self.free_object(span, tag, i);
+                    self.free_object(span, tag, hook, i);
                 }
             }
         }
+        self.note_swept(span, central, nfreed);
+        if nalloc == 0 && !preserve {
+            return Dispose::Free;
+        }
 
         // 3. Mark bits become alloc bits; fresh mark bits.
-        let nalloc = span.count_marked();
         let fresh = self.bits.new_mark_bits(nelems).unwrap_or_else(|e| {
             panic!("spangc: out of memory for mark bits while sweeping {span}: {e}")
         });
@@ -140,8 +152,6 @@ impl Mheap {
         if nfreed > 0 {
             span.set_needzero(true);
         }
-
-        self.note_swept(span, who, nfreed, start);
         match nalloc {
             0 => Dispose::Free,
             n if n == nelems => Dispose::KeepFull,
@@ -149,14 +159,16 @@ impl Mheap {
         }
     }
 
-    /// Runs the free hook on slot `i` (if the type has one) and poisons it
-    /// (in verify mode).
-    fn free_object(&self, span: &Span, tag: usize, i: usize) {
+    /// Runs the free hook on slot `i` (if `hook`: the type has one) and
+    /// poisons it (in verify mode).
+    fn free_object(&self, span: &Span, tag: usize, hook: bool, i: usize) {
         let addr = span.slot_addr(i);
         // SAFETY: slot addresses of an in-use span are non-null.
         let p = unsafe { NonNull::new_unchecked(addr as *mut u8) };
-        if self.hooks.needs_free_hook(tag) {
+        if hook {
+            let abort = AbortOnUnwind;
             self.hooks.free_object(tag, p);
+            std::mem::forget(abort);
         }
         if self.poison {
             // SAFETY: the object is dead and its destructor has run;
@@ -166,23 +178,46 @@ impl Mheap {
         }
     }
 
-    /// Step 4: releases the claim and puts the span where it belongs.
-    pub(crate) fn dispose(&self, claim: SweepClaim<'_>, d: Dispose) {
+    /// Step 4: releases the claim and puts the span where it belongs
+    /// (`central` as for [`Mheap::sweep_span`]).
+    pub(crate) fn dispose(&self, claim: SweepClaim<'_>, d: Dispose, central: Option<&Central>) {
         let span = claim.span();
         let h = claim.generation();
-        let large = span.span_class_raw() <= 1;
         if d == Dispose::Free {
             claim.release_freed();
-            self.free_span(span, large);
+            self.free_span(span, central);
             return;
         }
         claim.release_swept();
-        if large {
-            self.large_swept(h).push(span);
-        } else {
-            self.central_of(span).push_swept(span, h);
+        match central {
+            Some(c) => c.push_swept(span, h),
+            None => self.large_swept(h).push(span),
         }
     }
+}
+
+/// Aborts the process if dropped, which happens only while unwinding out
+/// of a free hook (see [`SweepHooks::free_object`](crate::SweepHooks::free_object)):
+/// the sweeper holds a claim it cannot give back halfway.
+struct AbortOnUnwind;
+
+impl Drop for AbortOnUnwind {
+    fn drop(&mut self) {
+        eprintln!("spangc: a free hook panicked while sweeping; aborting");
+        std::process::abort();
+    }
+}
+
+/// The zombie check's report (out of line: it never happens in a correct
+/// program).
+#[cold]
+#[inline(never)]
+fn zombie(span: &Span, i: usize) -> ! {
+    panic!(
+        "spangc: found a pointer to a free object (zombie): slot {i} at {:#x} of {span} \
+         was free when marking began but is marked",
+        span.slot_addr(i)
+    );
 }
 
 /// Number of allocated slots of a span not held by a cache: alloc bits,

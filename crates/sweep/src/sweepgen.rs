@@ -14,6 +14,10 @@
 //! | `h + 3` | swept, then cached by a mutator; still cached |
 //! | `SWEEPGEN_DEAD` | the record describes no in-use span |
 //!
+//! The arithmetic is modulo 2^31 ([`SWEEPGEN_MASK`]), so that no live
+//! state ever equals `SWEEPGEN_DEAD` (`u32::MAX`) when the counter wraps;
+//! [`SpanSweepState::sweepgen`] computes each row of the table.
+//!
 //! Transitions, each by exactly one party:
 //!
 //! ```text
@@ -42,10 +46,20 @@
 //! "Sweeping is done for this generation" is one atomic word
 //! ([`SweepDone`]): a *drained* bit, set once no unswept span is left to
 //! hand out, plus a count of sweepers active. Sweeping is done exactly
-//! when the word equals the drained bit alone. A sweeper registers before
-//! looking for work and is refused once the drained bit is set, so the
-//! word can never go from done back to not done within a generation (Go
-//! issues 45315 and 46500, where a flag that was set early flapped back).
+//! when the word equals the drained bit alone. Every party that claims
+//! spans registers first (the background sweeper, `finish_sweep`,
+//! proportional sweep, a cache refill sweeping its class, the page
+//! reclaimer) and is refused once the drained bit is set, so the word can
+//! never go from done back to not done within a generation (Go issues
+//! 45315 and 46500, where a flag that was set early flapped back), and
+//! "done" is never reported while a registered party still holds a claim.
+//!
+//! The one exception is a stale cached span (`h+1`): it is in no span set,
+//! and its owner sweeps it when it next flushes its cache, registered or
+//! not. "Done" therefore means "every span not held by a stale cache is
+//! swept"; the protocol requires every cache to be flushed after a
+//! collection before the next one marks (the facade's world protocol
+//! ensures it, and `Mheap::verify` checks it).
 
 use crate::primitive::{AtomicU32, Word32};
 use spangc_arena::span::{SWEEPGEN_DEAD, Span, SpanState};
@@ -70,7 +84,41 @@ pub enum SpanSweepState {
     Dead,
 }
 
+/// Sweep generations are counted modulo 2^31: the heap's `h` and every
+/// value derived from it (`h - 2` ... `h + 3`) are masked to 31 bits, so
+/// none of them can ever equal [`SWEEPGEN_DEAD`] (`u32::MAX`). Plain
+/// 32-bit wrapping would let `h - 1` (when `h` wraps to 0) or `h + 1` (when
+/// `h` is `u32::MAX - 1`) collide with it, and a span being swept or cached
+/// would then read as dead. Only parity and differences up to 4 matter, so
+/// 31 bits lose nothing: the counter wraps after 2^30 collections.
+pub const SWEEPGEN_MASK: u32 = (1 << 31) - 1;
+
 impl SpanSweepState {
+    /// Every state, for tests and tables.
+    pub const ALL: [SpanSweepState; 6] = [
+        SpanSweepState::NeedsSweep,
+        SpanSweepState::BeingSwept,
+        SpanSweepState::Swept,
+        SpanSweepState::CachedUnswept,
+        SpanSweepState::CachedSwept,
+        SpanSweepState::Dead,
+    ];
+
+    /// The span sweepgen that means `self` when the heap's generation is
+    /// `h` (the table in the module docs, masked to 31 bits).
+    #[inline]
+    pub const fn sweepgen(self, h: u32) -> u32 {
+        let delta: i32 = match self {
+            SpanSweepState::NeedsSweep => -2,
+            SpanSweepState::BeingSwept => -1,
+            SpanSweepState::Swept => 0,
+            SpanSweepState::CachedUnswept => 1,
+            SpanSweepState::CachedSwept => 3,
+            SpanSweepState::Dead => return SWEEPGEN_DEAD,
+        };
+        h.wrapping_add(delta as u32) & SWEEPGEN_MASK
+    }
+
     /// Classifies a span's `sweepgen` `sg` against the heap's `h`; panics
     /// on a value no protocol step produces.
     ///
@@ -80,36 +128,55 @@ impl SpanSweepState {
     /// caller must check the span's state before trusting this. (Claims
     /// are unaffected: they compare against the even `h - 2`.)
     pub fn of(sg: u32, h: u32) -> SpanSweepState {
-        match sg {
-            _ if sg == h.wrapping_sub(2) => SpanSweepState::NeedsSweep,
-            _ if sg == h.wrapping_sub(1) => SpanSweepState::BeingSwept,
-            _ if sg == h => SpanSweepState::Swept,
-            _ if sg == h.wrapping_add(1) => SpanSweepState::CachedUnswept,
-            _ if sg == h.wrapping_add(3) => SpanSweepState::CachedSwept,
-            SWEEPGEN_DEAD => SpanSweepState::Dead,
-            _ => panic!("sweepgen {sg} is not a valid state relative to heap sweepgen {h}"),
-        }
+        SpanSweepState::ALL
+            .into_iter()
+            .find(|s| s.sweepgen(h) == sg)
+            .unwrap_or_else(|| {
+                panic!("sweepgen {sg} is not a valid state relative to heap sweepgen {h}")
+            })
     }
 }
 
-/// The heap's sweep generation counter `h` (starts at 0, +2 per cycle; it
-/// wraps, which the relative states tolerate, and never equals
-/// `SWEEPGEN_DEAD`'s parity).
+/// The heap's sweep generation counter `h` (starts at 0, +2 per cycle,
+/// wraps at 2^31: see [`SWEEPGEN_MASK`]).
 pub(crate) fn next_generation(h: u32) -> u32 {
-    h.wrapping_add(2)
+    h.wrapping_add(2) & SWEEPGEN_MASK
 }
 
 /// The protocol on a sweepgen word, generic over the atomic so that the
 /// loom models run it on a model span.
 pub(crate) fn try_claim_word(sweepgen: &impl Word32, h: u32) -> bool {
-    let want = h.wrapping_sub(2);
+    let want = SpanSweepState::NeedsSweep.sweepgen(h);
     // The plain load first avoids the CAS's cache-line ownership traffic
     // when (as usual for a scan) the span was swept already. Acquire on
     // success: we must see the previous owner's writes to the span.
     sweepgen.load(Relaxed) == want
         && sweepgen
-            .compare_exchange(want, h.wrapping_sub(1), AcqRel, Relaxed)
+            .compare_exchange(
+                want,
+                SpanSweepState::BeingSwept.sweepgen(h),
+                AcqRel,
+                Relaxed,
+            )
             .is_ok()
+}
+
+/// Ends a claim, or a cache's hold on a span, by storing `to` with
+/// Release: whoever next takes the span (a claim CAS, which acquires, or a
+/// span-set pop after the push that follows this store) sees every write
+/// the owner made to it.
+#[inline]
+pub(crate) fn publish_word(sweepgen: &impl Word32, to: SpanSweepState, h: u32) {
+    sweepgen.store(to.sweepgen(h), Release);
+}
+
+/// A cache takes a span that it popped from a swept set (or that was just
+/// allocated for it): `h + 3`. Relaxed: the pop (or the page heap's
+/// publication) already ordered the take after the previous owner's
+/// writes, and nobody else reads a cached span's state to act on it.
+#[inline]
+pub(crate) fn cache_word(sweepgen: &impl Word32, h: u32) {
+    sweepgen.store(SpanSweepState::CachedSwept.sweepgen(h), Relaxed);
 }
 
 /// Proof that the holder won the sweep claim on a span for generation `h`.
@@ -135,7 +202,7 @@ impl<'a> SweepClaim<'a> {
     /// Ends the claim with the span swept (`h`), publishing the sweeper's
     /// writes to whoever reads the span next.
     pub(crate) fn release_swept(self) {
-        self.span.sweepgen().store(self.h, Release);
+        publish_word(self.span.sweepgen(), SpanSweepState::Swept, self.h);
     }
 
     /// Ends the claim with the span freed (the page heap stores
@@ -145,7 +212,7 @@ impl<'a> SweepClaim<'a> {
     /// Ends the claim with the span swept and handed straight to a cache
     /// (`h + 3`).
     pub(crate) fn release_cached(self) {
-        self.span.sweepgen().store(self.h.wrapping_add(3), Release);
+        publish_word(self.span.sweepgen(), SpanSweepState::CachedSwept, self.h);
     }
 
     /// Claims a stale cached span (`h + 1`) being uncached by its owner
@@ -157,7 +224,8 @@ impl<'a> SweepClaim<'a> {
             SpanSweepState::CachedUnswept,
             "uncaching a stale span in the wrong state: {span}"
         );
-        span.sweepgen().store(h.wrapping_sub(1), Relaxed);
+        span.sweepgen()
+            .store(SpanSweepState::BeingSwept.sweepgen(h), Relaxed);
         SweepClaim { span, h }
     }
 }
@@ -242,32 +310,57 @@ impl Drop for ActiveSweeper<'_> {
 mod tests {
     use super::*;
 
+    /// Heap generations to test at: the start, ordinary values, and both
+    /// sides of the wrap at 2^31.
+    const GENERATIONS: [u32; 6] = [0, 2, 1000, SWEEPGEN_MASK - 3, SWEEPGEN_MASK - 1, 1];
+
     #[test]
     fn classify_every_state() {
-        for h in [0u32, 2, 1000, u32::MAX - 5] {
+        for h in GENERATIONS {
             let h = h & !1;
+            for s in SpanSweepState::ALL {
+                assert_eq!(SpanSweepState::of(s.sweepgen(h), h), s, "h = {h}");
+            }
             assert_eq!(
-                SpanSweepState::of(h.wrapping_sub(2), h),
+                SpanSweepState::of(h.wrapping_sub(2) & SWEEPGEN_MASK, h),
                 SpanSweepState::NeedsSweep
             );
-            assert_eq!(
-                SpanSweepState::of(h.wrapping_sub(1), h),
-                SpanSweepState::BeingSwept
-            );
             assert_eq!(SpanSweepState::of(h, h), SpanSweepState::Swept);
-            assert_eq!(
-                SpanSweepState::of(h.wrapping_add(1), h),
-                SpanSweepState::CachedUnswept
-            );
-            assert_eq!(
-                SpanSweepState::of(h.wrapping_add(3), h),
-                SpanSweepState::CachedSwept
-            );
-            let odd = [h.wrapping_sub(1), h.wrapping_add(1), h.wrapping_add(3)];
-            if !odd.contains(&SWEEPGEN_DEAD) {
-                assert_eq!(SpanSweepState::of(SWEEPGEN_DEAD, h), SpanSweepState::Dead);
-            }
+            assert_eq!(SpanSweepState::of(SWEEPGEN_DEAD, h), SpanSweepState::Dead);
         }
+    }
+
+    /// Regression: with plain 32-bit wrapping, `h - 1` at `h == 0` and
+    /// `h + 1` at `h == u32::MAX - 1` were `SWEEPGEN_DEAD`, so a span being
+    /// swept (or a stale cached span, whose uncache asserts its state)
+    /// read as dead once the counter wrapped.
+    #[test]
+    fn no_live_state_is_dead_across_the_wrap() {
+        let mut h = SWEEPGEN_MASK - 5;
+        for _ in 0..8 {
+            for s in SpanSweepState::ALL
+                .into_iter()
+                .filter(|&s| s != SpanSweepState::Dead)
+            {
+                assert_ne!(s.sweepgen(h), SWEEPGEN_DEAD, "{s:?} at h = {h}");
+                assert!(s.sweepgen(h) <= SWEEPGEN_MASK);
+            }
+            let next = next_generation(h);
+            // Spans swept in generation h need sweeping in the next one.
+            assert_eq!(
+                SpanSweepState::NeedsSweep.sweepgen(next),
+                SpanSweepState::Swept.sweepgen(h),
+                "h = {h}"
+            );
+            // Spans cached swept in h are cached stale in the next one.
+            assert_eq!(
+                SpanSweepState::CachedUnswept.sweepgen(next),
+                SpanSweepState::CachedSwept.sweepgen(h),
+                "h = {h}"
+            );
+            h = next;
+        }
+        assert_eq!(next_generation(SWEEPGEN_MASK - 1), 0, "wraps to 0");
     }
 
     #[test]
@@ -279,10 +372,15 @@ mod tests {
     #[test]
     fn dead_sweepgen_is_never_claimable() {
         // h - 2 is even for every even h; SWEEPGEN_DEAD is odd.
-        for h in (0..=u32::MAX).step_by(1 << 20) {
+        for h in (0..=SWEEPGEN_MASK)
+            .step_by(1 << 20)
+            .chain([SWEEPGEN_MASK - 1])
+        {
             let h = h & !1;
-            assert_ne!(h.wrapping_sub(2), SWEEPGEN_DEAD);
+            assert_ne!(SpanSweepState::NeedsSweep.sweepgen(h), SWEEPGEN_DEAD);
             assert_ne!(next_generation(h) & 1, 1);
+            let w = std::sync::atomic::AtomicU32::new(SWEEPGEN_DEAD);
+            assert!(!try_claim_word(&w, h));
         }
     }
 
@@ -310,87 +408,5 @@ mod tests {
         assert!(d.is_done(), "still done");
         d.reset();
         assert!(!d.is_done());
-    }
-}
-
-#[cfg(all(test, loom))]
-mod loom_tests {
-    use super::*;
-    use loom::sync::Arc;
-    use loom::sync::atomic::AtomicUsize;
-    use std::sync::atomic::Ordering::SeqCst;
-
-    /// Two sweepers and one allocator race for one span in generation
-    /// h = 4 (span at 2 = needs sweeping). Exactly one sweeper claims it;
-    /// the allocator uses the span only after seeing it swept (4), never
-    /// while unswept.
-    #[test]
-    fn loom_two_sweepers_and_an_allocator() {
-        loom::model(|| {
-            let h = 4u32;
-            let sg = Arc::new(AtomicU32::new(h - 2));
-            let data = Arc::new(AtomicUsize::new(0)); // "swept contents"
-            let wins = Arc::new(AtomicUsize::new(0));
-            let sweepers: Vec<_> = (0..2)
-                .map(|_| {
-                    let (sg, data, wins) = (sg.clone(), data.clone(), wins.clone());
-                    loom::thread::spawn(move || {
-                        if try_claim_word(&*sg, h) {
-                            wins.fetch_add(1, SeqCst);
-                            data.store(1, Relaxed); // the sweep's writes
-                            sg.store(h, Release); // release the claim: swept
-                        }
-                    })
-                })
-                .collect();
-            // The allocator (a cache refill): takes the span only if swept.
-            let s = sg.load(Acquire);
-            if s == h {
-                assert_eq!(
-                    data.load(Relaxed),
-                    1,
-                    "saw swept sweepgen but not the sweep"
-                );
-            } else {
-                assert!(s == h - 2 || s == h - 1, "unexpected {s}");
-            }
-            for t in sweepers {
-                t.join().unwrap();
-            }
-            assert_eq!(wins.load(SeqCst), 1, "exactly one sweeper claims the span");
-            assert_eq!(sg.load(Relaxed), h);
-        });
-    }
-
-    /// The done word: a sweeper that registered before the drain keeps the
-    /// generation not-done until it finishes; once done, it stays done.
-    #[test]
-    fn loom_sweep_done_does_not_flap() {
-        loom::model(|| {
-            let d = Arc::new(SweepDone::new());
-            let seen_done = Arc::new(AtomicUsize::new(0));
-            let t = {
-                let (d, seen_done) = (d.clone(), seen_done.clone());
-                loom::thread::spawn(move || {
-                    if let Some(s) = d.begin() {
-                        d.mark_drained(&s);
-                    }
-                    if d.is_done() {
-                        seen_done.store(1, SeqCst);
-                    }
-                })
-            };
-            let me = d.begin();
-            if let Some(s) = &me {
-                d.mark_drained(s);
-                assert!(!d.is_done(), "done while a sweeper is active");
-            }
-            drop(me);
-            t.join().unwrap();
-            assert!(d.is_done(), "both sweepers finished after the drain");
-            if seen_done.load(SeqCst) == 1 {
-                assert!(d.is_done(), "flapped back");
-            }
-        });
     }
 }
