@@ -16,6 +16,7 @@
 //! | `background_scavenge` | on | `SPANGC_BACKGROUND_SCAVENGE` (same) | a thread returns idle memory to the OS |
 //! | `verify` | off | `SPANGC_VERIFY` (same) | walk and check the whole heap after every collection; poison freed memory |
 //! | `gc_stress` | off | `SPANGC_GC_STRESS` (same) | collect at every safepoint (flushes out rooting bugs) |
+//! | `profile_rate` | 512 KiB | `SPANGC_PROFILE_RATE` (`off`, or bytes with optional suffix) | sample one allocation per this many bytes on average for the heap profile |
 //!
 //! Invalid values are errors naming the field (and the variable, for the
 //! environment), never silently replaced by a default.
@@ -66,6 +67,7 @@ pub struct Config {
     background_scavenge: Option<bool>,
     verify: Option<bool>,
     gc_stress: Option<bool>,
+    profile_rate: Option<usize>,
 }
 
 /// The heap growth setting.
@@ -101,6 +103,8 @@ pub struct Resolved {
     pub verify: bool,
     /// See [`ConfigBuilder::gc_stress`].
     pub gc_stress: bool,
+    /// See [`ConfigBuilder::profile_rate`]; 0 when profiling is off.
+    pub profile_rate: usize,
 }
 
 impl Config {
@@ -212,6 +216,15 @@ impl Config {
                 SWITCH_EXPECTED,
                 || false,
             )?,
+            profile_rate: pick(
+                self.profile_rate,
+                "SPANGC_PROFILE_RATE",
+                env,
+                parse_profile_rate,
+                "profile_rate",
+                PROFILE_RATE_EXPECTED,
+                || DEFAULT_PROFILE_RATE,
+            )?,
         })
     }
 }
@@ -221,6 +234,10 @@ const MEMORY_LIMIT_EXPECTED: &str =
     "`off` or a byte count of at least 4 MiB, optionally with a KiB, MiB or GiB suffix";
 const MARK_THREADS_EXPECTED: &str = "a whole number from 1 to 256";
 const SWITCH_EXPECTED: &str = "on, off, true, false, 1 or 0";
+const PROFILE_RATE_EXPECTED: &str =
+    "`off` or a byte count, optionally with a KiB, MiB or GiB suffix";
+/// One sample per 512 KiB allocated, on average (Go's `MemProfileRate`).
+pub const DEFAULT_PROFILE_RATE: usize = 512 << 10;
 
 fn parse_gc_percent(s: &str) -> Option<GcPercent> {
     if s.eq_ignore_ascii_case("off") {
@@ -232,10 +249,23 @@ fn parse_gc_percent(s: &str) -> Option<GcPercent> {
         .map(GcPercent::Percent)
 }
 
+fn parse_profile_rate(s: &str) -> Option<usize> {
+    if s.eq_ignore_ascii_case("off") {
+        return Some(0);
+    }
+    parse_bytes(s)
+}
+
 fn parse_memory_limit(s: &str) -> Option<Option<usize>> {
     if s.eq_ignore_ascii_case("off") {
         return Some(None);
     }
+    parse_bytes(s).filter(|b| *b >= MIN_MEMORY_LIMIT).map(Some)
+}
+
+/// A byte count with an optional `KiB`/`MiB`/`GiB` (or `k`/`m`/`g`, `b`)
+/// suffix.
+fn parse_bytes(s: &str) -> Option<usize> {
     let lower = s.to_ascii_lowercase();
     let (digits, unit) = [
         ("gib", 1usize << 30),
@@ -251,8 +281,6 @@ fn parse_memory_limit(s: &str) -> Option<Option<usize>> {
     .unwrap_or((lower.as_str(), 1));
     let n: usize = digits.parse().ok()?;
     n.checked_mul(unit)
-        .filter(|b| *b >= MIN_MEMORY_LIMIT)
-        .map(Some)
 }
 
 fn parse_switch(s: &str) -> Option<bool> {
@@ -319,6 +347,15 @@ impl ConfigBuilder {
     /// rooting bugs in embedders).
     pub fn gc_stress(mut self, on: bool) -> Self {
         self.0.gc_stress = Some(on);
+        self
+    }
+
+    /// Sample one allocation per `bytes` allocated, on average, for the
+    /// heap profile ([`Heap::write_heap_profile`](crate::Heap::write_heap_profile)):
+    /// each sample records the allocating stack. `0` turns profiling off.
+    /// Default 512 KiB, as Go's `MemProfileRate`.
+    pub fn profile_rate(mut self, bytes: usize) -> Self {
+        self.0.profile_rate = Some(bytes);
         self
     }
 

@@ -34,6 +34,7 @@ use crate::stats::{STATS_VERSION, Stats, TypeStats};
 use crate::verify;
 use crate::world::{MutatorId, World};
 use spangc_arena::span::Span;
+use spangc_specials::profile::{BucketStats, Profiler};
 use spangc_sweep::{Mheap, MheapConfig};
 use std::fmt;
 use std::marker::PhantomData;
@@ -170,7 +171,7 @@ impl<B: Brand> Heap<B> {
             }
         }
         let flag = Flag::<B>(PhantomData);
-        let hooks = Arc::new(Hooks::<B>::default());
+        let hooks = Arc::new(Hooks::<B>::new(config.profile_rate));
         let mheap = Mheap::new(
             MheapConfig {
                 background_sweep: config.background_sweep,
@@ -307,6 +308,27 @@ impl<B: Brand> Heap<B> {
     /// Current figures. See [`Stats`].
     pub fn stats(&self) -> Stats {
         self.inner.stats()
+    }
+
+    /// Writes a heap profile in pprof's protobuf format (`go tool pprof`
+    /// reads it): allocated and in-use objects and bytes by allocating
+    /// stack, estimated from the sampled allocations. Empty when
+    /// `profile_rate` is 0.
+    pub fn write_heap_profile(&self, w: impl std::io::Write) -> std::io::Result<()> {
+        match &self.inner.hooks.profiler {
+            Some(p) => p.write_pprof(w),
+            None => Profiler::new(0).write_pprof(w),
+        }
+    }
+
+    /// The allocation profile's buckets (estimated allocated and in-use
+    /// objects and bytes per allocating stack and size).
+    pub fn profile_summary(&self) -> Vec<BucketStats> {
+        self.inner
+            .hooks
+            .profiler
+            .as_ref()
+            .map_or_else(Vec::new, Profiler::snapshot)
     }
 
     /// Live objects by type, largest first: objects allocated and not yet

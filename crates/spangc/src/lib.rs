@@ -79,6 +79,7 @@ pub use mark::Tracer;
 pub use mutator::{FinalizerError, Mutator, Scope};
 pub use root::Root;
 pub use spangc_derive::Trace;
+pub use spangc_specials::profile::BucketStats;
 pub use stats::{STATS_VERSION, Stats, TypeStats};
 pub use trace::Trace;
 pub use weak::Weak;

@@ -110,7 +110,12 @@ pub(crate) fn thread_inside(id: usize) -> bool {
 
 impl<B: Brand> Mutator<B> {
     pub(crate) fn new(heap: Arc<HeapInner<B>>) -> Mutator<B> {
-        let cache = NonNull::from(Box::leak(Box::new(heap.mheap.new_cache())));
+        let mut mcache = heap.mheap.new_cache();
+        if let Some(profiler) = &heap.hooks.profiler {
+            let mut sampler = profiler.sampler();
+            mcache.set_sampler(Some(Box::new(move || sampler.next_distance())));
+        }
+        let cache = NonNull::from(Box::leak(Box::new(mcache)));
         let id = heap.world.register(CachePtr(cache));
         Mutator {
             inner: Box::new(MutatorInner {
@@ -417,7 +422,37 @@ impl<B: Brand> Scope<B> {
                 .map(|(p, _needzero)| p),
         };
         heap.after_span_alloc();
-        r.map_err(AllocErrorKind::from)
+        let p = r.map_err(AllocErrorKind::from)?;
+        // SAFETY: as above; no other reference to the cache is live.
+        if unsafe { self.cache() }.took_sample() {
+            self.record_sample(p, req.bytes());
+        }
+        Ok(p)
+    }
+
+    /// Records a sampled allocation for the heap profile: its stack in a
+    /// profile bucket, and a profile record on the object (to count its
+    /// free).
+    #[cold]
+    #[inline(never)]
+    fn record_sample(&self, addr: NonNull<u8>, size: usize) {
+        let m = self.m();
+        let heap = &m.heap;
+        let Some(profiler) = &heap.hooks.profiler else {
+            return;
+        };
+        // Frames above the profiler that are spangc's own: this function
+        // and `alloc_slow` (the public allocation functions above them are
+        // inlined into the caller in optimised builds).
+        let bucket = profiler.record_alloc(size, 2);
+        let (span, off) = heap.locate(addr);
+        let added = heap.hooks.specials.add(
+            heap.mheap.page_heap(),
+            span,
+            off,
+            SpecialData::Profile(bucket, size),
+        );
+        debug_assert!(added.is_ok(), "a fresh object has no profile record");
     }
 
     /// Roots `gc`: the object stays alive until the returned [`Root`] is

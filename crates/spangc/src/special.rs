@@ -19,6 +19,8 @@
 //!   runs, and the record dropped.
 //! * **Cleanup.** Queued to run, unless a finalizer resurrected the
 //!   object. Cleanups never see the object: they are `'static` closures.
+//! * **Profile.** The free is counted in the object's allocation-profile
+//!   bucket (unless a finalizer resurrected it).
 //!
 //! Finalizers run outside every heap lock. Those registered with
 //! `Scope::set_finalizer` (objects of `Send + Sync` types) and all cleanups
@@ -43,6 +45,7 @@ use crate::weak::WeakCell;
 use spangc_arena::PageHeap;
 use spangc_arena::span::Span;
 use spangc_gcbits::SpanBits;
+use spangc_specials::profile::{BucketId, Profiler};
 use spangc_specials::{Kind, Payload, Specials};
 use spangc_sweep::SweepHooks;
 use std::collections::{HashMap, VecDeque};
@@ -119,6 +122,9 @@ pub(crate) enum SpecialData<B: Brand> {
     /// The address of the object's canonical `WeakCell` (a heap object).
     Weak(NonNull<u8>),
     Cleanup(Box<dyn FnOnce() + Send>),
+    /// The object was sampled by the allocation profiler: its bucket and
+    /// slot size, to count its free.
+    Profile(BucketId, usize),
 }
 
 // SAFETY: thread finalizers and cleanups are `Send`, local finalizers are
@@ -132,6 +138,7 @@ impl<B: Brand> Payload for SpecialData<B> {
             SpecialData::Finalizer(..) => Kind::Finalizer,
             SpecialData::Weak(_) => Kind::WeakHandle,
             SpecialData::Cleanup(_) => Kind::Cleanup,
+            SpecialData::Profile(..) => Kind::Profile,
         }
     }
 }
@@ -172,6 +179,8 @@ pub(crate) struct Hooks<B: Brand> {
     pub(crate) destructor_panics: AtomicU64,
     pub(crate) finalizers_run: AtomicU64,
     pub(crate) cleanups_run: AtomicU64,
+    /// The allocation profiler (`None` when `profile_rate` is 0).
+    pub(crate) profiler: Option<Profiler>,
 }
 
 thread_local! {
@@ -181,8 +190,10 @@ thread_local! {
     pub(crate) static IN_DESTRUCTOR: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-impl<B: Brand> Default for Hooks<B> {
-    fn default() -> Self {
+impl<B: Brand> Hooks<B> {
+    /// Hooks with an allocation profiler sampling one allocation per
+    /// `profile_rate` bytes (none if 0).
+    pub(crate) fn new(profile_rate: usize) -> Self {
         Hooks {
             specials: Specials::new(),
             thread_queue: Mutex::new(ThreadQueue {
@@ -196,6 +207,12 @@ impl<B: Brand> Default for Hooks<B> {
             destructor_panics: AtomicU64::new(0),
             finalizers_run: AtomicU64::new(0),
             cleanups_run: AtomicU64::new(0),
+            // Frames in this crate's source are the allocator's own (the
+            // public allocation functions, inlined or not).
+            profiler: (profile_rate > 0).then(|| {
+                Profiler::new(profile_rate)
+                    .hide_source(concat!(env!("CARGO_MANIFEST_DIR"), "/src/"))
+            }),
         }
     }
 }
@@ -233,10 +250,11 @@ impl<B: Brand> SweepHooks for Hooks<B> {
         }
     }
 
-    fn sweep_specials(&self, pages: &PageHeap, span: &Span) {
+    fn sweep_specials(&self, pages: &PageHeap, span: &Span) -> u32 {
         let start = span.start();
         let slot = |off: u32| span.slot_index(start + off as usize);
         let mut due: Vec<Due<B>> = Vec::new();
+        let mut resurrected = 0;
         self.specials.sweep(
             pages,
             span,
@@ -249,6 +267,7 @@ impl<B: Brand> SweepHooks for Hooks<B> {
                     // We hold the span's sweep claim; the bit set here
                     // becomes an alloc bit, so this sweep keeps the object.
                     span.set_marked(slot(off));
+                    resurrected += 1;
                 }
                 let mut keep = Vec::new();
                 for r in recs.drain(..) {
@@ -263,6 +282,11 @@ impl<B: Brand> SweepHooks for Hooks<B> {
                         SpecialData::Cleanup(f) if !resurrect => {
                             due.push(Due::Thread(Job::Cleanup(f)))
                         }
+                        SpecialData::Profile(bucket, size) if !resurrect => {
+                            if let Some(p) = &self.profiler {
+                                p.record_free(bucket, size);
+                            }
+                        }
                         other => keep.push(other),
                     }
                 }
@@ -270,6 +294,7 @@ impl<B: Brand> SweepHooks for Hooks<B> {
             },
         );
         self.enqueue(due);
+        resurrected
     }
 }
 
@@ -459,7 +484,7 @@ pub(crate) fn mark_roots<B: Brand>(
                     match data {
                         SpecialData::Finalizer(..) => scan_from.push(obj),
                         SpecialData::Weak(cell) => roots.push(*cell),
-                        SpecialData::Cleanup(_) => {}
+                        SpecialData::Cleanup(_) | SpecialData::Profile(..) => {}
                     }
                 });
             }

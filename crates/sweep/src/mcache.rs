@@ -44,6 +44,30 @@
 //! (the facade writes the whole value at once); zeroing first would double
 //! the stores of a small allocation.
 //!
+//! # Sampling
+//!
+//! The allocation profiler samples allocations at the points of a Poisson
+//! process over the bytes allocated: the gaps between points are drawn
+//! (exponential, from [`MCache::set_sampler`]'s source), and an object is
+//! sampled when a point falls inside it, with probability
+//! `1 - exp(-size / rate)`, which the profiler's estimates divide by. The
+//! cache keeps the bytes left to the next point (the budget) and charges
+//! each run when it is created, not each object, so the fast path pays
+//! nothing: a run that contains the next point is cut short just before
+//! the object holding it, the bump fails there, and the slow path hands
+//! that object out and reports it ([`MCache::took_sample`]). The budget
+//! then restarts from a fresh gap at once, so other runs go on being
+//! charged (a cut pending in one slot never holds up sampling in another),
+//! and the rest of the cut run is charged when the slow path resumes it.
+//!
+//! Runs are charged before they are used, so a span leaving the cache can
+//! take charged bytes, and a pending cut, with it. Nothing is given back:
+//! a Poisson process restricted to the bytes actually allocated is still
+//! one of the same rate (its gaps are memoryless), so dropping the unused
+//! bytes with whatever points fell in them leaves every allocated object's
+//! chance of being sampled exactly as above. The sampling tests check the
+//! per-class sample counts against that chance.
+//!
 //! # Generations
 //!
 //! Cached spans are marked `h + 3` (swept, cached). After a collection
@@ -113,6 +137,12 @@ struct Slot {
     /// Objects allocated from this slot's spans not yet added to the
     /// central's count (added at `release_all`).
     unflushed: u64,
+    /// The slot to hand out as a sampled allocation (0: none); the
+    /// current run was cut short just before it (see "Sampling").
+    sample_at: usize,
+    /// Where that run really ends; the bytes past the sampled slot are not
+    /// charged yet.
+    sample_end: usize,
 }
 
 impl Default for Slot {
@@ -127,6 +157,8 @@ impl Default for Slot {
             span: None,
             central: None,
             unflushed: 0,
+            sample_at: 0,
+            sample_end: 0,
         }
     }
 }
@@ -152,8 +184,11 @@ impl Slot {
     /// line: the fast path inlined at every allocation site stays a
     /// compare and an add.
     #[inline(never)]
-    fn next_run(&mut self, run: &mut Run) -> Option<NonNull<u8>> {
+    fn next_run(&mut self, run: &mut Run, sampling: &mut Sampling) -> Option<NonNull<u8>> {
         self.span?;
+        if self.sample_at != 0 {
+            return None; // the slow path hands out the sampled slot
+        }
         let size = run.elem_size as usize;
         loop {
             if self.alloc_cache != 0 {
@@ -170,10 +205,12 @@ impl Slot {
                     self.alloc_cache = !self.alloc_word(self.free_index / 64);
                 }
                 let p = self.base + start as usize * size;
-                run.next = p + size;
+                run.next = p;
                 run.end = p + len as usize * size;
-                // SAFETY: a slot address inside a mapped span is non-null.
-                return Some(unsafe { NonNull::new_unchecked(p as *mut u8) });
+                sampling.charge(self, run);
+                // `None` if the run was cut at its first slot: the slow
+                // path hands that one out.
+                return run.bump();
             }
             // The rest of this word is allocated: on to the next one.
             let next = (self.free_index & !63) + 64;
@@ -192,11 +229,59 @@ impl Slot {
     /// to `run.next` if the run is not used up (the slots from there on
     /// were never handed out, so their alloc bits are the truth).
     fn span_cursor(&self, run: &Run) -> (u32, u64) {
-        if run.next >= run.end {
+        // A run cut short for a sample ends at the sampled slot, but the
+        // slots from there to the run's real end were never handed out
+        // either: rewind to `run.next` then too.
+        if run.next >= run.end && self.sample_at == 0 {
             return (self.free_index, self.alloc_cache);
         }
         let fi = ((run.next - self.base) / run.elem_size as usize) as u32;
         (fi, !self.alloc_word(fi / 64) >> (fi % 64))
+    }
+}
+
+/// The cache's sampling state (see "Sampling" in the module docs).
+struct Sampling {
+    /// Bytes to the next sample point: an object of `size` bytes is
+    /// sampled when `size >= budget`. `usize::MAX` when not sampling.
+    budget: usize,
+    /// Draws the gap to the next point; `None` when not sampling.
+    next_gap: Option<Box<dyn FnMut() -> usize + Send>>,
+    /// Whether the last slow-path allocation was sampled.
+    sampled: bool,
+}
+
+impl Sampling {
+    /// A fresh gap, `usize::MAX` when not sampling.
+    fn gap(&mut self) -> usize {
+        self.next_gap.as_mut().map_or(usize::MAX, |f| f())
+    }
+
+    /// Charges the uncharged run `[run.next, run.end)` of `slot`; if the
+    /// next sample point falls in it, cuts the run just before the object
+    /// holding the point and restarts the budget from the end of that
+    /// object.
+    fn charge(&mut self, slot: &mut Slot, run: &mut Run) {
+        let len = run.end - run.next;
+        if self.budget > len || len == 0 {
+            self.budget = self.budget.saturating_sub(len);
+            return;
+        }
+        let size = run.elem_size as usize;
+        slot.sample_at = run.next + self.budget.saturating_sub(1) / size * size;
+        slot.sample_end = run.end;
+        run.end = slot.sample_at;
+        self.budget = self.gap();
+    }
+
+    /// Charges a large object of `bytes`, noting whether it is sampled.
+    fn charge_large(&mut self, bytes: usize) {
+        if self.budget > bytes {
+            self.budget -= bytes;
+        } else {
+            self.sampled = true;
+            self.budget = self.gap();
+        }
     }
 }
 
@@ -272,6 +357,7 @@ pub struct MCache {
     objects_unflushed: u64,
     bytes_unflushed: u64,
     page_cache: PageCache,
+    sampling: Sampling,
 }
 
 // SAFETY: the cache is used by one thread at a time (`&mut self`); the
@@ -291,7 +377,34 @@ impl MCache {
             objects_unflushed: 0,
             bytes_unflushed: 0,
             page_cache: PageCache::new(),
+            sampling: Sampling {
+                budget: usize::MAX,
+                next_gap: None,
+                sampled: false,
+            },
         }
+    }
+
+    /// Starts sampling allocations (see "Sampling" in the module docs)
+    /// with gaps in bytes drawn from `next_gap` (exponential, of the mean
+    /// wanted; 0 samples every allocation), or stops with `None`. A cut
+    /// pending in a run is dropped.
+    pub fn set_sampler(&mut self, next_gap: Option<Box<dyn FnMut() -> usize + Send>>) {
+        for (run, slot) in self.runs.iter_mut().zip(self.slots.iter_mut()) {
+            if slot.sample_at != 0 {
+                run.end = slot.sample_end;
+                slot.sample_at = 0;
+            }
+        }
+        self.sampling.next_gap = next_gap;
+        self.sampling.budget = self.sampling.gap();
+        self.sampling.sampled = false;
+    }
+
+    /// Whether the last [`MCache::alloc_slow`] or [`MCache::alloc_large`]
+    /// handed out the sampled allocation (and forgets it).
+    pub fn took_sample(&mut self) -> bool {
+        std::mem::take(&mut self.sampling.sampled)
     }
 
     /// The heap this cache allocates from.
@@ -314,7 +427,7 @@ impl MCache {
         if let Some(p) = run.bump() {
             return Some(p);
         }
-        self.slots[i].next_run(&mut self.runs[i])
+        self.slots[i].next_run(&mut self.runs[i], &mut self.sampling)
     }
 
     /// The slow path of [`MCache::alloc_fast`]: finds the slot of (tag,
@@ -376,11 +489,28 @@ impl MCache {
             .expect("a span from the central has a free slot"))
     }
 
-    /// The next slot of slot `i`'s span, `None` if it is full.
+    /// The next slot of slot `i`'s span, `None` if it is full; hands out
+    /// a due sampled slot (and notes it, for `took_sample`).
     #[inline]
     fn take(&mut self, i: usize) -> Option<NonNull<u8>> {
-        let run = &mut self.runs[i];
-        run.bump().or_else(|| self.slots[i].next_run(run))
+        let (run, slot) = (&mut self.runs[i], &mut self.slots[i]);
+        let p = run
+            .bump()
+            .or_else(|| slot.next_run(run, &mut self.sampling));
+        // A run stops just before a sampled slot (it may be the first slot
+        // of a new run, so check after `next_run` as well as after `bump`).
+        if p.is_some() || slot.sample_at == 0 || run.next != slot.sample_at {
+            return p;
+        }
+        let p = slot.sample_at;
+        run.next = p + run.elem_size as usize;
+        run.end = slot.sample_end;
+        slot.sample_at = 0;
+        self.sampling.sampled = true;
+        // The rest of the run was not charged when it was cut.
+        self.sampling.charge(slot, run);
+        // SAFETY: a slot address inside a mapped span is non-null.
+        Some(unsafe { NonNull::new_unchecked(p as *mut u8) })
     }
 
     /// A large object of `bytes` in a span of its own, tagged `tag`.
@@ -416,6 +546,7 @@ impl MCache {
         heap.large_spans_in_use.fetch_add(1, Relaxed);
         self.objects_unflushed += 1;
         self.bytes_unflushed += (npages * PAGE_SIZE) as u64;
+        self.sampling.charge_large(npages * PAGE_SIZE);
         // SAFETY: a span start is non-null.
         let p = unsafe { NonNull::new_unchecked(span.start() as *mut u8) };
         Ok((p, span.needzero()))
@@ -560,6 +691,8 @@ impl MCache {
             span: Some(NonNull::from(span)),
             central: Some(central),
             unflushed,
+            sample_at: 0,
+            sample_end: 0,
         };
         Ok(())
     }

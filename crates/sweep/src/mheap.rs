@@ -65,8 +65,9 @@ pub trait SweepHooks: Send + Sync + 'static {
     /// its dead objects are found: the hook processes the special records
     /// of unmarked objects, and may set the mark bit of an object it keeps
     /// alive for one more cycle (a finalizer's resurrection). The sweeper
-    /// holds the span's claim.
-    fn sweep_specials(&self, pages: &PageHeap, span: &Span);
+    /// holds the span's claim. Returns how many objects it marked so: they
+    /// join `heap_live`, which the mark set to the marked bytes alone.
+    fn sweep_specials(&self, pages: &PageHeap, span: &Span) -> u32;
 }
 
 /// Options of the sweep layer.

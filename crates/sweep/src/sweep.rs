@@ -100,7 +100,8 @@ impl Mheap {
         let alloc = words(span.alloc_bits(), nelems);
         let mark = words(span.gcmark_bits(), nelems);
         if self.page_heap().has_page_special(span) {
-            self.hooks.sweep_specials(self.page_heap(), span);
+            let resurrected = self.hooks.sweep_specials(self.page_heap(), span);
+            self.add_heap_live(resurrected as usize * span.elem_size());
         }
 
         // 1. Zombies, and 2. dead objects.

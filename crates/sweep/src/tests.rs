@@ -3,7 +3,9 @@
 
 use crate::sweepgen::{SWEEPGEN_MASK, SpanSweepState};
 use crate::{Mheap, MheapConfig, SweepHooks};
+use spangc_arena::PageHeap;
 use spangc_arena::sizeclass::{SpanClass, size_to_class};
+use spangc_arena::span::Span;
 use spangc_gcbits::SpanBits;
 use std::ptr::NonNull;
 use std::sync::Arc;
@@ -20,6 +22,12 @@ impl SweepHooks for CountFrees {
     }
     fn free_object(&self, _: usize, _: NonNull<u8>) {
         self.0.fetch_add(1, Relaxed);
+    }
+
+    fn sweep_specials(&self, _: &PageHeap, span: &Span) -> u32 {
+        // These tests attach no special records, so no span may have its
+        // page_specials bit set.
+        panic!("sweep_specials called for {span}, which has no specials in these tests");
     }
 }
 
@@ -82,4 +90,226 @@ fn collections_across_the_sweepgen_wrap() {
     heap.verify().unwrap();
     assert!(generations.contains(&0), "wrapped: {generations:?}");
     assert_eq!(hooks.0.load(Relaxed), dead);
+}
+
+/// Keeps every unmarked object of a span with specials alive (as a
+/// finalizer's resurrection does) and clears the span's specials bit.
+#[derive(Default)]
+struct ResurrectAll(AtomicUsize);
+
+impl SweepHooks for ResurrectAll {
+    fn needs_free_hook(&self, _: usize) -> bool {
+        false
+    }
+    fn free_object(&self, _: usize, _: NonNull<u8>) {}
+
+    fn sweep_specials(&self, pages: &PageHeap, span: &Span) -> u32 {
+        let mut n = 0;
+        for i in 0..span.nelems() as usize {
+            let allocated = i < span.free_index() as usize || span.is_allocated(i);
+            if allocated && !span.is_marked(i) {
+                span.set_marked(i);
+                n += 1;
+            }
+        }
+        pages.clear_page_special(span);
+        self.0.fetch_add(n as usize, Relaxed);
+        n
+    }
+}
+
+/// Objects a specials hook keeps alive while sweeping join `heap_live`
+/// (the mark set it to the marked bytes alone): the verifier's recount of
+/// the spans agrees, and a second collection frees them.
+#[test]
+fn resurrected_objects_are_counted_live() {
+    let hooks = Arc::new(ResurrectAll::default());
+    let config = MheapConfig {
+        background_sweep: false,
+        background_scavenge: false,
+        poison: true,
+    };
+    let heap = Mheap::new(config, hooks.clone()).unwrap();
+    let mut cache = heap.new_cache();
+    let class = SpanClass::new(size_to_class(48).unwrap(), false);
+    let objs: Vec<usize> = (0..10)
+        .map(|_| cache.alloc(0x1000, class).unwrap().as_ptr() as usize)
+        .collect();
+    cache.prepare_for_sweep();
+    cache.release_all();
+    let span = heap.page_heap().find_object(objs[0]).unwrap().span;
+    heap.page_heap().set_page_special(span);
+    heap.finish_sweep();
+    heap.prepare_mark();
+    heap.finish_mark(0);
+    heap.finish_sweep();
+    assert_eq!(hooks.0.load(Relaxed), 10);
+    assert_eq!(heap.heap_live(), 10 * 48);
+    heap.verify().unwrap();
+    heap.prepare_mark();
+    heap.finish_mark(0);
+    heap.finish_sweep();
+    assert_eq!(heap.heap_live(), 0);
+    heap.verify().unwrap();
+}
+
+fn sampling_heap() -> Arc<Mheap> {
+    let config = MheapConfig {
+        background_sweep: false,
+        background_scavenge: false,
+        poison: false,
+    };
+    Mheap::new(config, Arc::new(CountFrees::default())).unwrap()
+}
+
+/// Gaps from a list, then none (`usize::MAX`).
+fn scripted(gaps: &'static [usize]) -> Option<Box<dyn FnMut() -> usize + Send>> {
+    let mut gaps = gaps.iter().copied();
+    Some(Box::new(move || gaps.next().unwrap_or(usize::MAX)))
+}
+
+/// Allocates one object of `class` tagged `tag`; whether it was sampled.
+fn sampled_alloc(cache: &mut crate::MCache, tag: usize, class: SpanClass) -> (usize, bool) {
+    match cache.alloc_fast(tag, class) {
+        Some(p) => (p.as_ptr() as usize, false),
+        None => {
+            let p = cache.alloc_slow(tag, class).unwrap();
+            (p.as_ptr() as usize, cache.took_sample())
+        }
+    }
+}
+
+/// The sampled object is the one holding each point (an object of `size`
+/// bytes is sampled when `size >= ` the bytes left), counted across runs
+/// and spans; a cut pending in one slot does not hold up another; a span
+/// given back with a cut pending loses no slot; large objects count their
+/// whole span.
+#[test]
+fn sampling_picks_the_object_holding_each_point() {
+    let heap = sampling_heap();
+    let class = SpanClass::new(size_to_class(16).unwrap(), false);
+    let (a, b) = (0x2000, 0x3000);
+    let mut cache = heap.new_cache();
+    let positions = |cache: &mut crate::MCache, tag: usize, n: usize| -> Vec<usize> {
+        let mut addrs = std::collections::HashSet::new();
+        let mut seen = Vec::new();
+        for i in 0..n {
+            let (p, sampled) = sampled_alloc(cache, tag, class);
+            assert!(addrs.insert(p), "slot handed out twice");
+            if sampled {
+                seen.push(i);
+            }
+        }
+        seen
+    };
+    // No sampler: nothing is ever sampled.
+    assert_eq!(positions(&mut cache, a, 3000), Vec::<usize>::new());
+    cache.release_all();
+
+    // Gaps of 1000, 5000 and 100000 bytes: objects 999 / 16 = 62, then
+    // 4999 / 16 = 312 and 99999 / 16 = 6249 objects after the last one.
+    cache.set_sampler(scripted(&[1000, 5000, 100_000]));
+    assert_eq!(
+        positions(&mut cache, a, 12_000),
+        vec![62, 62 + 1 + 312, 62 + 1 + 312 + 1 + 6249]
+    );
+    cache.release_all();
+    heap.verify().unwrap();
+
+    // A cut pending in slot A (its run was charged whole, and the point
+    // is at A's object 9) while B allocates: B is sampled at its own point
+    // (the budget restarted at once), then A at object 9.
+    let mut cache = heap.new_cache();
+    cache.set_sampler(scripted(&[160, 80]));
+    assert_eq!(positions(&mut cache, a, 3), Vec::<usize>::new());
+    assert_eq!(positions(&mut cache, b, 20), vec![4]);
+    assert_eq!(positions(&mut cache, a, 20), vec![9 - 3]);
+    // A span given back with a cut pending: no slot is lost (the verifier
+    // recounts alloc counts against bits and cursors).
+    cache.set_sampler(scripted(&[16 * 40]));
+    assert_eq!(positions(&mut cache, a, 10), Vec::<usize>::new());
+    cache.release_all();
+    heap.verify().unwrap();
+
+    // Gap 0 samples every allocation.
+    cache.set_sampler(Some(Box::new(|| 0)));
+    assert_eq!(positions(&mut cache, b, 100), (0..100).collect::<Vec<_>>());
+    cache.release_all();
+    heap.verify().unwrap();
+
+    // Large objects count their whole span.
+    let page = spangc_arena::PAGE_SIZE;
+    cache.set_sampler(scripted(&[3 * spangc_arena::PAGE_SIZE]));
+    cache.alloc_large(2 * page, 0x4000, true).unwrap();
+    assert!(!cache.took_sample());
+    cache.alloc_large(2 * page, 0x4000, true).unwrap();
+    assert!(cache.took_sample());
+    cache.release_all();
+    heap.verify().unwrap();
+}
+
+/// wyrand, for reproducible exponential gaps in tests.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0xa076_1d64_78bd_642f);
+        let t = u128::from(self.0) * u128::from(self.0 ^ 0xe703_7ed1_a0b4_28db);
+        ((t >> 64) ^ t) as u64
+    }
+
+    /// `floor(X) + 1`, X exponential with mean `rate`.
+    fn gap(&mut self, rate: f64) -> usize {
+        let u = ((self.next() >> 11) + 1) as f64 / (1u64 << 53) as f64;
+        (-u.ln() * rate) as usize + 1
+    }
+}
+
+/// Interleaved allocations of three sizes, with the cache flushed now and
+/// then (dropping charged bytes and pending cuts, as a collection does):
+/// each size is sampled as often as `1 - exp(-size / rate)` predicts, the
+/// chance the profiler's estimates divide by.
+#[test]
+fn sampling_is_unbiased_across_classes() {
+    const RATE: f64 = 2048.0;
+    const N: usize = 60_000;
+    let heap = sampling_heap();
+    let mut cache = heap.new_cache();
+    let mut gaps = Rng(0x5eed);
+    cache.set_sampler(Some(Box::new(move || gaps.gap(RATE))));
+    let sizes = [16usize, 48, 512];
+    let classes = sizes.map(|s| SpanClass::new(size_to_class(s).unwrap(), false));
+    let mut pattern = Rng(7);
+    let mut counts = [0usize; 3];
+    let mut sampled = [0usize; 3];
+    while counts.iter().any(|&c| c < N) {
+        let k = (pattern.next() % 3) as usize;
+        if counts[k] == N {
+            continue;
+        }
+        // Bursts of one class, as real programs allocate.
+        let burst = (pattern.next() % 40) as usize + 1;
+        for _ in 0..burst.min(N - counts[k]) {
+            counts[k] += 1;
+            if sampled_alloc(&mut cache, 0x1000 * (k + 1), classes[k]).1 {
+                sampled[k] += 1;
+            }
+        }
+        if pattern.next().is_multiple_of(500) {
+            cache.release_all();
+        }
+    }
+    for k in 0..3 {
+        let p = 1.0 - (-(sizes[k] as f64) / RATE).exp();
+        let expected = N as f64 * p;
+        let sigma = (N as f64 * p * (1.0 - p)).sqrt();
+        assert!(
+            (sampled[k] as f64 - expected).abs() <= 5.0 * sigma,
+            "{}-byte objects: {} sampled, {expected:.0} ± {sigma:.0} expected",
+            sizes[k],
+            sampled[k]
+        );
+    }
+    cache.release_all();
+    heap.verify().unwrap();
 }

@@ -16,7 +16,10 @@
 //!   its four values unbiased (see `unbias` in `mod.rs`), and a numeric label
 //!   `bytes` = the object size, which `pprof -tags` breaks down by;
 //! * one location per distinct call address, with the source frames the
-//!   address symbolizes to (inlined callees first) as lines;
+//!   address symbolizes to (inlined callees first) as lines; the top of
+//!   each stack loses the allocator's own frames (`Profiler::hide_source`),
+//!   so an address whose inline frames were trimmed there is a location of
+//!   its own;
 //! * one function per distinct (name, symbol, file);
 //! * one mapping covering the whole address space, flagged as having
 //!   functions, file names, line numbers and inline frames: we symbolize
@@ -31,7 +34,7 @@
 
 use super::buckets::BucketRecord;
 use super::estimates;
-use super::symbols::{Frames, Symbols, call_address};
+use super::symbols::{Frames, SourceFrame, Symbols, call_address};
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::io::{self, Write};
@@ -169,6 +172,7 @@ impl Strings {
 pub(crate) fn write(
     records: &[BucketRecord],
     symbols: &Symbols,
+    hidden: &dyn Fn(&SourceFrame) -> bool,
     rate: usize,
     mut w: impl Write,
 ) -> io::Result<()> {
@@ -184,20 +188,40 @@ pub(crate) fn write(
         value_type(&mut pb, field::PROFILE_SAMPLE_TYPE, &mut strings, ty, unit);
     }
 
-    // Location ids by return address, in order of first appearance.
-    let mut locations: HashMap<usize, u64> = HashMap::new();
-    let mut order: Vec<usize> = Vec::new();
+    // Symbolize every return address once, then trim each stack's top:
+    // whole addresses whose frames are all hidden, and the hidden inline
+    // frames of the first address left. A location is an address and how
+    // many of its frames were trimmed, numbered in order of first use.
+    let mut ips: Vec<usize> = records.iter().flat_map(|r| r.stack()).copied().collect();
+    ips.sort_unstable();
+    ips.dedup();
+    let symbolized: HashMap<usize, Frames> = ips
+        .iter()
+        .copied()
+        .zip(symbols.lookup(ips.iter().copied()))
+        .collect();
+    let mut locations: HashMap<(usize, usize), u64> = HashMap::new();
+    let mut order: Vec<(usize, usize)> = Vec::new();
     let bytes_key = strings.id("bytes");
     for r in records {
         let values = estimates(r, rate);
-        let ids: Vec<u64> = r
-            .stack()
+        let stack = r.stack();
+        let hidden_frames = |ip: &usize| symbolized[ip].iter().take_while(|f| hidden(f)).count();
+        let top = stack
             .iter()
-            .map(|&ip| match locations.entry(ip) {
-                Entry::Occupied(e) => *e.get(),
-                Entry::Vacant(e) => {
-                    order.push(ip);
-                    *e.insert(order.len() as u64)
+            .position(|ip| hidden_frames(ip) < symbolized[ip].len().max(1))
+            .unwrap_or(stack.len());
+        let ids: Vec<u64> = stack[top..]
+            .iter()
+            .enumerate()
+            .map(|(i, &ip)| {
+                let trimmed = if i == 0 { hidden_frames(&ip) } else { 0 };
+                match locations.entry((ip, trimmed)) {
+                    Entry::Occupied(e) => *e.get(),
+                    Entry::Vacant(e) => {
+                        order.push((ip, trimmed));
+                        *e.insert(order.len() as u64)
+                    }
                 }
             })
             .collect();
@@ -233,9 +257,8 @@ pub(crate) fn write(
 
     // Function ids by (name, system name, file), in order of first use.
     let mut functions: HashMap<(u64, u64, u64), u64> = HashMap::new();
-    let frames: Vec<Frames> = symbols.lookup(order.iter().copied());
-    for (i, (&ip, frames)) in order.iter().zip(&frames).enumerate() {
-        let lines: Vec<(u64, u64)> = frames
+    for (i, &(ip, trimmed)) in order.iter().enumerate() {
+        let lines: Vec<(u64, u64)> = symbolized[&ip][trimmed..]
             .iter()
             .map(|f| {
                 let key = (

@@ -3,7 +3,9 @@
 //! advance the generation, as the facade's `collect_cycle` does), a seeded
 //! random generator and the stress scale.
 
+use spangc_arena::PageHeap;
 use spangc_arena::sizeclass::{SpanClass, size_to_class};
+use spangc_arena::span::Span;
 use spangc_gcbits::SpanBits;
 use spangc_sweep::{Mheap, MheapConfig, SweepHooks};
 use std::collections::HashSet;
@@ -83,6 +85,12 @@ impl SweepHooks for Hooks {
             self.wrongly_freed.fetch_add(1, Relaxed);
             panic!("the free hook saw live object {a:#x}");
         }
+    }
+
+    fn sweep_specials(&self, _: &PageHeap, span: &Span) -> u32 {
+        // These tests attach no special records, so no span may have its
+        // page_specials bit set.
+        panic!("sweep_specials called for {span}, which has no specials in these tests");
     }
 }
 
