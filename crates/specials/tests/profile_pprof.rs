@@ -446,3 +446,38 @@ fn go_tool_pprof_reads_it() {
     }
     let _ = std::fs::remove_file(&path);
 }
+
+/// With this file's source hidden (as the facade hides its allocator),
+/// every frame of it is trimmed off the top of each stack: the top
+/// location and `top_frame` are the first frame outside it (the test
+/// harness), in the pprof file and the summary alike.
+#[test]
+fn hidden_source_leaves_the_top_of_stacks() {
+    let this_file = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/profile_pprof.rs");
+    let prof = Profiler::new(RATE).hide_source(this_file);
+    pprof_site_small(&prof);
+    let p = decode(&written(&prof));
+    assert!(!p.samples.is_empty());
+    for s in &p.samples {
+        let top = &p.locations[&s.location_ids[0]];
+        assert!(!top.lines.is_empty(), "the top location has no frames left");
+        for (f, _) in &top.lines {
+            let file = p.s(p.functions[f].filename);
+            assert_ne!(file, this_file, "a hidden frame is at the top: {s:?}");
+        }
+    }
+    // The file's frames were symbolized with this path, or nothing above
+    // was tested.
+    let unhidden = decode(&written(&recorded()));
+    assert!(
+        unhidden
+            .functions
+            .values()
+            .any(|f| unhidden.s(f.filename) == this_file),
+        "symbolized paths differ from {this_file}"
+    );
+    for b in prof.snapshot() {
+        let top = b.top_frame.unwrap_or_default();
+        assert!(!top.contains("pprof_site_small"), "{top}");
+    }
+}
