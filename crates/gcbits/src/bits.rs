@@ -29,11 +29,12 @@
 //! bit 0 is slot `free_index`. `trailing_zeros` then gives the distance to
 //! the next free slot. Bits shifted in from the top are zero ("not free"),
 //! so the cache never claims slots past the end of its word.
-//! [`next_free_fast`] is the inlinable fast path (a pure function of
-//! `(free_index, alloc_cache, nelems)`; it gives up when the cache is
-//! exhausted); [`SpanBits::next_free_index`] is the seed's `nextFreeIndex`,
-//! which refills the cache word by word. Neither touches `alloc_count`: the
-//! caller counts the slot it takes.
+//! [`next_free_run`] takes a whole run of consecutive free slots at a time
+//! (a second `trailing_zeros`, on the shifted cache, gives its length),
+//! loading the next word of alloc bits when the cache runs out; the
+//! allocation cache bumps through the run (the seed's `nextFreeFast` /
+//! `nextFreeIndex` find one slot per call instead; docs/sweep.md has the
+//! measurement). It does not touch `alloc_count`: the caller counts.
 //!
 //! # Raw words or bitvec
 //!
@@ -113,60 +114,74 @@ pub trait SpanBits {
     /// after sweeping (with `free_index` 0) or after setting up a fresh
     /// span. Does nothing when `free_index == nelems` (the span is full).
     fn init_alloc_cache(&self);
-
-    /// The next free slot at or after `free_index`, or `nelems` if the span
-    /// is full (the seed's `nextFreeIndex`). Advances `free_index` past the
-    /// slot returned and keeps `alloc_cache` in step, refilling it from the
-    /// alloc bits when it runs out. Does not change `alloc_count`.
-    fn next_free_index(&self) -> u32;
 }
 
-/// What [`next_free_fast`] found: the slot and the span's new allocation
-/// state, for the caller to store if it takes the slot.
+/// A run of consecutive free slots, `[start, start + len)`, found by
+/// [`next_free_run`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct FreeSlot {
-    /// The free slot's index.
-    pub slot: u32,
-    /// The span's new `free_index` (`slot + 1`).
-    pub free_index: u32,
-    /// The span's new `alloc_cache` (shifted past `slot`).
-    pub alloc_cache: u64,
+pub struct FreeRun {
+    /// The first slot.
+    pub start: u32,
+    /// How many slots (at least 1; a run never crosses a word of alloc
+    /// bits).
+    pub len: u32,
 }
 
-/// The allocation fast path (the seed's `nextFreeFast`): the next free slot
-/// according to `alloc_cache` alone, or `None` if the cache has no free slot
-/// below `nelems` or taking it would need a refill (the slot after it starts
-/// a new word). Touches no memory, so the allocator can keep the three
-/// values in registers; on `None` it calls [`SpanBits::next_free_index`].
+/// The next run of free slots at or after the cursor `(free_index,
+/// alloc_cache)` (kept as the span keeps them; see "alloc_cache"), moving
+/// the cursor past it; `None` when there is none, with the cursor at
+/// `nelems`. `word(w)` loads word `w` of the alloc bits: the allocation
+/// cache reads them through a pointer it holds, so the cursor can live in
+/// registers or in the cache rather than in the span.
+///
+/// At a word boundary below `nelems` the cache is reloaded from the next
+/// word, so `alloc_cache` always describes the word holding `free_index`.
 ///
 /// ```
-/// use spangc_gcbits::{FreeSlot, next_free_fast};
+/// use spangc_gcbits::{FreeRun, next_free_run};
 ///
-/// // Slots 0 and 1 allocated, 2 free: the cache is the complement.
-/// let cache = !0b011u64;
-/// assert_eq!(
-///     next_free_fast(0, cache, 10),
-///     Some(FreeSlot { slot: 2, free_index: 3, alloc_cache: cache >> 3 })
-/// );
+/// // 70 slots; slots 0, 1 and 5 allocated, the second word all free.
+/// let words = [0b100011u64, 0];
+/// let (mut fi, mut cache) = (0, !words[0]);
+/// let mut next = || next_free_run(&mut fi, &mut cache, 70, |w| words[w as usize]);
+/// assert_eq!(next(), Some(FreeRun { start: 2, len: 3 }));
+/// assert_eq!(next(), Some(FreeRun { start: 6, len: 58 }));
+/// assert_eq!(next(), Some(FreeRun { start: 64, len: 6 }));
+/// assert_eq!(next(), None);
 /// ```
-#[inline(always)]
-pub fn next_free_fast(free_index: u32, alloc_cache: u64, nelems: u32) -> Option<FreeSlot> {
-    let bit = alloc_cache.trailing_zeros();
-    if bit < 64 {
-        let slot = free_index + bit;
-        if slot < nelems {
-            let next = slot + 1;
-            if next.is_multiple_of(64) && next != nelems {
-                return None;
+#[inline]
+pub fn next_free_run(
+    free_index: &mut u32,
+    alloc_cache: &mut u64,
+    nelems: u32,
+    mut word: impl FnMut(u32) -> u64,
+) -> Option<FreeRun> {
+    loop {
+        if *alloc_cache != 0 {
+            let bit = alloc_cache.trailing_zeros();
+            let start = *free_index + bit;
+            if start >= nelems {
+                break; // bits past the last slot read as free
             }
-            return Some(FreeSlot {
-                slot,
-                free_index: next,
-                // Two shifts: `bit + 1` may be 64, which `>>` rejects.
-                alloc_cache: (alloc_cache >> bit) >> 1,
-            });
+            let c = *alloc_cache >> bit;
+            let len = (!c).trailing_zeros().min(nelems - start);
+            *alloc_cache = c.checked_shr(len).unwrap_or(0);
+            *free_index = start + len;
+            if free_index.is_multiple_of(64) && *free_index < nelems {
+                *alloc_cache = !word(*free_index / 64);
+            }
+            return Some(FreeRun { start, len });
         }
+        // The rest of this word is allocated: on to the next one.
+        let next = (*free_index & !63) + 64;
+        if next >= nelems {
+            break;
+        }
+        *free_index = next;
+        *alloc_cache = !word(next / 64);
     }
+    *free_index = nelems;
+    *alloc_cache = 0;
     None
 }
 
@@ -188,7 +203,6 @@ pub(crate) unsafe trait SpanRecord: fmt::Display {
     fn alloc_bits(&self) -> *mut u64;
     fn gcmark_bits(&self) -> *mut u64;
     fn free_index(&self) -> u32;
-    fn set_free_index(&self, v: u32);
     fn alloc_cache(&self) -> u64;
     fn set_alloc_cache(&self, v: u64);
 }
@@ -213,10 +227,6 @@ unsafe impl SpanRecord for Span {
     #[inline(always)]
     fn free_index(&self) -> u32 {
         Span::free_index(self)
-    }
-    #[inline(always)]
-    fn set_free_index(&self, v: u32) {
-        Span::set_free_index(self, v)
     }
     #[inline(always)]
     fn alloc_cache(&self) -> u64 {
@@ -409,45 +419,6 @@ pub(crate) fn init_alloc_cache<S: SpanRecord + ?Sized>(s: &S) {
     s.set_alloc_cache(s.alloc_cache() >> (free_index % 64));
 }
 
-pub(crate) fn next_free_index<S: SpanRecord + ?Sized>(s: &S) -> u32 {
-    let mut free_index = s.free_index();
-    let nelems = s.nelems();
-    if free_index == nelems {
-        return free_index;
-    }
-    if free_index > nelems {
-        panic!("gcbits: free_index > nelems in {s}");
-    }
-    let mut cache = s.alloc_cache();
-    let mut bit = cache.trailing_zeros();
-    while bit == 64 {
-        // Move to the start of the next word of alloc bits.
-        free_index = (free_index + 64) & !63;
-        if free_index >= nelems {
-            s.set_free_index(nelems);
-            return nelems;
-        }
-        refill_alloc_cache(s, free_index / 8);
-        cache = s.alloc_cache();
-        bit = cache.trailing_zeros();
-    }
-    let result = free_index + bit;
-    if result >= nelems {
-        s.set_free_index(nelems);
-        return nelems;
-    }
-    // Two shifts: `bit + 1` may be 64, which `>>` rejects.
-    s.set_alloc_cache((cache >> bit) >> 1);
-    free_index = result + 1;
-    if free_index.is_multiple_of(64) && free_index != nelems {
-        // Every free slot of the cached word has been shifted out: load the
-        // word that starts at the new free_index.
-        refill_alloc_cache(s, free_index / 8);
-    }
-    s.set_free_index(free_index);
-    result
-}
-
 /// Implements [`SpanBits`] for a [`SpanRecord`] by forwarding to the
 /// generic functions above; used for `Span` and for the tests' mock record,
 /// so the tests run the same code.
@@ -489,10 +460,6 @@ macro_rules! impl_span_bits {
             #[inline]
             fn init_alloc_cache(&self) {
                 $crate::bits::init_alloc_cache(self)
-            }
-            #[inline]
-            fn next_free_index(&self) -> u32 {
-                $crate::bits::next_free_index(self)
             }
         }
     };

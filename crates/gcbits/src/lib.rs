@@ -13,8 +13,8 @@
 //! * [`SpanBits`] ([`bits`]): bit access on a [`Span`](spangc_arena::span::Span)
 //!   record: alloc and mark bit tests, the markers' atomic
 //!   [`set_marked`](SpanBits::set_marked), popcounts for the sweeper, and the
-//!   allocator's 64-bit `alloc_cache` ([`next_free_fast`],
-//!   [`SpanBits::next_free_index`]).
+//!   allocator's 64-bit `alloc_cache` walked a run of free slots at a time
+//!   ([`next_free_run`]).
 //!
 //! The design, the epoch diagram and the validity contract that the sweeper
 //! must follow are in `docs/gcbits.md`; each module's top comment has the
@@ -25,7 +25,7 @@ pub mod bits;
 mod primitive;
 
 pub use arenas::{CHUNK_BYTES, CHUNK_SLACK_BYTES, GcBitsArenas, GcBitsStats};
-pub use bits::{FreeSlot, SpanBits, next_free_fast};
+pub use bits::{FreeRun, SpanBits, next_free_run};
 pub use spangc_arena::os::OsError;
 
 /// The most object slots a span can have, so the longest bitmap is

@@ -22,11 +22,11 @@
 //! new word), and are written back to the span when the cache gives it
 //! up, rewound to `run_next`.
 //!
-//! The run bump replaced `spangc_gcbits::next_free_fast` (the seed's
-//! `nextFreeFast`: per object a `trailing_zeros`, three compares, two
-//! shifts and a multiply), which also sent every 64th object down the slow
-//! path to refill the word: 16-byte objects went from 2.2 to 1.2 ns each
-//! (`benches/alloc.rs`, one thread; docs/PERFORMANCE.md).
+//! Runs come from `spangc_gcbits::next_free_run`. The run bump replaced a
+//! port of the seed's `nextFreeFast` (per object a `trailing_zeros`, three
+//! compares, two shifts and a multiply), which also sent every 64th object
+//! down the slow path to refill the word: 16-byte objects went from 2.2 to
+//! 1.2 ns each (`benches/alloc.rs`, one thread; docs/PERFORMANCE.md).
 //!
 //! The slow path ([`MCache::alloc_slow`]) refills: when the span is full it
 //! gives it back to its central and takes another (after paying any
@@ -83,6 +83,7 @@ use crate::sweepgen::SpanSweepState;
 use spangc_arena::sizeclass::{SpanClass, class_npages};
 use spangc_arena::span::Span;
 use spangc_arena::{PAGE_SIZE, PageCache};
+use spangc_gcbits::{FreeRun, next_free_run};
 use std::ptr::NonNull;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -189,40 +190,19 @@ impl Slot {
         if self.sample_at != 0 {
             return None; // the slow path hands out the sampled slot
         }
+        let (mut free_index, mut alloc_cache) = (self.free_index, self.alloc_cache);
+        let found = next_free_run(&mut free_index, &mut alloc_cache, self.nelems, |w| {
+            self.alloc_word(w)
+        });
+        (self.free_index, self.alloc_cache) = (free_index, alloc_cache);
+        let FreeRun { start, len } = found?;
         let size = run.elem_size as usize;
-        loop {
-            if self.alloc_cache != 0 {
-                let bit = self.alloc_cache.trailing_zeros();
-                let start = self.free_index + bit;
-                if start >= self.nelems {
-                    break; // bits past the last slot read as free
-                }
-                let c = self.alloc_cache >> bit;
-                let len = (!c).trailing_zeros().min(self.nelems - start);
-                self.alloc_cache = c.checked_shr(len).unwrap_or(0);
-                self.free_index = start + len;
-                if self.free_index.is_multiple_of(64) && self.free_index < self.nelems {
-                    self.alloc_cache = !self.alloc_word(self.free_index / 64);
-                }
-                let p = self.base + start as usize * size;
-                run.next = p;
-                run.end = p + len as usize * size;
-                sampling.charge(self, run);
-                // `None` if the run was cut at its first slot: the slow
-                // path hands that one out.
-                return run.bump();
-            }
-            // The rest of this word is allocated: on to the next one.
-            let next = (self.free_index & !63) + 64;
-            if next >= self.nelems {
-                break;
-            }
-            self.free_index = next;
-            self.alloc_cache = !self.alloc_word(next / 64);
-        }
-        self.free_index = self.nelems;
-        self.alloc_cache = 0;
-        None
+        run.next = self.base + start as usize * size;
+        run.end = run.next + len as usize * size;
+        sampling.charge(self, run);
+        // `None` if the run was cut at its first slot: the slow path hands
+        // that one out.
+        run.bump()
     }
 
     /// The cursor as the span's own `free_index` / `alloc_cache`: rewound

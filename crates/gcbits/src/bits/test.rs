@@ -120,6 +120,12 @@ impl fmt::Display for MockSpan {
     }
 }
 
+impl MockSpan {
+    fn set_free_index(&self, v: u32) {
+        self.free_index.store(v, Relaxed)
+    }
+}
+
 // SAFETY: the tests install only bitmaps from a GcBitsArenas that outlives
 // the mock (see `Fixture`), with `nelems <= MAX_NELEMS`.
 unsafe impl SpanRecord for MockSpan {
@@ -134,9 +140,6 @@ unsafe impl SpanRecord for MockSpan {
     }
     fn free_index(&self) -> u32 {
         self.free_index.load(Relaxed)
-    }
-    fn set_free_index(&self, v: u32) {
-        self.free_index.store(v, Relaxed)
     }
     fn alloc_cache(&self) -> u64 {
         self.alloc_cache.load(Relaxed)
@@ -201,18 +204,25 @@ impl Fixture {
 
     /// The mark bitmap's words, for tests that write outside the API.
     fn mark_words(&self) -> &[AtomicU64] {
-        let p = NonNull::new(self.span.gcmark_bits.load(Relaxed)).unwrap();
-        // SAFETY: a bitmap of `nelems` slots from `self.arenas`, which lives
-        // as long as `self`.
-        unsafe {
-            std::slice::from_raw_parts(p.as_ptr().cast(), crate::bitmap_words(self.span.nelems))
-        }
+        Self::words(&self.span.gcmark_bits, self.span.nelems)
+    }
+
+    /// The alloc bitmap's words, as the allocation cache reads them.
+    fn alloc_words(&self) -> &[AtomicU64] {
+        Self::words(&self.span.alloc_bits, self.span.nelems)
+    }
+
+    fn words(bits: &AtomicPtr<u64>, nelems: u32) -> &[AtomicU64] {
+        let p = NonNull::new(bits.load(Relaxed)).unwrap();
+        // SAFETY: a bitmap of `nelems` slots from the fixture's arenas,
+        // which live as long as the fixture that `bits` belongs to.
+        unsafe { std::slice::from_raw_parts(p.as_ptr().cast(), crate::bitmap_words(nelems)) }
     }
 }
 
-/// Checks mark/alloc queries and both allocation paths against `model`
-/// (the set of slots marked in the last cycle).
-fn check_span(nelems: u32, model: &BitSlice, start: u32, fast: bool) {
+/// Checks mark/alloc queries and the free-run walk against `model` (the
+/// set of slots marked in the last cycle).
+fn check_span(nelems: u32, model: &BitSlice, start: u32) {
     let f = Fixture::new(nelems);
     let s = &f.span;
     assert_eq!(s.count_marked(), 0);
@@ -233,33 +243,41 @@ fn check_span(nelems: u32, model: &BitSlice, start: u32, fast: bool) {
     // Start the search at `start`, as a span partly used before caching.
     s.set_free_index(start);
     s.init_alloc_cache();
-    let mut expect = model.iter_zeros().filter(|&i| i >= start as usize);
+    let expect: Vec<u32> = model
+        .iter_zeros()
+        .filter(|&i| i >= start as usize)
+        .map(|i| i as u32)
+        .collect();
+    let words = f.alloc_words();
+    let (mut fi, mut cache) = (s.free_index(), s.alloc_cache());
     let mut taken = Vec::new();
-    loop {
-        let slot = if fast {
-            match next_free_fast(s.free_index(), s.alloc_cache(), nelems) {
-                Some(found) => {
-                    s.set_free_index(found.free_index);
-                    s.set_alloc_cache(found.alloc_cache);
-                    found.slot
-                }
-                None => s.next_free_index(),
-            }
-        } else {
-            s.next_free_index()
-        };
-        if slot == nelems {
-            break;
+    while let Some(FreeRun { start, len }) = next_free_run(&mut fi, &mut cache, nelems, |w| {
+        words[w as usize].load(Relaxed)
+    }) {
+        assert!(
+            len >= 1 && start / 64 == (start + len - 1) / 64,
+            "{start}+{len}"
+        );
+        assert_eq!(fi, start + len, "the cursor is past the run");
+        if fi < nelems {
+            // The cache describes the word holding the cursor.
+            s.set_free_index(fi);
+            s.init_alloc_cache();
+            assert_eq!(cache, s.alloc_cache(), "cursor {fi}, nelems {nelems}");
         }
-        assert_eq!(Some(slot as usize), expect.next(), "nelems {nelems}");
-        assert_eq!(s.free_index(), slot + 1);
-        assert!(!s.is_free(slot as usize));
-        taken.push(slot);
+        // A run is maximal within its word: the slot after it is
+        // allocated, at a word boundary, or past the end.
+        let after = start + len;
+        assert!(after == nelems || after.is_multiple_of(64) || model[after as usize]);
+        taken.extend(start..start + len);
     }
-    assert_eq!(expect.next(), None, "nelems {nelems}: free slot missed");
-    assert_eq!(s.free_index(), nelems);
-    assert_eq!(s.next_free_index(), nelems, "full span stays full");
-    assert!((0..nelems as usize).all(|i| !s.is_free(i)));
+    assert_eq!(taken, expect, "nelems {nelems}: free slots");
+    assert_eq!((fi, cache), (nelems, 0));
+    assert_eq!(
+        next_free_run(&mut fi, &mut cache, nelems, |_| unreachable!()),
+        None,
+        "a full cursor stays full"
+    );
 }
 
 fn random_bits(nelems: u32, seed: u64, density: u32) -> BitVec {
@@ -281,8 +299,7 @@ fn every_size_class_against_model() {
         for (seed, density) in [(1, 0), (2, 100), (3, 50), (4, 10), (5, 90)] {
             let model = random_bits(nelems, seed, density);
             for start in [0, nelems / 3, nelems - 1] {
-                check_span(nelems, &model, start, false);
-                check_span(nelems, &model, start, true);
+                check_span(nelems, &model, start);
             }
         }
     }
@@ -299,8 +316,7 @@ fn word_boundaries() {
             }
         }
         for start in [0, 63, 64, nelems - 1].into_iter().filter(|&s| s < nelems) {
-            check_span(nelems, &model, start, false);
-            check_span(nelems, &model, start, true);
+            check_span(nelems, &model, start);
         }
     }
 }
@@ -312,11 +328,10 @@ proptest! {
         seed in any::<u64>(),
         density in 0..=100u32,
         start_frac in 0.0..1.0f64,
-        fast in any::<bool>(),
     ) {
         let model = random_bits(nelems, seed, density);
         let start = ((nelems as f64) * start_frac) as u32;
-        check_span(nelems, &model, start.min(nelems - 1), fast);
+        check_span(nelems, &model, start.min(nelems - 1));
     }
 }
 
@@ -338,23 +353,34 @@ fn counts_ignore_bits_past_nelems() {
 }
 
 #[test]
-fn fast_path_stops_at_word_end() {
-    // Slot 63 free: taking it would leave free_index 64 with an empty
-    // cache, so the fast path declines and next_free_index refills.
-    let cache = 1u64 << 63;
-    assert_eq!(next_free_fast(0, cache, 128), None);
-    // ...unless slot 63 is the last slot.
+fn runs_stop_at_word_ends_and_nelems() {
+    // Slot 63 free and the next word all free: two runs, the cache
+    // reloaded from word 1 as the cursor reaches 64.
+    let words = [!(1u64 << 63), 0];
+    let (mut fi, mut cache) = (0, 1u64 << 63);
+    let next = |fi: &mut u32, cache: &mut u64| next_free_run(fi, cache, 128, |w| words[w as usize]);
     assert_eq!(
-        next_free_fast(0, cache, 64),
-        Some(FreeSlot {
-            slot: 63,
-            free_index: 64,
-            alloc_cache: 0
-        })
+        next(&mut fi, &mut cache),
+        Some(FreeRun { start: 63, len: 1 })
     );
-    // A free bit at or past nelems is not a slot.
-    assert_eq!(next_free_fast(0, 1 << 10, 10), None);
-    assert_eq!(next_free_fast(5, 0, 10), None);
+    assert_eq!((fi, cache), (64, !0));
+    assert_eq!(
+        next(&mut fi, &mut cache),
+        Some(FreeRun { start: 64, len: 64 })
+    );
+    assert_eq!((fi, cache), (128, 0));
+    // Free bits at or past nelems are not slots.
+    let (mut fi, mut cache) = (0, !0u64 << 10);
+    assert_eq!(
+        next_free_run(&mut fi, &mut cache, 10, |_| unreachable!()),
+        None
+    );
+    assert_eq!((fi, cache), (10, 0));
+    let (mut fi, mut cache) = (0, !0u64);
+    assert_eq!(
+        next_free_run(&mut fi, &mut cache, 10, |_| unreachable!()),
+        Some(FreeRun { start: 0, len: 10 })
+    );
 }
 
 #[test]
