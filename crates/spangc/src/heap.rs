@@ -123,6 +123,29 @@ struct CycleState {
     mark_last_ns: u64,
     mark_total_ns: u64,
     mark_threads: u32,
+    /// Sweep totals when the last cycle's sweep was finished, to report
+    /// what each generation's sweep did.
+    swept_before: SweepTotals,
+}
+
+/// The sweep counters a cycle reports the difference of.
+#[derive(Default, Clone, Copy)]
+struct SweepTotals {
+    pages_swept: u64,
+    pages_reclaimed: u64,
+    spans_freed: u64,
+    objects_freed: u64,
+}
+
+impl SweepTotals {
+    fn of(s: &spangc_sweep::SweepStats) -> SweepTotals {
+        SweepTotals {
+            pages_swept: s.pages_swept,
+            pages_reclaimed: s.pages_reclaimed,
+            spans_freed: s.spans_freed,
+            objects_freed: s.objects_freed,
+        }
+    }
 }
 
 pub(crate) struct HeapInner<B: Brand> {
@@ -494,6 +517,7 @@ impl<B: Brand> HeapInner<B> {
             pause_ns = tracing::field::Empty,
             mark_ns = tracing::field::Empty,
             mark_threads = tracing::field::Empty,
+            pages_swept = tracing::field::Empty,
         );
         let _enter = span.enter();
 
@@ -508,6 +532,18 @@ impl<B: Brand> HeapInner<B> {
         }
         self.mheap.finish_sweep();
         let sweep_finish_ns = t.elapsed().as_nanos() as u64;
+        // What the previous generation's sweep did, now that it is done.
+        let swept = {
+            let now = SweepTotals::of(&self.mheap.sweep_totals());
+            let before = std::mem::replace(&mut self.lock_cycle().swept_before, now);
+            SweepTotals {
+                pages_swept: now.pages_swept - before.pages_swept,
+                pages_reclaimed: now.pages_reclaimed - before.pages_reclaimed,
+                spans_freed: now.spans_freed - before.spans_freed,
+                objects_freed: now.objects_freed - before.objects_freed,
+            }
+        };
+        span.record("pages_swept", swept.pages_swept);
 
         // 3. Stop the world.
         let pause_start = Instant::now();
@@ -598,6 +634,10 @@ impl<B: Brand> HeapInner<B> {
             pause_ns,
             mark_ns,
             sweep_finish_ns,
+            prev_pages_swept = swept.pages_swept,
+            prev_pages_reclaimed = swept.pages_reclaimed,
+            prev_spans_freed = swept.spans_freed,
+            prev_objects_freed = swept.objects_freed,
             "gc cycle done"
         );
     }

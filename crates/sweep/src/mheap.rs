@@ -555,9 +555,15 @@ impl Mheap {
             + p.span_records * size_of::<Span>()
     }
 
-    /// Sweep and allocation counters.
+    /// Sweep and allocation counters, without the per-class figures
+    /// (cheap: a handful of atomic loads).
+    pub fn sweep_totals(&self) -> SweepStats {
+        self.counters.snapshot(self.pacing.pages_swept())
+    }
+
+    /// Sweep and allocation counters, with each central's figures.
     pub fn sweep_stats(&self) -> SweepStats {
-        let mut s = self.counters.snapshot(self.pacing.pages_swept());
+        let mut s = self.sweep_totals();
         let c = self.centrals.read().unwrap_or_else(|e| e.into_inner());
         s.classes = c
             .list
