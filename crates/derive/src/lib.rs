@@ -37,8 +37,13 @@ use syn::{
     parse_macro_input, parse_quote,
 };
 
-/// Derives `spangc::Trace`, `spangc::Branded` and `spangc::Rootable`. See
-/// the crate documentation.
+/// Derives `spangc::Trace`, `spangc::Branded` and `spangc::Rootable`.
+///
+/// Programs use this derive through its re-export, `spangc::Trace`, whose
+/// documentation has runnable examples (this crate cannot run them: it
+/// cannot depend on `spangc`, which depends on it). What the derive
+/// generates and checks is described in the `spangc-derive` crate
+/// documentation.
 #[proc_macro_derive(Trace, attributes(gc))]
 pub fn derive_trace(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);

@@ -69,7 +69,8 @@ impl SizeReq {
     }
 }
 
-/// Why an allocation failed.
+/// Why an allocation failed: see [`AllocError`], which has the
+/// example, and [`Scope::try_alloc`](crate::Scope::try_alloc).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum AllocErrorKind {
@@ -120,7 +121,46 @@ impl From<spangc_sweep::AllocError> for AllocErrorKind {
 }
 
 /// A failed allocation: why, and the value that was not stored, so nothing
-/// is lost.
+/// is lost. Returned by [`Scope::try_alloc`](crate::Scope::try_alloc),
+/// which has another example.
+///
+/// ```
+/// # spangc::brand!(Doc);
+/// # type Heap = spangc::Heap<Doc>;
+/// # type Scope = spangc::Scope<Doc>;
+/// use spangc::{AllocError, AllocErrorKind, Config};
+///
+/// type Block = [u64; 64];
+///
+/// /// Allocates a block, collecting once and retrying if the heap is full;
+/// /// returns its first word.
+/// fn alloc_or_collect(cx: &mut Scope, block: Block) -> Result<u64, AllocError<Block>> {
+///     let block = match cx.try_alloc(block) {
+///         Ok(gc) => return Ok(gc[0]),
+///         Err(e) => e.into_value(), // take the value back
+///     };
+///     cx.collect();
+///     cx.try_alloc(block).map(|gc| gc[0])
+/// }
+///
+/// let config = Config::builder().memory_limit(Some(8 << 20)).build().unwrap();
+/// let heap = Heap::new(config).unwrap();
+/// let mut m = heap.mutator();
+/// m.enter(|cx| {
+///     let mut failure = None;
+///     for i in 0..1_000_000 {
+///         if let Err(e) = cx.try_alloc([i; 64]) {
+///             failure = Some(e);
+///             break;
+///         }
+///     }
+///     let e = failure.expect("8 MiB cannot hold 512 MB");
+///     let AllocErrorKind::MemoryLimit { limit, needed } = *e.kind() else { panic!("{e}") };
+///     assert!(needed > limit);
+///     assert!(e.to_string().starts_with("spangc: allocation failed: memory limit"));
+///     assert_eq!(alloc_or_collect(cx, [9; 64]).unwrap(), 9);
+/// });
+/// ```
 pub struct AllocError<T> {
     value: T,
     kind: AllocErrorKind,
@@ -131,12 +171,13 @@ impl<T> AllocError<T> {
         AllocError { value, kind }
     }
 
-    /// Why the allocation failed.
+    /// Why the allocation failed. See the example on [`AllocError`].
     pub fn kind(&self) -> &AllocErrorKind {
         &self.kind
     }
 
-    /// The value that was to be allocated.
+    /// The value that was to be allocated. See the example on
+    /// [`AllocError`].
     pub fn into_value(self) -> T {
         self.value
     }

@@ -24,6 +24,47 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 /// A type branded with the scope borrow `'gc`; `Erased` is the same type
 /// with every `'gc` replaced by `'static`.
 ///
+/// Objects are stored brand-erased: a `Node<'s>` allocated in a scope lives
+/// in the heap as a `Node<'static>`, which is also how a [`Root`](crate::Root)
+/// names it (`Root<Node<'static>>`). Allocation and rooting require
+/// `T: Branded<'s>` for the *current* scope borrow `'s`, so only values
+/// branded with this scope go in. `#[derive(Trace)]` implements it; this
+/// crate implements it for std types (whose brand is their elements') and
+/// for `'static` leaf types (which erase to themselves).
+///
+/// Embedders meet it as a bound on generic helpers:
+///
+/// ```
+/// # spangc::brand!(Doc);
+/// # type Heap = spangc::Heap<Doc>;
+/// # type Scope = spangc::Scope<Doc>;
+/// # type Root<R> = spangc::Root<R, Doc>;
+/// # type Gc<'gc, T> = spangc::Gc<'gc, T, Doc>;
+/// use spangc::{Branded, Config, Trace};
+///
+/// #[derive(Trace)]
+/// # #[gc(brand = Doc)]
+/// struct Node<'gc> {
+///     label: Gc<'gc, str>,
+/// }
+///
+/// /// Allocates any heap value and roots it. The root names the value's
+/// /// type without the scope lifetime: `T::Erased`.
+/// fn keep<'s, T: Trace<Doc> + Branded<'s> + 's>(cx: &'s Scope, value: T) -> Root<T::Erased> {
+///     cx.root(cx.alloc(value))
+/// }
+///
+/// let heap = Heap::new(Config::default()).unwrap();
+/// let mut m = heap.mutator();
+/// m.enter(|cx| {
+///     let node: Root<Node<'static>> = keep(cx, Node { label: cx.alloc_str("n") });
+///     let pair: Root<(u32, String)> = keep(cx, (7u32, "seven".to_string()));
+///     cx.collect();
+///     assert_eq!(&*node.get(cx).label, "n");
+///     assert_eq!(pair.get(cx).1, "seven");
+/// });
+/// ```
+///
 /// # Safety
 ///
 /// `Self` and `Self::Erased` must differ only in lifetimes (same layout,
@@ -36,6 +77,54 @@ pub unsafe trait Branded<'gc> {
 
 /// A brand-erased type, as roots and the heap name it; `At<'gc>` re-brands
 /// it.
+///
+/// This is the way back from [`Branded`]: `Root<Node<'static>>::get(cx)`
+/// gives a `Gc<'s, Node<'s>>`, because `<Node<'static> as Rootable>::At<'s>`
+/// is `Node<'s>`. `#[derive(Trace)]` implements it. Embedders name it when
+/// they keep roots in their own (non-heap) structures, which must spell
+/// object types with `'static`:
+///
+/// ```
+/// # spangc::brand!(Doc);
+/// # type Heap = spangc::Heap<Doc>;
+/// # type Scope = spangc::Scope<Doc>;
+/// # type Root<R> = spangc::Root<R, Doc>;
+/// # type Gc<'gc, T> = spangc::Gc<'gc, T, Doc>;
+/// use spangc::{Config, GcRefCell, Rootable, Trace};
+///
+/// #[derive(Trace)]
+/// # #[gc(brand = Doc)]
+/// struct Env<'gc> {
+///     names: GcRefCell<Vec<Gc<'gc, str>>>,
+/// }
+///
+/// /// Interpreter state that lives outside the heap.
+/// struct Interpreter {
+///     globals: Root<Env<'static>>,
+/// }
+///
+/// impl Interpreter {
+///     fn globals<'s>(&self, cx: &'s Scope) -> Gc<'s, Env<'s>> {
+///         self.globals.get(cx) // Env<'static> re-branded as Env<'s>
+///     }
+/// }
+///
+/// /// Works for the roots of any type.
+/// fn same_object<R: Rootable + ?Sized>(cx: &Scope, a: &Root<R>, b: &Root<R>) -> bool {
+///     Gc::ptr_eq(a.get(cx), b.get(cx))
+/// }
+///
+/// let heap = Heap::new(Config::default()).unwrap();
+/// let mut m = heap.mutator();
+/// m.enter(|cx| {
+///     let env = cx.alloc(Env { names: GcRefCell::new(Vec::new()) });
+///     let vm = Interpreter { globals: cx.root(env) };
+///     cx.safepoint();
+///     vm.globals(cx).names.borrow_mut(cx).push(cx.alloc_str("print"));
+///     assert_eq!(&*vm.globals(cx).names.borrow()[0], "print");
+///     assert!(same_object(cx, &vm.globals, &vm.globals.clone()));
+/// });
+/// ```
 ///
 /// # Safety
 ///

@@ -27,13 +27,48 @@ use std::fmt;
 
 /// A `Cell` for heap objects: copy values in and out, every write through
 /// the scope.
+///
+/// A [`Gc`](crate::Gc) gives `&T`, never `&mut T`, so a field of a heap
+/// object that changes is a cell. [`GcCell::get`] reads without the scope;
+/// [`GcCell::set`] and [`GcCell::replace`] take the current
+/// [`Scope`](crate::Scope), which is the collector's write-barrier hook and
+/// keeps pointers of other heaps out (`T: Trace<B>` for the scope's brand).
+/// For values that are not `Copy` (a `Vec`, a `String`), use
+/// [`GcRefCell`]. Like `Cell`, it is `!Sync`: an object holding one stays
+/// on its thread.
+///
+/// ```
+/// # spangc::brand!(Doc);
+/// # type Heap = spangc::Heap<Doc>;
+/// # type Gc<'gc, T> = spangc::Gc<'gc, T, Doc>;
+/// use spangc::{Config, GcCell, Trace};
+///
+/// #[derive(Trace)]
+/// # #[gc(brand = Doc)]
+/// struct Page<'gc> {
+///     hits: GcCell<u64>,
+///     referrer: GcCell<Option<Gc<'gc, str>>>,
+/// }
+///
+/// let heap = Heap::new(Config::default()).unwrap();
+/// let mut m = heap.mutator();
+/// m.enter(|cx| {
+///     let page = cx.alloc(Page { hits: GcCell::new(0), referrer: GcCell::new(None) });
+///     page.hits.set(cx, page.hits.get() + 1);
+///     page.referrer.set(cx, Some(cx.alloc_str("/index.html")));
+///
+///     assert_eq!(page.hits.get(), 1);
+///     assert_eq!(page.referrer.get().as_deref(), Some("/index.html"));
+/// });
+/// ```
 #[derive(Default)]
 pub struct GcCell<T> {
     value: Cell<T>,
 }
 
 impl<T> GcCell<T> {
-    /// A cell holding `value`.
+    /// A cell holding `value`. Needs no scope: the cell is not in the heap
+    /// yet. See the example on [`GcCell`].
     pub const fn new(value: T) -> Self {
         GcCell {
             value: Cell::new(value),
@@ -42,13 +77,16 @@ impl<T> GcCell<T> {
 }
 
 impl<T: Copy> GcCell<T> {
-    /// The current value.
+    /// The current value (a copy). Needs no scope: the value read is
+    /// re-branded with the lifetime of the object reference it is read
+    /// through, the scope borrow. See the example on [`GcCell`].
     #[inline]
     pub fn get(&self) -> T {
         self.value.get()
     }
 
     /// Stores `value`. `T: Trace<B>` keeps pointers of other heaps out.
+    /// See the example on [`GcCell`].
     #[inline]
     pub fn set<B: Brand>(&self, cx: &Scope<B>, value: T)
     where
@@ -59,6 +97,20 @@ impl<T: Copy> GcCell<T> {
     }
 
     /// Stores `value` and returns the old value.
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// use spangc::{Config, GcCell};
+    ///
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// let mut m = heap.mutator();
+    /// m.enter(|cx| {
+    ///     let current = cx.alloc(GcCell::new(cx.alloc_str("draft")));
+    ///     let old = current.replace(cx, cx.alloc_str("final"));
+    ///     assert_eq!((&*old, &*current.get()), ("draft", "final"));
+    /// });
+    /// ```
     #[inline]
     pub fn replace<B: Brand>(&self, cx: &Scope<B>, value: T) -> T
     where
@@ -89,32 +141,89 @@ unsafe impl<B: Brand, T: Copy + Trace<B>> Trace<B> for GcCell<T> {
 
 /// A `RefCell` for heap objects: borrow to read, borrow mutably through the
 /// scope to write.
+///
+/// The cell for fields that are not `Copy`: a `Vec` of pointers (an
+/// interpreter's value stack), a map, a `String`. [`GcRefCell::borrow`]
+/// reads without the scope; [`GcRefCell::borrow_mut`] and
+/// [`GcRefCell::replace`] take the current [`Scope`](crate::Scope) (the
+/// write-barrier hook). Borrows are checked at run time as with `RefCell`.
+/// A `RefMut` borrows the scope, so it cannot be held across a safepoint:
+/// drop it first (see [`Scope::safepoint_requested`](crate::Scope::safepoint_requested)).
+///
+/// ```
+/// # spangc::brand!(Doc);
+/// # type Heap = spangc::Heap<Doc>;
+/// # type Gc<'gc, T> = spangc::Gc<'gc, T, Doc>;
+/// use spangc::{Config, GcRefCell, Trace};
+///
+/// #[derive(Trace)]
+/// # #[gc(brand = Doc)]
+/// struct Vm<'gc> {
+///     stack: GcRefCell<Vec<Gc<'gc, str>>>,
+/// }
+///
+/// let heap = Heap::new(Config::default()).unwrap();
+/// let mut m = heap.mutator();
+/// m.enter(|cx| {
+///     let root = cx.root(cx.alloc(Vm { stack: GcRefCell::new(Vec::new()) }));
+///     let vm = root.get(cx);
+///     vm.stack.borrow_mut(cx).push(cx.alloc_str("a"));
+///     vm.stack.borrow_mut(cx).push(cx.alloc_str("b"));
+///
+///     cx.safepoint(); // the strings are reachable from the rooted VM
+///
+///     let vm = root.get(cx); // the old `vm` ended at the safepoint
+///     let stack = vm.stack.borrow();
+///     let items: Vec<&str> = stack.iter().map(|s| &**s).collect();
+///     assert_eq!(items, ["a", "b"]);
+/// });
+/// ```
 #[derive(Default)]
 pub struct GcRefCell<T> {
     value: RefCell<T>,
 }
 
 impl<T> GcRefCell<T> {
-    /// A cell holding `value`.
+    /// A cell holding `value`. Needs no scope: the cell is not in the heap
+    /// yet. See the example on [`GcRefCell`].
     pub const fn new(value: T) -> Self {
         GcRefCell {
             value: RefCell::new(value),
         }
     }
 
-    /// Borrows the value. Panics if it is mutably borrowed.
+    /// Borrows the value. Panics if it is mutably borrowed. See the example
+    /// on [`GcRefCell`].
     #[inline]
     pub fn borrow(&self) -> Ref<'_, T> {
         self.value.borrow()
     }
 
     /// Borrows the value, or `None` if it is mutably borrowed.
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// use spangc::{Config, GcRefCell};
+    ///
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// let mut m = heap.mutator();
+    /// m.enter(|cx| {
+    ///     let log = cx.alloc(GcRefCell::new(String::new()));
+    ///     let mut w = log.borrow_mut(cx);
+    ///     w.push_str("started");
+    ///     assert!(log.try_borrow().is_none(), "mutably borrowed");
+    ///     drop(w);
+    ///     assert_eq!(log.try_borrow().as_deref().map(String::as_str), Some("started"));
+    /// });
+    /// ```
     #[inline]
     pub fn try_borrow(&self) -> Option<Ref<'_, T>> {
         self.value.try_borrow().ok()
     }
 
-    /// Borrows the value mutably. Panics if it is borrowed.
+    /// Borrows the value mutably. Panics if it is borrowed. See the example
+    /// on [`GcRefCell`].
     ///
     /// The write barrier runs at the borrow, before any write, on the
     /// value as it was (the shape a snapshot-at-the-beginning barrier
@@ -130,7 +239,22 @@ impl<T> GcRefCell<T> {
         guard
     }
 
-    /// Replaces the value, returning the old one.
+    /// Replaces the value, returning the old one. Panics if it is borrowed.
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// use spangc::{Config, GcRefCell};
+    ///
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// let mut m = heap.mutator();
+    /// m.enter(|cx| {
+    ///     let frames = cx.alloc(GcRefCell::new(vec![cx.alloc_str("main")]));
+    ///     let old = frames.replace(cx, Vec::new());
+    ///     assert_eq!(&*old[0], "main");
+    ///     assert!(frames.borrow().is_empty());
+    /// });
+    /// ```
     #[inline]
     pub fn replace<B: Brand>(&self, cx: &Scope<B>, value: T) -> T
     where

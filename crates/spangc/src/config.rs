@@ -23,7 +23,25 @@
 
 use std::fmt;
 
-/// Why a configuration was rejected.
+/// Why a configuration was rejected: the option, where the value came
+/// from, the value, and what was expected. Its `Display` says all four.
+///
+/// ```
+/// use spangc::Config;
+///
+/// let e = Config::builder().mark_threads(0).build().unwrap_err();
+/// assert_eq!((e.field, e.env_var, e.value.as_str()), ("mark_threads", None, "0"));
+/// assert_eq!(
+///     e.to_string(),
+///     "invalid spangc configuration: mark_threads = 0: expected a whole number from 1 to 256",
+/// );
+///
+/// // A bad environment variable is named too.
+/// let env = |var: &str| (var == "SPANGC_GC_PERCENT").then(|| "lots".to_string());
+/// let e = Config::default().resolve_with(env).unwrap_err();
+/// assert_eq!((e.field, e.env_var), ("gc_percent", Some("SPANGC_GC_PERCENT")));
+/// assert!(e.to_string().starts_with("invalid spangc configuration: SPANGC_GC_PERCENT=\"lots\""));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
     /// The option, as named in [`Config`] (e.g. `"mark_threads"`).
@@ -58,6 +76,36 @@ impl std::error::Error for ConfigError {}
 /// Heap options. Build with [`Config::builder`]; [`Config::default`] sets
 /// nothing explicitly, so every option comes from the environment or its
 /// default when the heap is created.
+///
+/// Each option's value comes from, in order of precedence: the builder
+/// (set by the program), its `SPANGC_*` environment variable, its default.
+/// Invalid values are errors naming the option (and the variable), never
+/// silently replaced.
+///
+/// | option | default | environment |
+/// |---|---|---|
+/// | [`gc_percent`](ConfigBuilder::gc_percent) | 100 | `SPANGC_GC_PERCENT` (`off` or 0..=1000000) |
+/// | [`memory_limit`](ConfigBuilder::memory_limit) | none | `SPANGC_MEMORY_LIMIT` (`off`, or bytes with an optional `KiB`/`MiB`/`GiB` suffix; at least 4 MiB) |
+/// | [`mark_threads`](ConfigBuilder::mark_threads) | available parallelism | `SPANGC_MARK_THREADS` (1..=256) |
+/// | [`background_sweep`](ConfigBuilder::background_sweep) | on | `SPANGC_BACKGROUND_SWEEP` (`on`/`off`/`1`/`0`/`true`/`false`) |
+/// | [`background_scavenge`](ConfigBuilder::background_scavenge) | on | `SPANGC_BACKGROUND_SCAVENGE` (same) |
+/// | [`verify`](ConfigBuilder::verify) | off | `SPANGC_VERIFY` (same) |
+/// | [`gc_stress`](ConfigBuilder::gc_stress) | off | `SPANGC_GC_STRESS` (same) |
+///
+/// ```
+/// # spangc::brand!(Doc);
+/// # type Heap = spangc::Heap<Doc>;
+/// use spangc::{Config, GcPercent};
+///
+/// let config = Config::builder()
+///     .gc_percent(Some(200))
+///     .memory_limit(Some(256 << 20))
+///     .build()
+///     .unwrap();
+/// let heap = Heap::new(config).unwrap();
+/// assert_eq!(heap.config().gc_percent, GcPercent::Percent(200));
+/// assert_eq!(heap.config().memory_limit, Some(256 << 20));
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Config {
     gc_percent: Option<GcPercent>,
@@ -70,7 +118,18 @@ pub struct Config {
     profile_rate: Option<usize>,
 }
 
-/// The heap growth setting.
+/// The heap growth setting, as resolved (see
+/// [`ConfigBuilder::gc_percent`]).
+///
+/// ```
+/// use spangc::{Config, GcPercent};
+///
+/// let no_env = |_: &str| None;
+/// let off = Config::builder().gc_percent(None).build().unwrap();
+/// assert_eq!(off.resolve_with(no_env).unwrap().gc_percent, GcPercent::Off);
+/// let default = Config::default().resolve_with(no_env).unwrap();
+/// assert_eq!(default.gc_percent, GcPercent::Percent(100));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GcPercent {
     /// Collect when the heap has grown by this percentage of the live heap
@@ -86,7 +145,25 @@ const MAX_MARK_THREADS: usize = 256;
 /// metadata would not fit.
 pub const MIN_MEMORY_LIMIT: usize = 4 << 20;
 
-/// Options after resolving builder, environment and defaults.
+/// Options after resolving builder, environment and defaults: what a heap
+/// runs with ([`Heap::config`](crate::Heap::config)), or what
+/// [`Config::resolve`] says it would run with.
+///
+/// ```
+/// use spangc::{Config, GcPercent};
+///
+/// let r = Config::builder()
+///     .mark_threads(2)
+///     .build()
+///     .unwrap()
+///     .resolve_with(|_| None) // as if no SPANGC_* variable were set
+///     .unwrap();
+/// assert_eq!(r.mark_threads, 2);
+/// assert_eq!(r.gc_percent, GcPercent::Percent(100));
+/// assert_eq!(r.memory_limit, None);
+/// assert!(r.background_sweep && r.background_scavenge);
+/// assert!(!r.verify && !r.gc_stress);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Resolved {
     /// See [`ConfigBuilder::gc_percent`].
@@ -109,18 +186,62 @@ pub struct Resolved {
 
 impl Config {
     /// A builder with nothing set.
+    ///
+    /// ```
+    /// use spangc::Config;
+    ///
+    /// let config = Config::builder().mark_threads(1).verify(true).build().unwrap();
+    /// let r = config.resolve().unwrap();
+    /// assert_eq!((r.mark_threads, r.verify), (1, true));
+    /// assert_ne!(config, Config::default());
+    /// ```
     pub fn builder() -> ConfigBuilder {
         ConfigBuilder(Config::default())
     }
 
     /// Resolves every option: explicitly set, else from `SPANGC_*`, else the
-    /// default.
+    /// default. [`Heap::new`](crate::Heap::new) does this; call it to see
+    /// (or validate) what a heap would run with.
+    ///
+    /// ```
+    /// use spangc::Config;
+    ///
+    /// // What `SPANGC_*` variables make of the defaults in this process:
+    /// match Config::default().resolve() {
+    ///     Ok(r) => assert!(r.mark_threads >= 1),
+    ///     Err(e) => eprintln!("bad environment: {e}"),
+    /// }
+    /// // Explicit settings win over the environment.
+    /// let config = Config::builder().gc_stress(false).build().unwrap();
+    /// if let Ok(r) = config.resolve() {
+    ///     assert!(!r.gc_stress);
+    /// }
+    /// ```
     pub fn resolve(&self) -> Result<Resolved, ConfigError> {
         self.resolve_with(|var| std::env::var(var).ok())
     }
 
     /// [`Config::resolve`] with the environment given as a function (for
     /// tests).
+    ///
+    /// ```
+    /// use spangc::{Config, GcPercent};
+    ///
+    /// let env = |var: &str| match var {
+    ///     "SPANGC_GC_PERCENT" => Some("off".to_string()),
+    ///     "SPANGC_MEMORY_LIMIT" => Some("512 MiB".to_string()),
+    ///     "SPANGC_MARK_THREADS" => Some("3".to_string()),
+    ///     _ => None,
+    /// };
+    /// let r = Config::default().resolve_with(env).unwrap();
+    /// assert_eq!(r.gc_percent, GcPercent::Off);
+    /// assert_eq!(r.memory_limit, Some(512 << 20));
+    /// assert_eq!(r.mark_threads, 3);
+    ///
+    /// // A value set in code beats the environment.
+    /// let config = Config::builder().mark_threads(1).build().unwrap();
+    /// assert_eq!(config.resolve_with(env).unwrap().mark_threads, 1);
+    /// ```
     pub fn resolve_with(
         &self,
         env: impl Fn(&'static str) -> Option<String>,
@@ -296,12 +417,40 @@ fn valid_mark_threads(n: usize) -> bool {
 }
 
 /// Builds a [`Config`]; [`ConfigBuilder::build`] validates what was set.
+///
+/// Options left unset come from the environment or their defaults when the
+/// heap is created (see [`Config`]).
+///
+/// ```
+/// use spangc::{Config, ConfigBuilder};
+///
+/// fn for_tests(builder: ConfigBuilder) -> ConfigBuilder {
+///     builder.verify(true).gc_stress(true)
+/// }
+///
+/// let config = for_tests(Config::builder().mark_threads(1)).build().unwrap();
+/// let r = config.resolve_with(|_| None).unwrap();
+/// assert!(r.verify && r.gc_stress);
+/// assert_eq!(r.mark_threads, 1);
+/// ```
 #[derive(Debug, Clone)]
 pub struct ConfigBuilder(Config);
 
 impl ConfigBuilder {
     /// Heap growth between collections in percent of the live heap (like
-    /// Go's `GOGC`); `None` turns automatic collection off.
+    /// Go's `GOGC`); `None` turns automatic collection off. Default 100:
+    /// the next collection starts when the heap has grown to about twice
+    /// what the last one found live (at least 4 MiB, scaled by
+    /// `gc_percent`/100). At most 1000000.
+    ///
+    /// ```
+    /// use spangc::{Config, GcPercent};
+    ///
+    /// let c = Config::builder().gc_percent(Some(50)).build().unwrap();
+    /// assert_eq!(c.resolve_with(|_| None).unwrap().gc_percent, GcPercent::Percent(50));
+    /// let e = Config::builder().gc_percent(Some(2_000_000)).build().unwrap_err();
+    /// assert_eq!(e.field, "gc_percent");
+    /// ```
     pub fn gc_percent(mut self, percent: Option<u32>) -> Self {
         self.0.gc_percent = Some(percent.map_or(GcPercent::Off, GcPercent::Percent));
         self
@@ -311,40 +460,110 @@ impl ConfigBuilder {
     /// metadata) plus reported external memory. The pacer collects earlier
     /// as the heap nears it and idle memory is returned to the OS to stay
     /// under it; an allocation that would need more in-use memory than the
-    /// limit fails (`try_` APIs) or panics. `None`: no limit.
+    /// limit fails (`try_` APIs) or panics. `None`: no limit. At least
+    /// 4 MiB. Change it at run time with
+    /// [`Heap::set_memory_limit`](crate::Heap::set_memory_limit).
+    ///
+    /// ```
+    /// use spangc::Config;
+    ///
+    /// let c = Config::builder().memory_limit(Some(64 << 20)).build().unwrap();
+    /// assert_eq!(c.resolve_with(|_| None).unwrap().memory_limit, Some(64 << 20));
+    /// let e = Config::builder().memory_limit(Some(1 << 20)).build().unwrap_err();
+    /// assert_eq!(e.field, "memory_limit");
+    /// ```
     pub fn memory_limit(mut self, bytes: Option<usize>) -> Self {
         self.0.memory_limit = Some(bytes);
         self
     }
 
     /// Threads that mark in parallel during a collection (the collecting
-    /// thread is one of them).
+    /// thread is one of them). Default: the available parallelism; 1 to
+    /// 256. Small heaps are marked by the collecting thread alone whatever
+    /// this says.
+    ///
+    /// ```
+    /// use spangc::Config;
+    ///
+    /// let c = Config::builder().mark_threads(4).build().unwrap();
+    /// assert_eq!(c.resolve_with(|_| None).unwrap().mark_threads, 4);
+    /// assert!(Config::builder().mark_threads(0).build().is_err());
+    /// ```
     pub fn mark_threads(mut self, n: usize) -> Self {
         self.0.mark_threads = Some(n);
         self
     }
 
-    /// Whether a background thread sweeps between collections.
+    /// Whether a background thread sweeps between collections (default
+    /// on). Off, sweeping is done by allocation and before the next
+    /// collection only.
+    ///
+    /// ```
+    /// use spangc::Config;
+    ///
+    /// let c = Config::builder().background_sweep(false).build().unwrap();
+    /// assert!(!c.resolve_with(|_| None).unwrap().background_sweep);
+    /// ```
     pub fn background_sweep(mut self, on: bool) -> Self {
         self.0.background_sweep = Some(on);
         self
     }
 
-    /// Whether a background thread returns idle memory to the OS.
+    /// Whether a background thread returns idle memory to the OS (default
+    /// on). Off, memory goes back only to stay under the memory limit and
+    /// on [`Heap::release_memory`](crate::Heap::release_memory).
+    ///
+    /// ```
+    /// use spangc::Config;
+    ///
+    /// let c = Config::builder().background_scavenge(false).build().unwrap();
+    /// assert!(!c.resolve_with(|_| None).unwrap().background_scavenge);
+    /// ```
     pub fn background_scavenge(mut self, on: bool) -> Self {
         self.0.background_scavenge = Some(on);
         self
     }
 
     /// Whether to verify the whole heap after every collection and poison
-    /// freed memory (slow; for tests and debugging).
+    /// freed memory (slow; for tests and debugging). Default off. Verify
+    /// mode also checks every pointer stored through a cell.
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// use spangc::Config;
+    ///
+    /// let heap = Heap::new(Config::builder().verify(true).build().unwrap()).unwrap();
+    /// assert!(heap.config().verify);
+    /// let mut m = heap.mutator();
+    /// m.enter(|cx| {
+    ///     let kept = cx.root(cx.alloc_str("kept"));
+    ///     cx.collect(); // checks the running counters against a walk of the heap
+    ///     assert_eq!(&*kept.get(cx), "kept");
+    /// });
+    /// ```
     pub fn verify(mut self, on: bool) -> Self {
         self.0.verify = Some(on);
         self
     }
 
     /// Whether to collect at every safepoint (very slow; flushes out
-    /// rooting bugs in embedders).
+    /// rooting bugs in embedders). Default off.
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// use spangc::Config;
+    ///
+    /// let heap = Heap::new(Config::builder().gc_stress(true).build().unwrap()).unwrap();
+    /// let mut m = heap.mutator();
+    /// m.enter(|cx| {
+    ///     let before = cx.heap().gc_count();
+    ///     cx.safepoint();
+    ///     cx.safepoint();
+    ///     assert_eq!(cx.heap().gc_count(), before + 2);
+    /// });
+    /// ```
     pub fn gc_stress(mut self, on: bool) -> Self {
         self.0.gc_stress = Some(on);
         self
@@ -354,12 +573,31 @@ impl ConfigBuilder {
     /// heap profile ([`Heap::write_heap_profile`](crate::Heap::write_heap_profile)):
     /// each sample records the allocating stack. `0` turns profiling off.
     /// Default 512 KiB, as Go's `MemProfileRate`.
+    ///
+    /// ```
+    /// use spangc::Config;
+    ///
+    /// let profiled = Config::builder().profile_rate(64 << 10).build().unwrap();
+    /// assert_eq!(profiled.resolve().unwrap().profile_rate, 64 << 10);
+    /// let off = Config::builder().profile_rate(0).build().unwrap();
+    /// assert_eq!(off.resolve().unwrap().profile_rate, 0);
+    /// ```
     pub fn profile_rate(mut self, bytes: usize) -> Self {
         self.0.profile_rate = Some(bytes);
         self
     }
 
-    /// Validates the options that were set.
+    /// Validates the options that were set. Options taken from the
+    /// environment are validated when the heap is created (or by
+    /// [`Config::resolve`]).
+    ///
+    /// ```
+    /// use spangc::Config;
+    ///
+    /// assert!(Config::builder().gc_percent(Some(300)).build().is_ok());
+    /// let e = Config::builder().memory_limit(Some(100)).build().unwrap_err();
+    /// assert_eq!(e.field, "memory_limit");
+    /// ```
     pub fn build(self) -> Result<Config, ConfigError> {
         let c = &self.0;
         if let Some(GcPercent::Percent(p)) = c.gc_percent

@@ -24,7 +24,47 @@ use std::ops::Deref;
 use std::ptr::NonNull;
 
 /// A pointer to a garbage-collected `T`, valid for the scope borrow `'s`.
-/// See the module documentation.
+///
+/// A `Gc` is one thin pointer, `Copy`, and dereferences with one load: no
+/// reference count, no check. Its lifetime `'s` is a shared borrow of the
+/// [`Scope`](crate::Scope) it came from (allocation, [`Root::get`](crate::Root::get),
+/// or a field read through another `Gc`). Safepoints take `&mut Scope`, so
+/// the borrow checker ends every `Gc` at the next safepoint, the only place
+/// a collection can happen: an object that must live longer is rooted
+/// ([`Scope::root`](crate::Scope::root)) or stored in a rooted object.
+///
+/// It gives `&T` only (fields that change are [`GcCell`](crate::GcCell)s
+/// or [`GcRefCell`](crate::GcRefCell)s), and is `Send`/`Sync` exactly like
+/// `&'s T`. `T` may be a sized type, `str`, `[T]` or a
+/// [`WithTail`](crate::WithTail); `B` is the heap's brand.
+///
+/// ```
+/// # spangc::brand!(Doc);
+/// # type Heap = spangc::Heap<Doc>;
+/// # type Gc<'gc, T> = spangc::Gc<'gc, T, Doc>;
+/// use spangc::{Config, Trace};
+///
+/// #[derive(Trace)]
+/// # #[gc(brand = Doc)]
+/// struct Person<'gc> {
+///     name: Gc<'gc, str>,
+///     age: u32,
+/// }
+///
+/// let heap = Heap::new(Config::default()).unwrap();
+/// let mut m = heap.mutator();
+/// m.enter(|cx| {
+///     let ada: Gc<Person> = cx.alloc(Person { name: cx.alloc_str("Ada"), age: 36 });
+///     let same = ada; // Copy: two pointers to one object
+///     assert_eq!(&*same.name, "Ada");
+///     assert_eq!(ada.age, 36);
+///     assert_eq!(format!("{}", ada.name), "Ada"); // Display and Debug forward
+///
+///     let root = cx.root(ada);
+///     cx.safepoint(); // `ada` and `same` end here; using them is a compile error
+///     assert_eq!(root.get(cx).age, 36);
+/// });
+/// ```
 #[repr(transparent)]
 pub struct Gc<'s, T: ?Sized, B: Brand = Global> {
     ptr: NonNull<u8>,
@@ -33,7 +73,33 @@ pub struct Gc<'s, T: ?Sized, B: Brand = Global> {
 }
 
 impl<'s, T: ?Sized, B: Brand> Gc<'s, T, B> {
-    /// Wraps a pointer to a live object.
+    /// Wraps a pointer to a live object: the inverse of [`Gc::as_raw`], for
+    /// embedders that store pointers in another form (a NaN-boxed value, a
+    /// tagged word) and must rebuild the `Gc`.
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// # type Gc<'gc, T> = spangc::Gc<'gc, T, Doc>;
+    /// use spangc::Config;
+    ///
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// let mut m = heap.mutator();
+    /// m.enter(|cx| {
+    ///     let s = cx.alloc_str("tagged");
+    ///     let word = Gc::as_raw(s).as_ptr() as usize | 1; // objects are 8-aligned
+    ///
+    ///     let untagged = std::ptr::NonNull::new((word & !1) as *mut u8).unwrap();
+    ///     // SAFETY: the address came from `Gc::as_raw` of a `str` object of
+    ///     // this heap, and no safepoint has passed since (`s` is still usable).
+    ///     let back: Gc<str> = unsafe { Gc::from_raw(untagged) };
+    ///     assert_eq!(&*back, "tagged");
+    ///     assert!(Gc::ptr_eq(back, s));
+    /// });
+    /// ```
+    ///
+    /// [`Tracer::mark_raw`](crate::Tracer::mark_raw) has a complete tagged
+    /// value, traced by hand.
     ///
     /// # Safety
     ///
@@ -53,13 +119,52 @@ impl<'s, T: ?Sized, B: Brand> Gc<'s, T, B> {
 
     /// The object's address (its first byte, or its length word for
     /// dynamically sized objects). Stable for the object's life: the heap
-    /// never moves objects.
+    /// never moves objects. An associated function (`Gc::as_raw(gc)`), so
+    /// that it does not shadow a method of `T`.
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// # type Gc<'gc, T> = spangc::Gc<'gc, T, Doc>;
+    /// use spangc::Config;
+    ///
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// let mut m = heap.mutator();
+    /// m.enter(|cx| {
+    ///     let n = cx.alloc(7u64);
+    ///     let root = cx.root(n);
+    ///     let before = Gc::as_raw(n);
+    ///     cx.collect();
+    ///     // The object did not move: an address is a stable identity (a hash key).
+    ///     assert_eq!(Gc::as_raw(root.get(cx)), before);
+    ///     // For a sized type it is the value's address.
+    ///     assert_eq!(before.as_ptr() as *const u64, &*root.get(cx) as *const u64);
+    /// });
+    /// ```
     #[inline]
     pub fn as_raw(this: Self) -> NonNull<u8> {
         this.ptr
     }
 
-    /// Whether two pointers point to the same object.
+    /// Whether two pointers point to the same object (identity, not
+    /// equality of contents).
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// # type Gc<'gc, T> = spangc::Gc<'gc, T, Doc>;
+    /// use spangc::Config;
+    ///
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// let mut m = heap.mutator();
+    /// m.enter(|cx| {
+    ///     let a = cx.alloc_str("x");
+    ///     let b = cx.alloc_str("x");
+    ///     assert_eq!(&*a, &*b);
+    ///     assert!(!Gc::ptr_eq(a, b));
+    ///     assert!(Gc::ptr_eq(a, a));
+    /// });
+    /// ```
     #[inline]
     pub fn ptr_eq(a: Self, b: Gc<'_, T, B>) -> bool {
         a.ptr == b.ptr
@@ -68,7 +173,35 @@ impl<'s, T: ?Sized, B: Brand> Gc<'s, T, B> {
 
 impl<'s, T: ?Sized + Object, B: Brand> Gc<'s, T, B> {
     /// Borrows the object for the whole scope borrow `'s` (longer than
-    /// `Deref` allows, which borrows for the life of the `Gc` value).
+    /// `Deref` allows, which borrows for the life of the `Gc` value). Use it
+    /// to return a reference into an object from a helper, or to borrow
+    /// through a temporary `Gc`.
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// # type Gc<'gc, T> = spangc::Gc<'gc, T, Doc>;
+    /// use spangc::{Config, Trace};
+    ///
+    /// #[derive(Trace)]
+    /// # #[gc(brand = Doc)]
+    /// struct Person<'gc> {
+    ///     name: Gc<'gc, str>,
+    /// }
+    ///
+    /// // `&p.name` would borrow the local `p`; `Gc::get` borrows the object.
+    /// fn name<'s>(p: Gc<'s, Person<'s>>) -> &'s str {
+    ///     Gc::get(Gc::get(p).name)
+    /// }
+    ///
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// let mut m = heap.mutator();
+    /// m.enter(|cx| {
+    ///     let root = cx.root(cx.alloc(Person { name: cx.alloc_str("Grace") }));
+    ///     let name: &str = name(root.get(cx));
+    ///     assert_eq!(name, "Grace");
+    /// });
+    /// ```
     #[inline]
     pub fn get(this: Self) -> &'s T {
         // SAFETY: `from_raw`'s contract: the object is live and initialised

@@ -44,6 +44,28 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;
 
 /// Why a heap could not be created.
+///
+/// ```
+/// # spangc::brand!(Doc);
+/// # type Heap = spangc::Heap<Doc>;
+/// use spangc::{Config, HeapError};
+///
+/// // A `ConfigError` converts, so `?` works on both steps.
+/// fn start(threads: usize) -> Result<Heap, HeapError> {
+///     let config = Config::builder().mark_threads(threads).build()?;
+///     Heap::new(config)
+/// }
+///
+/// assert!(matches!(start(0), Err(HeapError::Config(e)) if e.field == "mark_threads"));
+/// let heap = start(1).unwrap();
+/// match start(1) {
+///     Err(e @ HeapError::BrandInUse(_)) => {
+///         assert!(e.to_string().contains("is already alive"), "{e}");
+///     }
+///     other => panic!("expected BrandInUse, got {other:?}"),
+/// }
+/// # drop(heap);
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum HeapError {
@@ -86,7 +108,31 @@ pub(crate) enum Reason {
     Explicit,
 }
 
-/// A handle on a garbage-collected heap. See the module docs.
+/// A handle on a garbage-collected heap.
+///
+/// A `Heap` is cheap to clone (an `Arc`), `Send` and `Sync`. Each thread
+/// that allocates makes a [`Mutator`] from it; the heap-wide operations
+/// (collection, limits, statistics) are here. The heap lives until the last
+/// handle, mutator and [`Root`](crate::Root) are gone; then every remaining
+/// object is dropped and all its memory returns to the OS.
+///
+/// ```
+/// # spangc::brand!(Doc);
+/// # type Heap = spangc::Heap<Doc>;
+/// use spangc::Config;
+///
+/// let heap = Heap::new(Config::default()).unwrap();
+/// let worker = {
+///     let heap = heap.clone();
+///     std::thread::spawn(move || {
+///         let mut m = heap.mutator(); // one mutator per thread
+///         m.enter(|cx| cx.alloc_slice_from_iter((1..11u32).map(u64::from)).iter().sum::<u64>())
+///     })
+/// };
+/// assert_eq!(worker.join().unwrap(), 55);
+/// heap.collect();
+/// assert!(heap.stats().gc_count >= 1);
+/// ```
 pub struct Heap<B: Brand = Global> {
     inner: Arc<HeapInner<B>>,
 }
@@ -181,6 +227,22 @@ pub(crate) const PARALLEL_MARK_MIN: usize = 256 << 10;
 impl<B: Brand> Heap<B> {
     /// Creates a heap. Options not set in `config` come from `SPANGC_*`
     /// environment variables or their defaults (see [`Config`]).
+    ///
+    /// Fails if an option (or its variable) is invalid, if another heap of
+    /// brand `B` is alive ([`HeapError::BrandInUse`]), or if the OS refuses
+    /// memory. The heap starts its background sweeper and scavenger threads
+    /// (unless configured off) and `mark_threads - 1` mark threads.
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// use spangc::Config;
+    ///
+    /// let config = Config::builder().mark_threads(2).build()?;
+    /// let heap = Heap::new(config)?;
+    /// assert_eq!(heap.config().mark_threads, 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new(config: Config) -> Result<Heap<B>, HeapError> {
         let config = config.resolve()?;
         if B::live_heap().swap(true, std::sync::atomic::Ordering::AcqRel) {
@@ -245,7 +307,28 @@ impl<B: Brand> Heap<B> {
         Heap { inner }
     }
 
-    /// A mutator for the calling thread.
+    /// A mutator for the calling thread. A mutator is `!Send`: each thread
+    /// that allocates makes its own, and keeps it for as long as it uses the
+    /// heap (it holds the thread's allocation cache).
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// use spangc::Config;
+    ///
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// let lengths: Vec<usize> = std::thread::scope(|s| {
+    ///     let threads: Vec<_> = ["one", "three"]
+    ///         .into_iter()
+    ///         .map(|word| {
+    ///             let heap = &heap;
+    ///             s.spawn(move || heap.mutator().enter(|cx| cx.alloc_str(word).len()))
+    ///         })
+    ///         .collect();
+    ///     threads.into_iter().map(|t| t.join().unwrap()).collect()
+    /// });
+    /// assert_eq!(lengths, [3, 5]);
+    /// ```
     pub fn mutator(&self) -> Mutator<B> {
         Mutator::new(self.inner.clone())
     }
@@ -256,19 +339,87 @@ impl<B: Brand> Heap<B> {
     ///
     /// Panics if called from inside a scope of this heap or from a
     /// destructor the sweeper is running (either would deadlock).
+    ///
+    /// Objects in the spans a mutator has cached for allocation are swept
+    /// when that mutator next enters a scope (or is dropped), so the
+    /// destructors, cleanups and finalizers of the latest garbage of a
+    /// mutator that is alive but outside its scope may wait until then;
+    /// [`Scope::collect`](crate::Scope::collect) sweeps its own mutator's.
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// use spangc::Config;
+    ///
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// let mut m = heap.mutator();
+    /// let kept = m.enter(|cx| {
+    ///     for i in 0..1000u64 {
+    ///         cx.alloc(i); // garbage
+    ///     }
+    ///     cx.root(cx.alloc_str("kept"))
+    /// });
+    /// let before = heap.gc_count();
+    /// heap.collect(); // from outside any scope
+    /// assert_eq!(heap.gc_count(), before + 1);
+    /// assert_eq!(heap.stats().objects_marked, 1); // only the rooted string
+    /// m.enter(|cx| assert_eq!(&*kept.get(cx), "kept"));
+    /// ```
     pub fn collect(&self) {
         self.inner.check_may_wait("collect");
         self.inner.collect_cycle(None, Reason::Explicit);
         self.inner.mheap.finish_sweep();
     }
 
-    /// Collects, then returns every free page to the OS.
+    /// Collects, then returns every free page to the OS. For a program that
+    /// has dropped a large data set and wants its memory back now, rather
+    /// than when the background scavenger gets to it.
+    ///
+    /// Panics where [`Heap::collect`] does.
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// use spangc::Config;
+    ///
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// let mut m = heap.mutator();
+    /// m.enter(|cx| {
+    ///     for _ in 0..100 {
+    ///         cx.alloc_slice_copy(&[0u8; 100_000]); // 10 MB of garbage
+    ///     }
+    /// });
+    /// drop(m);
+    /// heap.release_memory();
+    /// let s = heap.stats();
+    /// assert!(s.heap_released_bytes >= 8 << 20, "{s}");
+    /// assert!(s.heap_in_use_bytes < 1 << 20, "{s}");
+    /// ```
     pub fn release_memory(&self) {
         self.collect();
         self.inner.mheap.scavenge_all();
     }
 
     /// Changes the memory limit (see [`ConfigBuilder::memory_limit`](crate::ConfigBuilder::memory_limit)).
+    /// Takes effect at once: the heap goal is recomputed from the last
+    /// collection's figures. `None` removes the limit; a limit under 4 MiB
+    /// is an error. [`Heap::config`] keeps showing the value the heap was
+    /// created with.
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// use spangc::Config;
+    ///
+    /// let config = Config::builder().gc_percent(None).memory_limit(None).build().unwrap();
+    /// let heap = Heap::new(config).unwrap();
+    /// assert_eq!(heap.stats().heap_goal_bytes, usize::MAX); // never collects by itself
+    /// heap.set_memory_limit(Some(64 << 20)).unwrap();
+    /// assert!(heap.stats().heap_goal_bytes <= 64 << 20);
+    /// assert_eq!(heap.set_memory_limit(Some(1024)).unwrap_err().field, "memory_limit");
+    /// heap.set_memory_limit(None).unwrap();
+    /// assert_eq!(heap.stats().heap_goal_bytes, usize::MAX);
+    /// ```
     pub fn set_memory_limit(&self, bytes: Option<usize>) -> Result<(), ConfigError> {
         if let Some(b) = bytes
             && b < crate::config::MIN_MEMORY_LIMIT
@@ -291,7 +442,23 @@ impl<B: Brand> Heap<B> {
         Ok(())
     }
 
-    /// Changes `gc_percent` (`None`: automatic collection off).
+    /// Changes `gc_percent` (`None`: automatic collection off; see
+    /// [`ConfigBuilder::gc_percent`](crate::ConfigBuilder::gc_percent)).
+    /// Takes effect at once, like [`Heap::set_memory_limit`]; values over
+    /// 1000000 are an error.
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// use spangc::Config;
+    ///
+    /// let heap = Heap::new(Config::builder().memory_limit(None).build().unwrap()).unwrap();
+    /// heap.set_gc_percent(Some(400)).unwrap();
+    /// let roomy = heap.stats().heap_goal_bytes;
+    /// heap.set_gc_percent(Some(50)).unwrap();
+    /// assert!(heap.stats().heap_goal_bytes < roomy);
+    /// assert!(heap.set_gc_percent(Some(2_000_000)).is_err());
+    /// ```
     pub fn set_gc_percent(&self, percent: Option<u32>) -> Result<(), ConfigError> {
         let checked = Config::builder().gc_percent(percent).build()?;
         let gc_percent = checked
@@ -308,27 +475,65 @@ impl<B: Brand> Heap<B> {
         Ok(())
     }
 
-    /// Reports external memory (see [`Scope::add_external`](crate::Scope::add_external)).
+    /// Reports external memory (see [`Scope::add_external`](crate::Scope::add_external)),
+    /// from any thread, inside a scope or not.
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// use spangc::Config;
+    ///
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// heap.add_external(3 << 20); // say, a texture owned by a heap object
+    /// assert_eq!(heap.stats().external_bytes, 3 << 20);
+    /// heap.sub_external(3 << 20); // the texture was freed
+    /// assert_eq!(heap.stats().external_bytes, 0);
+    /// ```
     pub fn add_external(&self, bytes: usize) {
         self.inner.add_external(bytes);
     }
 
-    /// Reports released external memory.
+    /// Reports released external memory (see [`Heap::add_external`], which
+    /// has the example).
     pub fn sub_external(&self, bytes: usize) {
         self.inner.sub_external(bytes);
     }
 
-    /// The options the heap runs with.
+    /// The options the heap was created with, after resolving builder,
+    /// environment and defaults.
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// use spangc::{Config, GcPercent};
+    ///
+    /// let heap = Heap::new(Config::builder().gc_percent(Some(150)).build().unwrap()).unwrap();
+    /// let r = heap.config();
+    /// assert_eq!(r.gc_percent, GcPercent::Percent(150));
+    /// assert!(r.mark_threads >= 1); // from SPANGC_MARK_THREADS or the default
+    /// ```
     pub fn config(&self) -> Resolved {
         self.inner.config
     }
 
     /// Completed collections (one load; [`Heap::stats`] has the rest).
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// use spangc::Config;
+    ///
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// let before = heap.gc_count();
+    /// heap.collect();
+    /// heap.collect();
+    /// assert_eq!(heap.gc_count(), before + 2);
+    /// ```
     pub fn gc_count(&self) -> u64 {
         self.inner.gc_count.load(Relaxed)
     }
 
-    /// Current figures. See [`Stats`].
+    /// Current figures. See [`Stats`], which has an example.
     pub fn stats(&self) -> Stats {
         self.inner.stats()
     }
@@ -357,6 +562,27 @@ impl<B: Brand> Heap<B> {
     /// Live objects by type, largest first: objects allocated and not yet
     /// freed by sweeping (small objects count when their span leaves a
     /// mutator's cache, so a scope's latest allocations may be missing).
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// use spangc::Config;
+    ///
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// let mut m = heap.mutator();
+    /// m.enter(|cx| {
+    ///     let keep: Vec<_> = (0..1000u64).map(|i| cx.root(cx.alloc(i))).collect();
+    ///     for _ in 0..5000 {
+    ///         cx.alloc(1.5f32); // garbage
+    ///     }
+    ///     cx.collect();
+    ///     let summary = cx.heap().type_summary();
+    ///     let u64s = summary.iter().find(|t| t.name == "u64").unwrap();
+    ///     assert_eq!((u64s.objects, u64s.bytes), (1000, 8000));
+    ///     assert!(summary.iter().all(|t| t.name != "f32"), "the f32s are gone");
+    ///     drop(keep);
+    /// });
+    /// ```
     pub fn type_summary(&self) -> Vec<TypeStats> {
         let mut by_name: std::collections::HashMap<&'static str, TypeStats> = Default::default();
         let mut add = |tag: usize, objects: u64, bytes: u64, spans: usize| {
@@ -387,7 +613,22 @@ impl<B: Brand> Heap<B> {
         v
     }
 
-    /// Number of live [`Root`](crate::Root)s.
+    /// Number of live [`Root`](crate::Root)s: a quick check for roots an
+    /// embedder forgot to drop.
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// use spangc::Config;
+    ///
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// let mut m = heap.mutator();
+    /// let root = m.enter(|cx| cx.root(cx.alloc(1u8)));
+    /// let copy = root.clone();
+    /// assert_eq!(heap.root_count(), 2);
+    /// drop((root, copy));
+    /// assert_eq!(heap.root_count(), 0);
+    /// ```
     pub fn root_count(&self) -> usize {
         self.inner.roots.len()
     }
@@ -397,6 +638,31 @@ impl<B: Brand> Heap<B> {
     /// have happened). Call after [`Heap::collect`] to observe them.
     /// Finalizers set with `Scope::set_local_finalizer` run only in their
     /// mutator's `Scope::run_finalizers`.
+    ///
+    /// Panics where [`Heap::collect`] does.
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// use spangc::Config;
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    ///
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// let cleaned = Arc::new(AtomicUsize::new(0));
+    /// let mut m = heap.mutator();
+    /// m.enter(|cx| {
+    ///     for i in 0..10u64 {
+    ///         let cleaned = cleaned.clone();
+    ///         cx.add_cleanup(cx.alloc(i), move || {
+    ///             cleaned.fetch_add(1, Ordering::SeqCst);
+    ///         });
+    ///     }
+    ///     cx.collect(); // the objects are dead: their cleanups are queued
+    /// });
+    /// heap.wait_finalizers(); // outside the scope
+    /// assert_eq!(cleaned.load(Ordering::SeqCst), 10);
+    /// ```
     pub fn wait_finalizers(&self) {
         self.inner.check_may_wait("wait_finalizers");
         self.inner.hooks.wait_thread_idle();

@@ -45,16 +45,71 @@ use std::ptr::{self, NonNull};
 /// A type that can be the target of a `Gc`: how its thin pointer becomes a
 /// pointer to the value.
 ///
+/// Implemented by this crate for every sized type, for `str`, `[T]` and
+/// [`WithTail<H, T>`]; a `Gc` to a sized type points at the value, and the
+/// others keep their length in a word before the data so that a `Gc` stays
+/// one thin pointer. Embedders do not implement it; they name it as a
+/// bound in code that reads through a `Gc` to any target, sized or not:
+///
+/// ```
+/// # spangc::brand!(Doc);
+/// # type Heap = spangc::Heap<Doc>;
+/// # type Gc<'gc, T> = spangc::Gc<'gc, T, Doc>;
+/// use spangc::{Config, Object};
+/// use std::fmt::Debug;
+///
+/// fn show<T: ?Sized + Object + Debug>(gc: Gc<'_, T>) -> String {
+///     format!("{:?}", &*gc)
+/// }
+///
+/// let heap = Heap::new(Config::default()).unwrap();
+/// let mut m = heap.mutator();
+/// m.enter(|cx| {
+///     assert_eq!(show(cx.alloc(7u8)), "7");
+///     assert_eq!(show(cx.alloc_str("hi")), "\"hi\"");
+///     assert_eq!(show(cx.alloc_slice_copy(&[1, 2])), "[1, 2]");
+/// });
+/// ```
+///
 /// # Safety
 ///
 /// `from_thin` must return a pointer to the value stored at `p` in this
 /// type's layout (see the module docs), with the right metadata.
 pub unsafe trait Object {
     /// Whether dropping a value runs any code (`mem::needs_drop`, extended
-    /// to the dynamically sized layouts).
+    /// to the dynamically sized layouts). Objects of types without drop
+    /// glue are freed without visiting them.
+    ///
+    /// ```
+    /// use spangc::{Object, WithTail};
+    ///
+    /// assert!(!<u64 as Object>::NEEDS_DROP);
+    /// assert!(!<str as Object>::NEEDS_DROP);
+    /// assert!(<[String] as Object>::NEEDS_DROP);
+    /// assert!(<WithTail<Vec<u8>, u32> as Object>::NEEDS_DROP);
+    /// ```
     const NEEDS_DROP: bool;
 
-    /// Rebuilds the pointer to the value from the object's address.
+    /// Rebuilds the pointer to the value from the object's address (what
+    /// dereferencing a `Gc` does; for sized types a cast).
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// # type Gc<'gc, T> = spangc::Gc<'gc, T, Doc>;
+    /// use spangc::{Config, Object};
+    ///
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// let mut m = heap.mutator();
+    /// m.enter(|cx| {
+    ///     let s = cx.alloc_str("four");
+    ///     // SAFETY: the address is a live `str` object's (`s` is usable).
+    ///     let p = unsafe { <str as Object>::from_thin(Gc::as_raw(s)) };
+    ///     assert_eq!(p.as_ptr() as *const str, &*s as *const str);
+    ///     // SAFETY: as above; the object lives until the next safepoint.
+    ///     assert_eq!(unsafe { p.as_ref() }, "four");
+    /// });
+    /// ```
     ///
     /// # Safety
     ///
@@ -76,8 +131,36 @@ unsafe impl<T> Object for T {
 /// objects that would otherwise need a second allocation (a function's
 /// constants, a closure's upvalues, a string's bytes).
 ///
-/// Allocate with [`Scope::alloc_with_tail`](crate::Scope::alloc_with_tail);
-/// read `head` and `tail` through the `Gc`.
+/// Allocate with [`Scope::alloc_with_tail`](crate::Scope::alloc_with_tail)
+/// or [`Scope::alloc_tail_copy`](crate::Scope::alloc_tail_copy); read
+/// `head` and `tail` through the `Gc`. The length is fixed at allocation;
+/// elements that change are cells.
+///
+/// ```
+/// # spangc::brand!(Doc);
+/// # type Heap = spangc::Heap<Doc>;
+/// # type Gc<'gc, T> = spangc::Gc<'gc, T, Doc>;
+/// use spangc::{Config, GcCell, Trace, WithTail};
+///
+/// #[derive(Trace)]
+/// # #[gc(brand = Doc)]
+/// struct Proto<'gc> {
+///     name: Gc<'gc, str>,
+/// }
+///
+/// /// A closure: its prototype and its captured values, in one object.
+/// type Closure<'gc> = WithTail<Proto<'gc>, GcCell<f64>>;
+///
+/// let heap = Heap::new(Config::default()).unwrap();
+/// let mut m = heap.mutator();
+/// m.enter(|cx| {
+///     let proto = Proto { name: cx.alloc_str("counter") };
+///     let c: Gc<Closure> = cx.alloc_with_tail(proto, [1.0, 2.0].map(GcCell::new));
+///     c.tail[1].set(cx, 5.0);
+///     assert_eq!(&*c.head.name, "counter");
+///     assert_eq!((c.len(), c.tail[0].get(), c.tail[1].get()), (2, 1.0, 5.0));
+/// });
+/// ```
 #[repr(C)]
 pub struct WithTail<H, T> {
     len: usize,
@@ -172,13 +255,29 @@ impl<H, T> WithTail<H, T> {
         unsafe { p.cast::<usize>().write(len) }
     }
 
-    /// Number of tail elements.
+    /// Number of tail elements (`tail.len()`). See the example on
+    /// [`WithTail`].
     #[inline]
     pub fn len(&self) -> usize {
         self.len
     }
 
     /// Whether the tail is empty.
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// use spangc::Config;
+    ///
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// let mut m = heap.mutator();
+    /// m.enter(|cx| {
+    ///     let empty = cx.alloc_tail_copy("header", &[] as &[u8]);
+    ///     assert!(empty.is_empty());
+    ///     assert_eq!(empty.head, "header");
+    ///     assert!(!cx.alloc_tail_copy((), &[0u8]).is_empty());
+    /// });
+    /// ```
     #[inline]
     pub fn is_empty(&self) -> bool {
         self.len == 0

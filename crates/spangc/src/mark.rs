@@ -62,6 +62,55 @@ const SHARE_MIN: usize = 2;
 const BALANCE_EVERY: u32 = 32;
 
 /// Handed to [`Trace::trace`]: reports the `Gc` pointers a value holds.
+///
+/// Only hand-written `Trace` impls meet it (the derive writes the calls):
+/// a `trace` method passes each field that may hold a `Gc` to
+/// [`Tracer::trace`].
+///
+/// ```
+/// # spangc::brand!(Doc);
+/// # type Heap = spangc::Heap<Doc>;
+/// # type Gc<'gc, T> = spangc::Gc<'gc, T, Doc>;
+/// use spangc::{Brand, Config, Trace, Tracer};
+///
+/// /// A slot table. Think of a container from another crate: the derive
+/// /// cannot see into it, so a wrapper traces its elements by hand.
+/// struct Slots<T> {
+///     items: Vec<Option<T>>,
+/// }
+///
+/// // SAFETY: every element, and so every `Gc` in it, is traced (rule 1);
+/// // NEEDS_TRACE is the element's (rule 2); `trace` only reads (rule 3);
+/// // the drop glue is `Vec`'s, dropping elements whose own impls uphold
+/// // rule 4; elements are `Trace<B>`, so their pointers are of brand B
+/// // (rule 5).
+/// unsafe impl<B: Brand, T: Trace<B>> Trace<B> for Slots<T> {
+///     const NEEDS_TRACE: bool = T::NEEDS_TRACE;
+///     fn trace(&self, tracer: &mut Tracer<'_>) {
+///         for item in self.items.iter().flatten() {
+///             tracer.trace::<B, T>(item);
+///         }
+///     }
+/// }
+///
+/// #[derive(spangc::Trace)]
+/// # #[gc(brand = Doc)]
+/// struct Registry<'gc> {
+///     names: Slots<Gc<'gc, str>>,
+/// }
+///
+/// let heap = Heap::new(Config::default()).unwrap();
+/// let mut m = heap.mutator();
+/// m.enter(|cx| {
+///     let names = Slots { items: vec![Some(cx.alloc_str("a")), None, Some(cx.alloc_str("c"))] };
+///     let reg = cx.root(cx.alloc(Registry { names }));
+///     cx.collect();
+///     let reg = reg.get(cx);
+///     let names: Vec<_> = reg.names.items.iter().map(|n| n.as_deref()).collect();
+///     assert_eq!(names, [Some("a"), None, Some("c")]);
+///     assert!(!<Slots<u32> as Trace<Doc>>::NEEDS_TRACE); // noscan
+/// });
+/// ```
 pub struct Tracer<'a> {
     kind: Kind<'a>,
 }
@@ -93,7 +142,9 @@ impl<'a> Tracer<'a> {
         }
     }
 
-    /// Traces `value`: visits every `Gc` it owns.
+    /// Traces `value`: visits every `Gc` it owns. Does nothing (and costs
+    /// nothing) when `T::NEEDS_TRACE` is false. `B` is the brand of the heap
+    /// being traced; see the example on [`Tracer`].
     #[inline(always)]
     pub fn trace<B: Brand, T: ?Sized + Trace<B>>(&mut self, value: &T) {
         if T::NEEDS_TRACE {
@@ -132,6 +183,68 @@ impl<'a> Tracer<'a> {
     /// Marks the object at `addr`, for hand-written `Trace` impls that keep
     /// pointers in another form than `Gc` (a NaN-boxed value, a tagged
     /// word).
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// # type Gc<'gc, T> = spangc::Gc<'gc, T, Doc>;
+    /// use spangc::{Config, GcCell, Trace, Tracer};
+    /// use std::ptr::NonNull;
+    ///
+    /// /// One word: an integer `2n + 1`, or (even) the address of a `str`
+    /// /// object of the heap.
+    /// #[derive(Clone, Copy)]
+    /// struct Value(usize);
+    ///
+    /// impl Value {
+    ///     fn int(n: usize) -> Value {
+    ///         Value(n << 1 | 1)
+    ///     }
+    ///     fn str(s: Gc<'_, str>) -> Value {
+    ///         Value(Gc::as_raw(s).as_ptr() as usize) // objects are 8-aligned
+    ///     }
+    ///     fn as_str<'s>(self, _cx: &'s spangc::Scope<Doc>) -> Option<Gc<'s, str>> {
+    ///         let p = NonNull::new(self.0 as *mut u8).filter(|_| self.0 & 1 == 0)?;
+    ///         // SAFETY: even words are only made by `Value::str`, from a live
+    ///         // object, and objects stored in the heap stay alive because
+    ///         // `trace` marks them. (A `Value` kept in a Rust local across a
+    ///         // safepoint would break this: the compiler cannot see it.)
+    ///         Some(unsafe { Gc::from_raw(p) })
+    ///     }
+    /// }
+    ///
+    /// // SAFETY: a string value's object is marked (rules 1 and 5: the
+    /// // address is a `Gc::as_raw` of this heap's brand); `trace` only reads
+    /// // (rule 3); no drop glue (rule 4).
+    /// unsafe impl Trace<Doc> for Value {
+    ///     const NEEDS_TRACE: bool = true;
+    ///     fn trace(&self, tracer: &mut Tracer<'_>) {
+    ///         if self.0 & 1 == 0 {
+    ///             if let Some(p) = NonNull::new(self.0 as *mut u8) {
+    ///                 // SAFETY: see `as_str`.
+    ///                 unsafe { tracer.mark_raw(p) }
+    ///             }
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// #[derive(Trace)]
+    /// # #[gc(brand = Doc)]
+    /// struct Register {
+    ///     value: GcCell<Value>,
+    /// }
+    ///
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// let mut m = heap.mutator();
+    /// m.enter(|cx| {
+    ///     let r = cx.root(cx.alloc(Register { value: GcCell::new(Value::int(5)) }));
+    ///     assert!(r.get(cx).value.get().as_str(cx).is_none());
+    ///     r.get(cx).value.set(cx, Value::str(cx.alloc_str("boxed")));
+    ///     cx.collect(); // the string survives: `trace` marked it
+    ///     let s = r.get(cx).value.get().as_str(cx).unwrap();
+    ///     assert_eq!(&*s, "boxed");
+    /// });
+    /// ```
     ///
     /// # Safety
     ///

@@ -43,7 +43,28 @@ use std::ptr::NonNull;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-/// One thread's handle on a heap. See the module docs.
+/// One thread's handle on a heap: its allocation cache and its place in
+/// the stop-the-world protocol.
+///
+/// Made by [`Heap::mutator`]; `!Send`, so it stays on the thread that made
+/// it. All heap access happens inside [`Mutator::enter`], which hands a
+/// [`Scope`] to a closure. Outside a scope (and while
+/// [`Scope::blocking`]), a mutator never holds up another thread's
+/// collection. Dropping the mutator deregisters the thread; finalizers
+/// still due on it are dropped unrun.
+///
+/// ```
+/// # spangc::brand!(Doc);
+/// # type Heap = spangc::Heap<Doc>;
+/// use spangc::Config;
+///
+/// let heap = Heap::new(Config::default()).unwrap();
+/// let mut m = heap.mutator();
+/// let greeting = m.enter(|cx| cx.root(cx.alloc_str("hello")));
+/// // Between scopes the thread may block, sleep or compute freely.
+/// let shout = m.enter(|cx| greeting.get(cx).to_uppercase());
+/// assert_eq!(shout, "HELLO");
+/// ```
 pub struct Mutator<B: Brand = Global> {
     inner: Box<MutatorInner<B>>,
 }
@@ -127,7 +148,19 @@ impl<B: Brand> Mutator<B> {
         }
     }
 
-    /// The heap this mutator allocates in.
+    /// The heap this mutator allocates in (a new handle on it).
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// use spangc::Config;
+    ///
+    /// let m = Heap::new(Config::default()).unwrap().mutator();
+    /// // The mutator keeps the heap alive; get a handle back from it.
+    /// let heap = m.heap();
+    /// heap.collect();
+    /// assert_eq!(heap.gc_count(), 1);
+    /// ```
     pub fn heap(&self) -> Heap<B> {
         Heap::from_inner(self.inner.heap.clone())
     }
@@ -135,6 +168,26 @@ impl<B: Brand> Mutator<B> {
     /// Lets a wanted collection run, from outside a scope: for embedders
     /// that enter a scope per operation and reach their safepoints between
     /// operations. Costs one load when no collection is wanted.
+    ///
+    /// Allocation never collects; it only asks for a collection, which runs
+    /// at the next safepoint of some mutator.
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// use spangc::Config;
+    ///
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// let mut m = heap.mutator();
+    /// for request in 0..200u32 {
+    ///     // Each operation allocates 100 KB of garbage...
+    ///     let len = m.enter(|cx| cx.alloc_slice_copy(&[request as u8; 100_000]).len());
+    ///     assert_eq!(len, 100_000);
+    ///     m.safepoint(); // ...and the heap collects between operations.
+    /// }
+    /// assert!(heap.gc_count() >= 1);
+    /// assert!(heap.stats().heap_in_use_bytes < 8 << 20, "20 MB allocated, most of it freed");
+    /// ```
     pub fn safepoint(&mut self) {
         if self.inner.heap.world.poll() {
             self.enter(|cx| cx.safepoint());
@@ -145,7 +198,24 @@ impl<B: Brand> Mutator<B> {
     ///
     /// Nothing branded with the scope can be returned or leak out: `f` is
     /// generic over the scope borrow. Panics if this thread is already
-    /// inside a scope of the same heap.
+    /// inside a scope of the same heap. If `f` panics, the scope is left
+    /// correctly and the panic continues.
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// use spangc::Config;
+    ///
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// let mut m = heap.mutator();
+    /// // Return plain values, or roots for objects that must outlive the scope.
+    /// let (len, root) = m.enter(|cx| {
+    ///     let s = cx.alloc_str("scoped");
+    ///     (s.len(), cx.root(s))
+    /// });
+    /// assert_eq!(len, 6);
+    /// assert_eq!(m.enter(|cx| root.get(cx).to_string()), "scoped");
+    /// ```
     pub fn enter<R>(&mut self, f: impl for<'x> FnOnce(&'x mut Scope<B>) -> R) -> R {
         let m = &*self.inner;
         let _entered = EnteredGuard::new(m.heap.id);
@@ -188,7 +258,61 @@ impl<B: Brand> Drop for ExitGuard<'_, B> {
 }
 
 /// A mutation scope: allocate, root, read and write objects; reach
-/// safepoints. See the module docs.
+/// safepoints.
+///
+/// [`Mutator::enter`] passes `&mut Scope` to its closure. The scope's
+/// methods come in two kinds:
+///
+/// * `&'s self` methods ([`alloc`](Scope::alloc), [`root`](Scope::root),
+///   [`Root::get`], cell writes) cannot collect. Every `Gc<'s, _>` they
+///   return borrows the scope for `'s`.
+/// * `&mut self` methods ([`safepoint`](Scope::safepoint),
+///   [`collect`](Scope::collect), [`blocking`](Scope::blocking)) may
+///   collect; taking `&mut` ends every outstanding `Gc`. Values that must
+///   survive are rooted, or stored in a rooted object.
+///
+/// So a long-running loop (an interpreter's dispatch loop) lets collections
+/// happen without returning: it keeps its state in a rooted object,
+/// re-reads it after each safepoint, and the borrow checker rejects any
+/// stale `Gc`. Functions that take `&Scope` cannot collect and pass `Gc`s
+/// freely; functions that take `&mut Scope` may collect.
+///
+/// ```
+/// # spangc::brand!(Doc);
+/// # type Heap = spangc::Heap<Doc>;
+/// # type Scope = spangc::Scope<Doc>;
+/// # type Gc<'gc, T> = spangc::Gc<'gc, T, Doc>;
+/// use spangc::{Config, GcRefCell, Trace};
+///
+/// #[derive(Trace)]
+/// # #[gc(brand = Doc)]
+/// struct Vm<'gc> {
+///     stack: GcRefCell<Vec<Gc<'gc, [u64]>>>,
+/// }
+///
+/// /// Cannot collect: takes `&Scope`, returns a `Gc` of the same borrow.
+/// fn step<'s>(cx: &'s Scope, i: u64) -> Gc<'s, [u64]> {
+///     cx.alloc_slice_copy(&[i; 1024])
+/// }
+///
+/// let heap = Heap::new(Config::default()).unwrap();
+/// let mut m = heap.mutator();
+/// m.enter(|cx| {
+///     let vm = cx.root(cx.alloc(Vm { stack: GcRefCell::new(Vec::new()) }));
+///     for i in 0..1000 {
+///         let block = step(cx, i); // 8 KiB, mostly garbage
+///         if i % 100 == 0 {
+///             vm.get(cx).stack.borrow_mut(cx).push(block); // keep every 100th
+///         }
+///         cx.safepoint(); // collections happen here; `block` is dead after it
+///     }
+///     let vm = vm.get(cx);
+///     let stack = vm.stack.borrow();
+///     assert_eq!(stack.len(), 10);
+///     assert_eq!(stack[9][0], 900);
+/// });
+/// assert!(heap.gc_count() >= 1);
+/// ```
 pub struct Scope<B: Brand = Global> {
     m: NonNull<MutatorInner<B>>,
     /// The heap's safepoint poll flag, cached so a poll is one load.
@@ -212,7 +336,22 @@ impl<B: Brand> Scope<B> {
         &self.m().heap
     }
 
-    /// The heap this scope allocates in.
+    /// The heap this scope allocates in (a new handle on it).
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// use spangc::Config;
+    ///
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// let mut m = heap.mutator();
+    /// m.enter(|cx| {
+    ///     let root = cx.root(cx.alloc(1u32));
+    ///     assert_eq!(cx.heap().root_count(), 1);
+    ///     drop(root);
+    ///     assert_eq!(cx.heap().root_count(), 0);
+    /// });
+    /// ```
     pub fn heap(&self) -> Heap<B> {
         Heap::from_inner(self.m().heap.clone())
     }
@@ -241,6 +380,31 @@ impl<B: Brand> Scope<B> {
     ///
     /// Panics if the heap cannot grow (memory limit reached, or the OS
     /// refused memory); [`Scope::try_alloc`] returns the error instead.
+    /// Never collects: crossing the heap goal only asks for a collection at
+    /// the next safepoint.
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// # type Gc<'gc, T> = spangc::Gc<'gc, T, Doc>;
+    /// use spangc::{Config, Trace};
+    ///
+    /// #[derive(Trace)]
+    /// # #[gc(brand = Doc)]
+    /// struct Point {
+    ///     x: f64,
+    ///     y: f64,
+    /// }
+    ///
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// let mut m = heap.mutator();
+    /// m.enter(|cx| {
+    ///     let p: Gc<Point> = cx.alloc(Point { x: 3.0, y: 4.0 });
+    ///     assert_eq!((p.x * p.x + p.y * p.y).sqrt(), 5.0);
+    ///     let n = cx.alloc(42u64); // any `Trace` value
+    ///     assert_eq!(*n, 42);
+    /// });
+    /// ```
     #[inline]
     pub fn alloc<'s, T: Trace<B> + Branded<'s>>(&'s self, value: T) -> Gc<'s, T, B> {
         match self.try_alloc(value) {
@@ -251,6 +415,31 @@ impl<B: Brand> Scope<B> {
 
     /// Allocates `value`, or gives it back in the error if the heap cannot
     /// grow. The heap stays usable after an error.
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// use spangc::{AllocErrorKind, Config};
+    ///
+    /// let config = Config::builder().memory_limit(Some(16 << 20)).build().unwrap();
+    /// let heap = Heap::new(config).unwrap();
+    /// let mut m = heap.mutator();
+    /// m.enter(|cx| {
+    ///     // Fill the heap without a safepoint, so nothing can be collected.
+    ///     let mut blocks = 0;
+    ///     let err = loop {
+    ///         match cx.try_alloc([blocks; 512]) {
+    ///             Ok(_) => blocks += 1,
+    ///             Err(e) => break e,
+    ///         }
+    ///     };
+    ///     assert!(matches!(err.kind(), AllocErrorKind::MemoryLimit { .. }), "{err}");
+    ///     assert_eq!(err.into_value()[0], blocks, "the value comes back");
+    ///
+    ///     cx.collect(); // the blocks were garbage
+    ///     assert!(cx.try_alloc([0u64; 512]).is_ok());
+    /// });
+    /// ```
     #[inline]
     pub fn try_alloc<'s, T: Trace<B> + Branded<'s>>(
         &'s self,
@@ -271,7 +460,23 @@ impl<B: Brand> Scope<B> {
         }
     }
 
-    /// Allocates a string.
+    /// Allocates a string: a `Gc<str>` is one thin pointer to the length
+    /// and the bytes, in one object.
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// use spangc::Config;
+    ///
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// let mut m = heap.mutator();
+    /// m.enter(|cx| {
+    ///     let s = cx.alloc_str(&format!("{}-{}", "key", 7));
+    ///     assert_eq!(&*s, "key-7");
+    ///     assert!(s.starts_with("key")); // a `str`: every `str` method works
+    ///     assert_eq!(size_of_val(&s), size_of::<usize>());
+    /// });
+    /// ```
     pub fn alloc_str<'s>(&'s self, s: &str) -> Gc<'s, str, B> {
         let bytes = self.alloc_slice_copy(s.as_bytes());
         // SAFETY: the object holds the bytes of a `str`, so it is valid
@@ -280,6 +485,21 @@ impl<B: Brand> Scope<B> {
     }
 
     /// Allocates a slice, copying `items` (one `memcpy`).
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// use spangc::Config;
+    ///
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// let mut m = heap.mutator();
+    /// m.enter(|cx| {
+    ///     let code = cx.alloc_slice_copy(&[0x01u8, 0x2a, 0xff]);
+    ///     assert_eq!(&*code, &[1, 42, 255]);
+    ///     let strings = cx.alloc_slice_copy(&[cx.alloc_str("a"), cx.alloc_str("b")]);
+    ///     assert_eq!(&*strings[1], "b");
+    /// });
+    /// ```
     pub fn alloc_slice_copy<'s, T: Copy + Trace<B> + Branded<'s>>(
         &'s self,
         items: &[T],
@@ -289,7 +509,23 @@ impl<B: Brand> Scope<B> {
         unsafe { Gc::from_raw(Gc::as_raw(gc)) }
     }
 
-    /// Allocates `head` followed by a copy of `tail` (one `memcpy`).
+    /// Allocates `head` followed by a copy of `tail` (one `memcpy`): see
+    /// [`WithTail`].
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// use spangc::Config;
+    ///
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// let mut m = heap.mutator();
+    /// m.enter(|cx| {
+    ///     // A chunk of bytecode: its line number, then its instructions.
+    ///     let chunk = cx.alloc_tail_copy(12u32, &[0x01u8, 0x02, 0x03]);
+    ///     assert_eq!(chunk.head, 12);
+    ///     assert_eq!(&chunk.tail, &[1, 2, 3]);
+    /// });
+    /// ```
     pub fn alloc_tail_copy<'s, H, T>(&'s self, head: H, tail: &[T]) -> Gc<'s, WithTail<H, T>, B>
     where
         H: Trace<B> + Branded<'s>,
@@ -332,7 +568,24 @@ impl<B: Brand> Scope<B> {
     ///
     /// Panics if the iterator yields a different number of items than its
     /// `len()` said (the object is then left holding the items written so
-    /// far, and is garbage).
+    /// far, and is garbage). For `Copy` items in a slice,
+    /// [`Scope::alloc_slice_copy`] is faster.
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// use spangc::Config;
+    ///
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// let mut m = heap.mutator();
+    /// m.enter(|cx| {
+    ///     let squares = cx.alloc_slice_from_iter((1..=4u8).map(|i| u32::from(i * i)));
+    ///     assert_eq!(&*squares, &[1, 4, 9, 16]);
+    ///     let words = ["x", "yz"].map(String::from);
+    ///     let owned = cx.alloc_slice_from_iter(words); // moves non-`Copy` items in
+    ///     assert_eq!(owned[1], "yz");
+    /// });
+    /// ```
     pub fn alloc_slice_from_iter<'s, T: Trace<B> + Branded<'s>, I>(
         &'s self,
         items: I,
@@ -351,6 +604,23 @@ impl<B: Brand> Scope<B> {
     ///
     /// Panics if the iterator yields a different number of items than its
     /// `len()` said.
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// use spangc::{Config, GcCell};
+    ///
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// let mut m = heap.mutator();
+    /// m.enter(|cx| {
+    ///     // A function's name and its constants, one object.
+    ///     let constants = [1.5, 2.5].into_iter().map(GcCell::new);
+    ///     let f = cx.alloc_with_tail(cx.alloc_str("area"), constants);
+    ///     f.tail[0].set(cx, 3.5);
+    ///     assert_eq!(&*f.head, "area");
+    ///     assert_eq!((f.tail[0].get(), f.tail[1].get()), (3.5, 2.5));
+    /// });
+    /// ```
     pub fn alloc_with_tail<'s, H, T, I>(&'s self, head: H, tail: I) -> Gc<'s, WithTail<H, T>, B>
     where
         H: Trace<B> + Branded<'s>,
@@ -456,12 +726,46 @@ impl<B: Brand> Scope<B> {
     }
 
     /// Roots `gc`: the object stays alive until the returned [`Root`] is
-    /// dropped, across safepoints and outside the scope.
+    /// dropped, across safepoints and outside the scope. Rooting takes a
+    /// lock; an interpreter roots its state object once and keeps
+    /// everything else reachable from it.
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// use spangc::Config;
+    ///
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// let mut m = heap.mutator();
+    /// let root = m.enter(|cx| {
+    ///     let name = cx.alloc_str("config.toml");
+    ///     let root = cx.root(name);
+    ///     cx.collect();
+    ///     assert_eq!(&*root.get(cx), "config.toml");
+    ///     root
+    /// });
+    /// heap.collect(); // outside the scope too
+    /// assert_eq!(m.enter(|cx| root.get(cx).len()), 11);
+    /// ```
     pub fn root<'s, T: ?Sized + Branded<'s>>(&'s self, gc: Gc<'s, T, B>) -> Root<T::Erased, B> {
         Root::new(&self.m().heap, Gc::as_raw(gc))
     }
 
     /// Re-brands a root's object with this scope (same as [`Root::get`]).
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// # type Gc<'gc, T> = spangc::Gc<'gc, T, Doc>;
+    /// use spangc::Config;
+    ///
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// let mut m = heap.mutator();
+    /// m.enter(|cx| {
+    ///     let root = cx.root(cx.alloc_str("x"));
+    ///     assert!(Gc::ptr_eq(cx.get(&root), root.get(cx)));
+    /// });
+    /// ```
     #[inline]
     pub fn get<'s, R: ?Sized + Rootable>(&'s self, root: &Root<R, B>) -> Gc<'s, R::At<'s>, B> {
         root.get(self)
@@ -473,6 +777,26 @@ impl<B: Brand> Scope<B> {
     /// Costs one load when no collection is wanted. Long-running mutators
     /// should reach one regularly (an interpreter: every loop iteration or
     /// call), or other threads' collections wait for them.
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// use spangc::Config;
+    ///
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// let mut m = heap.mutator();
+    /// m.enter(|cx| {
+    ///     let total = cx.root(cx.alloc(spangc::GcCell::new(0u64)));
+    ///     for i in 0..1000u64 {
+    ///         let tmp = cx.alloc([i; 1024]); // 8 KiB of garbage per iteration
+    ///         total.get(cx).set(cx, total.get(cx).get() + tmp[1023]);
+    ///         cx.safepoint();
+    ///         // `tmp` cannot be used here: the safepoint ended its borrow.
+    ///     }
+    ///     assert_eq!(total.get(cx).get(), 499_500);
+    /// });
+    /// assert!(heap.gc_count() >= 1, "8 MiB of garbage crossed the 4 MiB goal");
+    /// ```
     #[inline]
     pub fn safepoint(&mut self) {
         if self.safepoint_requested() {
@@ -484,7 +808,52 @@ impl<B: Brand> Scope<B> {
     /// collection is wanted or in progress): one load. A loop that holds
     /// borrows of heap objects between safepoints (an interpreter holding
     /// its value stack's `RefMut`) polls this and steps out to drop them
-    /// and call `safepoint` when it says so.
+    /// and call `safepoint` when it says so. With
+    /// [`gc_stress`](crate::ConfigBuilder::gc_stress) on it is always true,
+    /// so such a loop should execute at least one step between polls.
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// # type Gc<'gc, T> = spangc::Gc<'gc, T, Doc>;
+    /// use spangc::{Config, GcRefCell, Trace};
+    ///
+    /// #[derive(Trace)]
+    /// # #[gc(brand = Doc)]
+    /// struct Vm<'gc> {
+    ///     stack: GcRefCell<Vec<Gc<'gc, [u64]>>>,
+    /// }
+    ///
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// let mut m = heap.mutator();
+    /// m.enter(|cx| {
+    ///     let root = cx.root(cx.alloc(Vm { stack: GcRefCell::new(Vec::new()) }));
+    ///     let mut executed = 0;
+    ///     while executed < 5000 {
+    ///         let vm = root.get(cx);
+    ///         let mut stack = vm.stack.borrow_mut(cx); // held across instructions
+    ///         loop {
+    ///             // "Execute an instruction": push a fresh array, pop old ones.
+    ///             stack.push(cx.alloc_slice_copy(&[executed; 128]));
+    ///             if stack.len() > 100 {
+    ///                 stack.remove(0);
+    ///             }
+    ///             executed += 1;
+    ///             // Poll after the instruction, not before: with `gc_stress`
+    ///             // a collection is always requested, and the loop must
+    ///             // still make progress.
+    ///             if executed == 5000 || cx.safepoint_requested() {
+    ///                 break;
+    ///             }
+    ///         }
+    ///         drop(stack); // step out of the borrows...
+    ///         cx.safepoint(); // ...and let the collection run
+    ///     }
+    ///     let vm = root.get(cx);
+    ///     assert_eq!(vm.stack.borrow().last().unwrap()[0], 4999);
+    /// });
+    /// assert!(heap.gc_count() >= 1);
+    /// ```
     #[inline(always)]
     pub fn safepoint_requested(&self) -> bool {
         // SAFETY: the flag lives in the heap, which the mutator (and so the
@@ -509,7 +878,29 @@ impl<B: Brand> Scope<B> {
     }
 
     /// Runs a full collection now and finishes sweeping, so that
-    /// [`Heap::stats`] reflects it when this returns.
+    /// [`Heap::stats`] reflects it when this returns. Waits for other
+    /// mutators of the heap to reach a safepoint.
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// use spangc::Config;
+    ///
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// let mut m = heap.mutator();
+    /// m.enter(|cx| {
+    ///     let kept = cx.root(cx.alloc(1u64));
+    ///     for i in 0..999u64 {
+    ///         cx.alloc(i);
+    ///     }
+    ///     let freed = cx.heap().stats().objects_freed_total;
+    ///     cx.collect();
+    ///     let s = cx.heap().stats();
+    ///     assert_eq!(s.objects_marked, 1);
+    ///     assert_eq!(s.objects_freed_total - freed, 999);
+    ///     assert_eq!(*kept.get(cx), 1);
+    /// });
+    /// ```
     pub fn collect(&mut self) {
         self.run_collection(Reason::Explicit);
         self.m().heap.mheap.finish_sweep();
@@ -533,6 +924,31 @@ impl<B: Brand> Scope<B> {
     /// proceed without this mutator: for blocking I/O, locks, joins or
     /// long native computations inside a scope. No `Gc` can be used in `f`
     /// (it would need `&Scope`, which `&mut self` excludes).
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// use spangc::Config;
+    ///
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// let mut m = heap.mutator();
+    /// m.enter(|cx| {
+    ///     let kept = cx.root(cx.alloc_str("kept"));
+    ///     let other = cx.heap();
+    ///     // Wait for a thread that collects. Without `blocking` this would
+    ///     // deadlock: its collection waits for this mutator to stop.
+    ///     let gcs = cx.blocking(|| {
+    ///         std::thread::spawn(move || {
+    ///             other.collect();
+    ///             other.gc_count()
+    ///         })
+    ///         .join()
+    ///         .unwrap()
+    ///     });
+    ///     assert!(gcs >= 1);
+    ///     assert_eq!(&*kept.get(cx), "kept");
+    /// });
+    /// ```
     pub fn blocking<R>(&mut self, f: impl FnOnce() -> R) -> R {
         struct Unblock<'a, B: Brand>(&'a mut Scope<B>);
         impl<B: Brand> Drop for Unblock<'_, B> {
@@ -558,8 +974,34 @@ impl<B: Brand> Scope<B> {
     ///
     /// The object's type must be `Send + Sync` (it is handed to another
     /// thread); for other types use [`Scope::set_local_finalizer`]. Fails if
-    /// the object has a finalizer already. See `docs/specials.md` for
-    /// ordering and cycles.
+    /// the object has a finalizer already. Finalizers run in no particular
+    /// order; see `docs/specials.md` for ordering and cycles.
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// use spangc::{Config, Trace};
+    /// use std::sync::{Arc, Mutex};
+    ///
+    /// #[derive(Trace)]
+    /// # #[gc(brand = Doc)]
+    /// struct File {
+    ///     fd: u32,
+    /// }
+    ///
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// let closed = Arc::new(Mutex::new(Vec::new()));
+    /// let mut m = heap.mutator();
+    /// m.enter(|cx| {
+    ///     let file = cx.alloc(File { fd: 7 });
+    ///     let closed = closed.clone();
+    ///     cx.set_finalizer(file, move |_cx, file| closed.lock().unwrap().push(file.fd))
+    ///         .unwrap();
+    ///     cx.collect(); // `file` is unreachable: its finalizer is queued
+    /// });
+    /// heap.wait_finalizers();
+    /// assert_eq!(*closed.lock().unwrap(), [7]);
+    /// ```
     pub fn set_finalizer<'s, T, F>(&'s self, gc: Gc<'s, T, B>, f: F) -> Result<(), FinalizerError>
     where
         T: ?Sized + Branded<'s>,
@@ -583,6 +1025,27 @@ impl<B: Brand> Scope<B> {
     /// that need not be `Send`: `f` runs on this mutator's thread, in
     /// [`Scope::run_finalizers`]. If the mutator is dropped first, `f` is
     /// dropped without running.
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// use spangc::{Config, GcCell};
+    /// use std::cell::Cell;
+    /// use std::rc::Rc;
+    ///
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// let mut m = heap.mutator();
+    /// let seen = Rc::new(Cell::new(0)); // not `Send`: fine for a local finalizer
+    /// m.enter(|cx| {
+    ///     let counter = cx.alloc(GcCell::new(41u32)); // `!Sync`
+    ///     let seen = seen.clone();
+    ///     cx.set_local_finalizer(counter, move |_cx, c| seen.set(c.get() + 1))
+    ///         .unwrap();
+    ///     cx.collect();
+    ///     assert_eq!(cx.run_finalizers(), 1); // runs here, on this thread
+    /// });
+    /// assert_eq!(seen.get(), 42);
+    /// ```
     pub fn set_local_finalizer<'s, T, F>(
         &'s self,
         gc: Gc<'s, T, B>,
@@ -615,6 +1078,24 @@ impl<B: Brand> Scope<B> {
     }
 
     /// Removes the finalizer of `gc`'s object; returns whether it had one.
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// use spangc::{Config, FinalizerError};
+    ///
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// let mut m = heap.mutator();
+    /// m.enter(|cx| {
+    ///     let obj = cx.alloc(5u64);
+    ///     cx.set_local_finalizer(obj, |_, _| unreachable!("cleared")).unwrap();
+    ///     assert_eq!(cx.set_local_finalizer(obj, |_, _| ()), Err(FinalizerError::AlreadySet));
+    ///     assert!(cx.clear_finalizer(obj));
+    ///     assert!(!cx.clear_finalizer(obj));
+    ///     cx.collect();
+    ///     assert_eq!(cx.run_finalizers(), 0);
+    /// });
+    /// ```
     pub fn clear_finalizer<'s, T: ?Sized>(&'s self, gc: Gc<'s, T, B>) -> bool {
         let heap = &self.m().heap;
         let (span, off) = heap.locate(Gc::as_raw(gc));
@@ -629,6 +1110,25 @@ impl<B: Brand> Scope<B> {
     /// cannot see the object (it is `'static`). An object may have several
     /// cleanups; each runs once. An object with only cleanups is freed by
     /// the collection that finds it dead.
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// use spangc::Config;
+    /// use std::sync::mpsc;
+    ///
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// let (tx, rx) = mpsc::channel();
+    /// let mut m = heap.mutator();
+    /// m.enter(|cx| {
+    ///     let texture = cx.alloc(17u32); // stands for an object owning a GPU texture
+    ///     let id = *texture;
+    ///     cx.add_cleanup(texture, move || tx.send(id).unwrap());
+    ///     cx.collect();
+    /// });
+    /// heap.wait_finalizers();
+    /// assert_eq!(rx.try_recv(), Ok(17));
+    /// ```
     pub fn add_cleanup<'s, T: ?Sized>(
         &'s self,
         gc: Gc<'s, T, B>,
@@ -648,7 +1148,8 @@ impl<B: Brand> Scope<B> {
 
     /// Runs the finalizers set with [`Scope::set_local_finalizer`] on this
     /// mutator whose objects were found unreachable; returns how many ran.
-    /// Call it regularly (an interpreter: at safepoints).
+    /// Call it regularly (an interpreter: at safepoints). See the example
+    /// on [`Scope::set_local_finalizer`].
     pub fn run_finalizers(&mut self) -> usize {
         let m = self.m();
         let due = m.heap.hooks.take_local(m.id.index());
@@ -667,18 +1168,60 @@ impl<B: Brand> Scope<B> {
     /// of heap objects (buffers, native handles). The pacer counts them as
     /// live heap, so a program whose objects own much external memory
     /// collects often enough to free it. Report the release with
-    /// [`Scope::sub_external`].
+    /// [`Scope::sub_external`]. [`Heap::add_external`] does the same from
+    /// outside a scope.
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// use spangc::{Config, Trace};
+    ///
+    /// #[derive(Trace)]
+    /// # #[gc(brand = Doc)]
+    /// struct Image {
+    ///     #[gc(skip)]
+    ///     pixels: Vec<u8>, // malloc'ed: the heap does not see these bytes
+    /// }
+    ///
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// let mut m = heap.mutator();
+    /// m.enter(|cx| {
+    ///     let image = cx.alloc(Image { pixels: vec![0; 1 << 20] });
+    ///     cx.add_external(image.pixels.capacity());
+    ///     assert_eq!(cx.heap().stats().external_bytes, 1 << 20);
+    ///     // ... when the embedder frees the pixels:
+    ///     cx.sub_external(1 << 20);
+    ///     assert_eq!(cx.heap().stats().external_bytes, 0);
+    /// });
+    /// ```
     pub fn add_external(&self, bytes: usize) {
         self.m().heap.add_external(bytes);
     }
 
-    /// Reports that `bytes` of external memory were released.
+    /// Reports that `bytes` of external memory were released. See the
+    /// example on [`Scope::add_external`].
     pub fn sub_external(&self, bytes: usize) {
         self.m().heap.sub_external(bytes);
     }
 }
 
 /// Why a finalizer could not be set.
+///
+/// ```
+/// # spangc::brand!(Doc);
+/// # type Heap = spangc::Heap<Doc>;
+/// use spangc::{Config, FinalizerError};
+///
+/// let heap = Heap::new(Config::default()).unwrap();
+/// let mut m = heap.mutator();
+/// m.enter(|cx| {
+///     let obj = cx.alloc(1u8);
+///     cx.set_finalizer(obj, |_, _| ()).unwrap();
+///     let again = cx.set_finalizer(obj, |_, _| ());
+///     assert_eq!(again, Err(FinalizerError::AlreadySet));
+///     assert_eq!(again.unwrap_err().to_string(), "the object already has a finalizer");
+/// });
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FinalizerError {
     /// The object already has a finalizer (clear it first).

@@ -43,16 +43,53 @@ use crate::config::GcPercent;
 
 /// The smallest heap goal at `gc_percent = 100` (Go's `heapMinimum`),
 /// scaled by `gc_percent / 100`.
+///
+/// ```
+/// use spangc::GcPercent;
+/// use spangc::pacer::{MIN_HEAP_GOAL, Pacer};
+///
+/// // A fresh heap may grow to the minimum goal before its first collection.
+/// assert_eq!(Pacer::new(GcPercent::Percent(100), None).goals().heap_goal, MIN_HEAP_GOAL);
+/// assert_eq!(Pacer::new(GcPercent::Percent(50), None).goals().heap_goal, MIN_HEAP_GOAL / 2);
+/// ```
 pub const MIN_HEAP_GOAL: usize = 4 << 20;
 /// The goal is always at least this much above the live heap, so a heap at
 /// its limit still makes progress between collections.
+///
+/// ```
+/// use spangc::GcPercent;
+/// use spangc::pacer::{MIN_RUNWAY, MarkReport, Pacer};
+///
+/// // A live heap of 100 MiB against a 64 MiB limit: the goal exceeds the
+/// // limit only by the runway.
+/// let pacer = Pacer::new(GcPercent::Percent(100), Some(64 << 20));
+/// let goals = pacer.plan(&MarkReport { heap_marked: 100 << 20, ..Default::default() });
+/// assert_eq!(goals.heap_goal, (100 << 20) + MIN_RUNWAY);
+/// ```
 pub const MIN_RUNWAY: usize = 256 << 10;
 /// Headroom below the memory limit, in percent.
 const LIMIT_HEADROOM_PERCENT: usize = 3;
 /// Retained-memory goal for the scavenger, in percent of the heap goal.
 const SCAVENGE_GOAL_PERCENT: usize = 110;
 
-/// What the pacer learns from a finished mark phase.
+/// What the pacer learns from a finished mark phase: the input of
+/// [`Pacer::end_cycle`] and [`Pacer::plan`].
+///
+/// ```
+/// use spangc::GcPercent;
+/// use spangc::pacer::{MarkReport, Pacer};
+///
+/// const MIB: usize = 1 << 20;
+/// let pacer = Pacer::new(GcPercent::Percent(100), None);
+/// let report = MarkReport {
+///     heap_marked: 10 * MIB,
+///     root_bytes: 2 * MIB,     // root scanning counts as work, as in Go 1.18
+///     external_bytes: 30 * MIB, // counted as live
+///     ..MarkReport::default()
+/// };
+/// // goal = marked + external + (marked + roots) * 100%
+/// assert_eq!(pacer.plan(&report).heap_goal, 10 * MIB + 30 * MIB + 12 * MIB);
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct MarkReport {
     /// Bytes of objects found live.
@@ -70,7 +107,16 @@ pub struct MarkReport {
     pub triggered_at: Option<usize>,
 }
 
-/// Goals for the next cycle.
+/// Goals for the next cycle: the output of the [`Pacer`].
+///
+/// ```
+/// use spangc::GcPercent;
+/// use spangc::pacer::Pacer;
+///
+/// let g = Pacer::new(GcPercent::Percent(100), None).goals();
+/// assert!(g.trigger <= g.heap_goal);
+/// assert_eq!(g.scavenge_goal, g.heap_goal / 100 * 110); // 10% above the goal
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Goals {
     /// The heap size (live + new allocation, plus external bytes) the next
@@ -83,6 +129,37 @@ pub struct Goals {
 }
 
 /// The pacer's state between cycles.
+///
+/// A pure function of sizes: the heap feeds it a [`MarkReport`] after each
+/// mark and applies the [`Goals`] it returns. Embedders use it to predict
+/// or simulate a configuration without running a heap.
+///
+/// ```
+/// use spangc::GcPercent;
+/// use spangc::pacer::{MarkReport, Pacer};
+///
+/// const MIB: usize = 1 << 20;
+/// // 64 MiB stays live; the program allocates until the trigger, then the
+/// // collection starts at its next safepoint, 256 KiB later.
+/// let mut pacer = Pacer::new(GcPercent::Percent(100), None);
+/// let mut peaks = Vec::new();
+/// for _ in 0..20 {
+///     let trigger = pacer.goals().trigger;
+///     let peak = trigger.max(64 * MIB) + 256 * 1024;
+///     peaks.push((peak, pacer.goals().heap_goal));
+///     pacer.end_cycle(&MarkReport {
+///         heap_marked: 64 * MIB,
+///         heap_live_at_stop: peak,
+///         triggered_at: Some(trigger),
+///         ..MarkReport::default()
+///     });
+/// }
+/// // In steady state the heap peaks within 5% of a goal of twice the live heap.
+/// for &(peak, goal) in &peaks[10..] {
+///     assert_eq!(goal, 128 * MIB);
+///     assert!(peak.abs_diff(goal) <= goal / 20);
+/// }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Pacer {
     gc_percent: GcPercent,
@@ -94,7 +171,19 @@ pub struct Pacer {
 }
 
 impl Pacer {
-    /// A pacer before the first collection: the goal is the minimum heap.
+    /// A pacer before the first collection: the goal is the minimum heap
+    /// (or below the memory limit, if that is smaller).
+    ///
+    /// ```
+    /// use spangc::GcPercent;
+    /// use spangc::pacer::{MIN_HEAP_GOAL, Pacer};
+    ///
+    /// let p = Pacer::new(GcPercent::Percent(100), Some(1 << 30));
+    /// assert_eq!(p.goals().heap_goal, MIN_HEAP_GOAL);
+    /// assert_eq!(p.memory_limit(), Some(1 << 30));
+    /// // Neither growth nor a limit: no goal, collections only on request.
+    /// assert_eq!(Pacer::new(GcPercent::Off, None).goals().trigger, usize::MAX);
+    /// ```
     pub fn new(gc_percent: GcPercent, memory_limit: Option<usize>) -> Pacer {
         let mut p = Pacer {
             gc_percent,
@@ -110,30 +199,81 @@ impl Pacer {
         p
     }
 
-    /// The current goals.
+    /// The current goals (those of the last [`Pacer::end_cycle`] or
+    /// setting change). See the example on [`Pacer`].
     pub fn goals(&self) -> Goals {
         self.goals
     }
 
-    /// The memory limit.
+    /// The memory limit. See the example on [`Pacer::new`].
     pub fn memory_limit(&self) -> Option<usize> {
         self.memory_limit
     }
 
     /// Changes the memory limit (takes effect at once, from the last mark's
     /// report).
+    ///
+    /// ```
+    /// use spangc::GcPercent;
+    /// use spangc::pacer::{MarkReport, Pacer};
+    ///
+    /// const MIB: usize = 1 << 20;
+    /// let last = MarkReport { heap_marked: 100 * MIB, ..MarkReport::default() };
+    /// let mut p = Pacer::new(GcPercent::Percent(100), None);
+    /// p.end_cycle(&last);
+    /// assert_eq!(p.goals().heap_goal, 200 * MIB);
+    /// p.set_memory_limit(Some(150 * MIB), &last);
+    /// assert_eq!(p.goals().heap_goal, 150 * MIB / 100 * 97); // 3% headroom
+    /// ```
     pub fn set_memory_limit(&mut self, limit: Option<usize>, last: &MarkReport) {
         self.memory_limit = limit;
         self.goals = self.plan(last);
     }
 
-    /// Changes `gc_percent` (takes effect at once).
+    /// Changes `gc_percent` (takes effect at once, from the last mark's
+    /// report).
+    ///
+    /// ```
+    /// use spangc::GcPercent;
+    /// use spangc::pacer::{MarkReport, Pacer};
+    ///
+    /// const MIB: usize = 1 << 20;
+    /// let last = MarkReport { heap_marked: 100 * MIB, ..MarkReport::default() };
+    /// let mut p = Pacer::new(GcPercent::Percent(100), None);
+    /// p.set_gc_percent(GcPercent::Percent(50), &last);
+    /// assert_eq!(p.goals().heap_goal, 150 * MIB);
+    /// p.set_gc_percent(GcPercent::Off, &last);
+    /// assert_eq!(p.goals().heap_goal, usize::MAX);
+    /// ```
     pub fn set_gc_percent(&mut self, gc_percent: GcPercent, last: &MarkReport) {
         self.gc_percent = gc_percent;
         self.goals = self.plan(last);
     }
 
     /// Learns from a finished mark phase and returns the next cycle's goals.
+    /// A cycle started by the trigger also teaches the pacer how far the
+    /// heap overshoots it before the world stops, so later triggers come
+    /// early enough for the heap to peak near its goal. See also the
+    /// example on [`Pacer`].
+    ///
+    /// ```
+    /// use spangc::GcPercent;
+    /// use spangc::pacer::{MarkReport, Pacer};
+    ///
+    /// const MIB: usize = 1 << 20;
+    /// let mut p = Pacer::new(GcPercent::Percent(100), None);
+    /// let report = |overshoot| MarkReport {
+    ///     heap_marked: 16 * MIB,
+    ///     heap_live_at_stop: 32 * MIB + overshoot,
+    ///     triggered_at: Some(32 * MIB),
+    ///     ..MarkReport::default()
+    /// };
+    /// let g = p.end_cycle(&report(0));
+    /// assert_eq!((g.heap_goal, g.trigger), (32 * MIB, 32 * MIB));
+    /// let g = p.end_cycle(&report(2 * MIB)); // the heap ran 2 MiB past the trigger
+    /// assert_eq!(g.heap_goal, 32 * MIB);
+    /// assert!(g.trigger < 32 * MIB, "triggers earlier now");
+    /// ```
     pub fn end_cycle(&mut self, report: &MarkReport) -> Goals {
         if let Some(trigger) = report.triggered_at {
             let overshoot = report.heap_live_at_stop.saturating_sub(trigger);
@@ -145,7 +285,21 @@ impl Pacer {
         self.goals
     }
 
-    /// The goals for a given mark report (no state change).
+    /// The goals for a given mark report (no state change): what-if
+    /// questions.
+    ///
+    /// ```
+    /// use spangc::GcPercent;
+    /// use spangc::pacer::{MarkReport, Pacer};
+    ///
+    /// const MIB: usize = 1 << 20;
+    /// let p = Pacer::new(GcPercent::Percent(100), Some(100 * MIB));
+    /// for live in [10, 40, 60] {
+    ///     let g = p.plan(&MarkReport { heap_marked: live * MIB, ..MarkReport::default() });
+    ///     assert!(g.heap_goal <= 100 * MIB, "never above the limit for {live} MiB live");
+    /// }
+    /// assert_eq!(p.goals(), Pacer::new(GcPercent::Percent(100), Some(100 * MIB)).goals());
+    /// ```
     pub fn plan(&self, r: &MarkReport) -> Goals {
         let marked = r.heap_marked.saturating_add(r.external_bytes);
         let gc_goal = match self.gc_percent {

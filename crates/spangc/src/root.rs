@@ -118,11 +118,48 @@ impl RootTable {
     }
 }
 
-/// An owned root: keeps its object alive until dropped. See the module
-/// docs.
+/// An owned root: keeps its object alive until dropped.
+///
+/// Made from a `Gc` by [`Scope::root`]. A root outlives the scope and
+/// every safepoint, may be stored in any Rust structure, may be sent to
+/// another thread when its type is `Send + Sync` (like `Arc`), and frees
+/// its slot in the heap's root table when dropped, from any thread.
+/// Cloning makes another root to the same object. A root keeps its heap
+/// alive too.
 ///
 /// `R` is the brand-erased type (`Root<Node<'static>>`);
-/// [`Root::get`] gives a `Gc<'s, Node<'s>>`.
+/// [`Root::get`] gives a `Gc<'s, Node<'s>>`. A root gives no access by
+/// itself (no `Deref`): reading needs a scope.
+///
+/// ```
+/// # spangc::brand!(Doc);
+/// # type Heap = spangc::Heap<Doc>;
+/// # type Root<R> = spangc::Root<R, Doc>;
+/// # type Gc<'gc, T> = spangc::Gc<'gc, T, Doc>;
+/// use spangc::{Config, Trace};
+///
+/// /// Immutable, so `Sync`: its roots may move between threads.
+/// #[derive(Trace)]
+/// # #[gc(brand = Doc)]
+/// struct Entry<'gc> {
+///     key: Gc<'gc, str>,
+///     value: u64,
+/// }
+///
+/// let heap = Heap::new(Config::default()).unwrap();
+/// let mut m = heap.mutator();
+/// let entry: Root<Entry<'static>> = m.enter(|cx| {
+///     cx.root(cx.alloc(Entry { key: cx.alloc_str("answer"), value: 42 }))
+/// });
+/// heap.collect(); // the entry and its key survive
+///
+/// let reader = {
+///     let (heap, entry) = (heap.clone(), entry.clone());
+///     std::thread::spawn(move || heap.mutator().enter(|cx| entry.get(cx).value))
+/// };
+/// assert_eq!(reader.join().unwrap(), 42);
+/// assert_eq!(m.enter(|cx| entry.get(cx).key.to_string()), "answer");
+/// ```
 pub struct Root<R: ?Sized + Rootable, B: Brand = Global> {
     slot: NonNull<Slot>,
     index: usize,
@@ -152,6 +189,27 @@ impl<R: ?Sized + Rootable, B: Brand> Root<R, B> {
     ///
     /// Panics if `cx` belongs to a different heap (possible only with
     /// several heaps of one brand over time, never at once).
+    ///
+    /// Cheap (one load); re-read a root after each safepoint rather than
+    /// keeping the `Gc`.
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// use spangc::{Config, GcCell};
+    ///
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// let mut m = heap.mutator();
+    /// m.enter(|cx| {
+    ///     let counter = cx.root(cx.alloc(GcCell::new(0u32)));
+    ///     for _ in 0..3 {
+    ///         let c = counter.get(cx);
+    ///         c.set(cx, c.get() + 1);
+    ///         cx.safepoint(); // `c` ends here; `counter` lives on
+    ///     }
+    ///     assert_eq!(counter.get(cx).get(), 3);
+    /// });
+    /// ```
     #[inline]
     pub fn get<'s>(&self, cx: &'s Scope<B>) -> Gc<'s, R::At<'s>, B> {
         assert!(
@@ -166,7 +224,28 @@ impl<R: ?Sized + Rootable, B: Brand> Root<R, B> {
         unsafe { Gc::from_raw(NonNull::new_unchecked(addr as *mut u8)) }
     }
 
-    /// Points the root at another object.
+    /// Points the root at another object (of the same type), without a new
+    /// slot; the old object is no longer kept alive by this root.
+    ///
+    /// Panics if `cx` belongs to a different heap.
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// use spangc::Config;
+    ///
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// let mut m = heap.mutator();
+    /// m.enter(|cx| {
+    ///     let current = cx.root(cx.alloc_str("v1"));
+    ///     for version in ["v2", "v3"] {
+    ///         current.set(cx, cx.alloc_str(version));
+    ///         cx.collect(); // the previous version is garbage now
+    ///     }
+    ///     assert_eq!(&*current.get(cx), "v3");
+    ///     assert_eq!(cx.heap().stats().objects_marked, 1);
+    /// });
+    /// ```
     #[inline]
     pub fn set<'s>(&self, cx: &'s Scope<B>, gc: Gc<'s, R::At<'s>, B>) {
         assert!(

@@ -9,7 +9,39 @@
 
 use std::fmt;
 
-/// A snapshot of the heap's figures. See the module docs.
+/// A snapshot of the heap's figures, from [`Heap::stats`](crate::Heap::stats).
+///
+/// Units are in the field names (`_bytes`, `_ns`, `_total` for counters
+/// since the heap was created). Each figure has one source, so two fields
+/// never disagree; in verify mode every collection checks the page and
+/// object counts against a walk of the heap. `Display` prints a compact
+/// report. The struct is `#[non_exhaustive]`: new fields may be added,
+/// and [`Stats::version`] changes when a field changes meaning.
+///
+/// ```
+/// # spangc::brand!(Doc);
+/// # type Heap = spangc::Heap<Doc>;
+/// use spangc::{Config, STATS_VERSION};
+///
+/// let heap = Heap::new(Config::default()).unwrap();
+/// let mut m = heap.mutator();
+/// m.enter(|cx| {
+///     let kept = cx.root(cx.alloc_slice_copy(&[0u64; 1000]));
+///     for i in 0..1000u64 {
+///         cx.alloc(i);
+///     }
+///     cx.collect();
+///     let s = cx.heap().stats();
+///     assert_eq!(s.version, STATS_VERSION);
+///     assert_eq!(s.gc_count, 1);
+///     assert_eq!(s.objects_marked, 1);
+///     assert!(s.objects_allocated_total >= 1001);
+///     assert!(s.heap_marked_bytes >= 8000);
+///     assert!(s.pause_max_ns >= s.pause_last_ns && s.pause_last_ns >= s.mark_last_ns);
+///     assert!(s.to_string().starts_with("gc: 1 collections"));
+///     drop(kept);
+/// });
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
@@ -102,7 +134,17 @@ pub struct Stats {
     pub destructor_panics: u64,
 }
 
-/// The current version of [`Stats`].
+/// The current version of [`Stats`], for programs that store or export
+/// the figures.
+///
+/// ```
+/// # spangc::brand!(Doc);
+/// # type Heap = spangc::Heap<Doc>;
+/// use spangc::{Config, STATS_VERSION};
+///
+/// let heap = Heap::new(Config::default()).unwrap();
+/// assert_eq!(heap.stats().version, STATS_VERSION);
+/// ```
 pub const STATS_VERSION: u32 = 1;
 
 impl fmt::Display for Stats {
@@ -162,6 +204,22 @@ impl fmt::Display for Stats {
 }
 
 /// Live objects of one type (see [`Heap::type_summary`](crate::Heap::type_summary)).
+///
+/// ```
+/// # spangc::brand!(Doc);
+/// # type Heap = spangc::Heap<Doc>;
+/// use spangc::Config;
+///
+/// let heap = Heap::new(Config::default()).unwrap();
+/// let mut m = heap.mutator();
+/// let big = m.enter(|cx| cx.root(cx.alloc_slice_copy(&[0u8; 100_000])));
+/// heap.collect();
+/// let summary = heap.type_summary();
+/// let t = summary.iter().find(|t| t.bytes >= 100_000).unwrap();
+/// assert_eq!((t.objects, t.spans), (1, 1)); // a large object has a span of its own
+/// assert!(t.name.contains("u8"), "{}", t.name);
+/// # drop(big);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TypeStats {
     /// The type's name (`std::any::type_name`).

@@ -25,7 +25,47 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet, LinkedL
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-/// A type the collector can trace.
+/// A type the collector can trace: what may be allocated in a heap of
+/// brand `B` and stored in its objects.
+///
+/// [`#[derive(Trace)]`](derive@crate::Trace) writes the impl for structs
+/// and enums; the crate implements it for `Gc`, its cells and weak types,
+/// and for std types: numbers, `bool`, `char`, `String`,
+/// `str`, `&'static str`, `Option`, `Result`, `Box`, `Vec`, `VecDeque`,
+/// `LinkedList`, `BinaryHeap`, `BTreeSet`, `BTreeMap`, `HashSet`,
+/// `HashMap`, arrays, slices, tuples up to 8, `Arc` of `Send + Sync`
+/// values, `Cell`/`RefCell` of `'static` values, and a few leaf types
+/// (`Duration`, `Instant`, `PathBuf`, ...). It is deliberately
+/// missing for references other than `&'static str`, `Rc`, raw and `fn`
+/// pointers, which could hide a `Gc` from the collector or drop on the
+/// wrong thread.
+///
+/// ```
+/// # spangc::brand!(Doc);
+/// # type Heap = spangc::Heap<Doc>;
+/// # type Gc<'gc, T> = spangc::Gc<'gc, T, Doc>;
+/// use spangc::{Config, Trace};
+/// use std::collections::HashMap;
+///
+/// #[derive(Trace)]
+/// # #[gc(brand = Doc)]
+/// struct Module<'gc> {
+///     exports: HashMap<String, Gc<'gc, str>>,
+///     lines: Vec<u32>,
+/// }
+///
+/// let heap = Heap::new(Config::default()).unwrap();
+/// let mut m = heap.mutator();
+/// m.enter(|cx| {
+///     let exports = HashMap::from([("main".to_string(), cx.alloc_str("fn main"))]);
+///     let module = cx.root(cx.alloc(Module { exports, lines: vec![1, 2] }));
+///     cx.collect(); // the string is reached through the map, so it survives
+///     assert_eq!(&*module.get(cx).exports["main"], "fn main");
+/// });
+/// ```
+///
+/// Hand-written impls are for types the derive cannot describe: see
+/// [`Tracer`] and [`Tracer::mark_raw`].
 ///
 /// # Safety
 ///
@@ -45,10 +85,21 @@ use std::sync::Arc;
 /// 5. Every `Gc` the value holds belongs to a heap of brand `B`.
 pub unsafe trait Trace<B: Brand = Global> {
     /// Whether values of this type can hold `Gc` pointers. When `false`,
-    /// objects of the type are never scanned.
+    /// objects of the type are never scanned: they go to *noscan* spans the
+    /// marker never looks into. Containers pass their elements' answer on.
+    ///
+    /// ```
+    /// use spangc::{Gc, Trace};
+    ///
+    /// assert!(!<Vec<f64> as Trace>::NEEDS_TRACE);
+    /// assert!(!<(String, Box<[u8]>) as Trace>::NEEDS_TRACE);
+    /// assert!(<Vec<Gc<'static, str>> as Trace>::NEEDS_TRACE);
+    /// assert!(<Option<Gc<'static, u64>> as Trace>::NEEDS_TRACE);
+    /// ```
     const NEEDS_TRACE: bool;
 
-    /// Reports every `Gc` the value owns to `tracer`.
+    /// Reports every `Gc` the value owns to `tracer`. Called by the marker
+    /// with the world stopped; see [`Tracer`] for a hand-written impl.
     fn trace(&self, tracer: &mut Tracer<'_>);
 }
 

@@ -81,6 +81,44 @@ unsafe impl Rootable for WeakCell {
 
 /// A weak reference to a `T`: does not keep it alive; [`Weak::upgrade`]
 /// gives it back while it lives. One word; `Copy`.
+///
+/// Like a `Gc`, a `Weak<'s, T>` is branded with the scope borrow: to keep
+/// one across safepoints, store it in a heap object (it is `Trace`) and
+/// root that. All weak references to one object share one small heap
+/// cell, created by the first [`Weak::new`]; the sweeper clears it when
+/// the object dies, before any finalizer or cleanup of the object runs,
+/// and it stays cleared.
+///
+/// ```
+/// # spangc::brand!(Doc);
+/// # type Heap = spangc::Heap<Doc>;
+/// # type Gc<'gc, T> = spangc::Gc<'gc, T, Doc>;
+/// # type Weak<'gc, T> = spangc::Weak<'gc, T, Doc>;
+/// use spangc::{Config, Trace};
+///
+/// /// A cache entry that does not keep its value alive.
+/// #[derive(Trace)]
+/// # #[gc(brand = Doc)]
+/// struct Cache<'gc> {
+///     last: Weak<'gc, str>,
+/// }
+///
+/// let heap = Heap::new(Config::default()).unwrap();
+/// let mut m = heap.mutator();
+/// m.enter(|cx| {
+///     let page = cx.alloc_str("<html>");
+///     let kept = cx.root(page);
+///     let cache = cx.root(cx.alloc(Cache { last: Weak::new(cx, page) }));
+///
+///     cx.collect();
+///     let hit = cache.get(cx).last.upgrade(cx);
+///     assert_eq!(hit.as_deref(), Some("<html>")); // alive: `kept` roots it
+///
+///     drop(kept);
+///     cx.collect();
+///     assert!(cache.get(cx).last.upgrade(cx).is_none()); // collected
+/// });
+/// ```
 pub struct Weak<'gc, T: ?Sized, B: Brand = Global> {
     cell: Gc<'gc, WeakCell, B>,
     _target: PhantomData<Gc<'gc, T, B>>,
@@ -102,7 +140,8 @@ impl<T: ?Sized, B: Brand> fmt::Debug for Weak<'_, T, B> {
 
 impl<'s, T: ?Sized, B: Brand> Weak<'s, T, B> {
     /// A weak reference to `gc`'s object: its canonical cell, created on
-    /// first use.
+    /// first use (one small allocation and a special record). See the
+    /// example on [`Weak`].
     pub fn new(cx: &'s Scope<B>, gc: Gc<'s, T, B>) -> Weak<'s, T, B> {
         let heap = cx.heap_inner();
         let addr = Gc::as_raw(gc);
@@ -143,7 +182,9 @@ impl<'s, T: ?Sized, B: Brand> Weak<'s, T, B> {
         }
     }
 
-    /// The object, if it is still alive.
+    /// The object, if it is still alive. Never yields an object the last
+    /// collection found dead, even before the sweeper has reached it. See
+    /// the example on [`Weak`].
     pub fn upgrade(self, cx: &'s Scope<B>) -> Option<Gc<'s, T, B>> {
         let heap: &HeapInner<B> = cx.heap_inner();
         loop {
@@ -180,6 +221,21 @@ impl<'s, T: ?Sized, B: Brand> Weak<'s, T, B> {
     }
 
     /// Whether two weak references are to the same object (share a cell).
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// # type Weak<'gc, T> = spangc::Weak<'gc, T, Doc>;
+    /// use spangc::Config;
+    ///
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// let mut m = heap.mutator();
+    /// m.enter(|cx| {
+    ///     let (a, b) = (cx.alloc(1u32), cx.alloc(1u32));
+    ///     assert!(Weak::ptr_eq(Weak::new(cx, a), Weak::new(cx, a)));
+    ///     assert!(!Weak::ptr_eq(Weak::new(cx, a), Weak::new(cx, b)));
+    /// });
+    /// ```
     pub fn ptr_eq(a: Self, b: Weak<'_, T, B>) -> bool {
         Gc::as_raw(a.cell) == Gc::as_raw(b.cell)
     }

@@ -38,7 +38,54 @@ pub(crate) trait WeakTableObj {
 }
 
 /// A map from objects to values that keeps each value alive only while its
-/// key is alive (an ephemeron table). See the module docs.
+/// key is alive (an ephemeron table).
+///
+/// For data attached to objects from outside (a debugger's annotations,
+/// a property table of a host object): an entry lives exactly as long as
+/// its key, even when the value points back to the key. The map is an
+/// ordinary heap value (a field of a traced type, or allocated itself);
+/// the collector traces a value only once its key is found alive, and
+/// removes the entries of dead keys at the end of marking, so a lookup
+/// never sees a dead object. Keys are compared by address.
+///
+/// Writes ([`insert`](EphemeronMap::insert),
+/// [`remove`](EphemeronMap::remove)) take the scope, like the cells; like
+/// them, the map is `!Sync`.
+///
+/// ```
+/// # spangc::brand!(Doc);
+/// # type Heap = spangc::Heap<Doc>;
+/// # type Gc<'gc, T> = spangc::Gc<'gc, T, Doc>;
+/// # type EphemeronMap<'gc, K, V> = spangc::EphemeronMap<'gc, K, V, Doc>;
+/// use spangc::{Config, Trace};
+///
+/// #[derive(Trace)]
+/// # #[gc(brand = Doc)]
+/// struct Notes<'gc> {
+///     // Object -> its annotation; kept only while the object lives.
+///     by_object: EphemeronMap<'gc, str, Gc<'gc, str>>,
+/// }
+///
+/// let heap = Heap::new(Config::default()).unwrap();
+/// let mut m = heap.mutator();
+/// m.enter(|cx| {
+///     let notes = cx.root(cx.alloc(Notes { by_object: EphemeronMap::new() }));
+///     let (kept, dropped) = (cx.alloc_str("kept"), cx.alloc_str("dropped"));
+///     let map = &notes.get(cx).by_object;
+///     map.insert(cx, kept, cx.alloc_str("a note"));
+///     map.insert(cx, dropped, cx.alloc_str("another"));
+///     assert_eq!(map.len(), 2);
+///     let kept = cx.root(kept);
+///
+///     cx.collect(); // `dropped` is unreachable: its entry goes
+///     let map = &notes.get(cx).by_object;
+///     assert_eq!(map.len(), 1);
+///     assert_eq!(&**map.get(kept.get(cx)).unwrap(), "a note");
+///
+///     assert_eq!(map.remove(cx, kept.get(cx)).as_deref(), Some("a note"));
+///     assert!(map.is_empty());
+/// });
+/// ```
 pub struct EphemeronMap<'gc, K: ?Sized, V, B: Brand = Global> {
     entries: RefCell<Entries<'gc, K, V, B>>,
 }
@@ -59,12 +106,13 @@ fn key_of<K: ?Sized, B: Brand>(k: Gc<'_, K, B>) -> usize {
 }
 
 impl<'gc, K: ?Sized, V, B: Brand> EphemeronMap<'gc, K, V, B> {
-    /// An empty map.
+    /// An empty map. See the example on [`EphemeronMap`].
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Maps `key` to `value`, returning the previous value.
+    /// Maps `key` to `value`, returning the previous value. See the
+    /// example on [`EphemeronMap`].
     pub fn insert(&self, cx: &Scope<B>, key: Gc<'gc, K, B>, value: V) -> Option<V>
     where
         V: Trace<B>,
@@ -77,7 +125,8 @@ impl<'gc, K: ?Sized, V, B: Brand> EphemeronMap<'gc, K, V, B> {
             .map(|(_, v)| v)
     }
 
-    /// The value for `key`, borrowed.
+    /// The value for `key`, borrowed (a `Ref`: drop it before writing to
+    /// the map). See the example on [`EphemeronMap`].
     pub fn get(&self, key: Gc<'gc, K, B>) -> Option<Ref<'_, V>> {
         Ref::filter_map(self.entries.borrow(), |e| {
             e.get(&key_of(key)).map(|(_, v)| v)
@@ -85,7 +134,8 @@ impl<'gc, K: ?Sized, V, B: Brand> EphemeronMap<'gc, K, V, B> {
         .ok()
     }
 
-    /// Removes `key`'s entry, returning its value.
+    /// Removes `key`'s entry, returning its value. See the example on
+    /// [`EphemeronMap`].
     pub fn remove(&self, cx: &Scope<B>, key: Gc<'gc, K, B>) -> Option<V> {
         barrier::write::<B, _>(cx, &key);
         self.entries
@@ -95,12 +145,12 @@ impl<'gc, K: ?Sized, V, B: Brand> EphemeronMap<'gc, K, V, B> {
     }
 
     /// Number of entries (entries whose key died are removed at the next
-    /// collection).
+    /// collection). See the example on [`EphemeronMap`].
     pub fn len(&self) -> usize {
         self.entries.borrow().len()
     }
 
-    /// Whether the map is empty.
+    /// Whether the map is empty. See the example on [`EphemeronMap`].
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -168,6 +218,48 @@ where
 /// passing over other members costs no cache miss on them. Members leave
 /// only when the marker prunes dead ones, which rebuilds the table, so no
 /// tombstones are needed.
+///
+/// ```
+/// # spangc::brand!(Doc);
+/// # type Heap = spangc::Heap<Doc>;
+/// # type Scope = spangc::Scope<Doc>;
+/// # type Gc<'gc, T> = spangc::Gc<'gc, T, Doc>;
+/// # type WeakSet<'gc, T> = spangc::WeakSet<'gc, T, Doc>;
+/// use spangc::{Config, Trace};
+/// use std::hash::{BuildHasher, RandomState};
+///
+/// #[derive(Trace)]
+/// # #[gc(brand = Doc)]
+/// struct Strings<'gc> {
+///     set: WeakSet<'gc, str>,
+///     #[gc(skip)]
+///     hasher: RandomState,
+/// }
+///
+/// /// Returns the one string object with this content.
+/// fn intern<'s>(cx: &'s Scope, table: &Strings<'s>, s: &str) -> Gc<'s, str> {
+///     let hash = table.hasher.hash_one(s);
+///     table.set.find(hash, |member| member == s).unwrap_or_else(|| {
+///         let new = cx.alloc_str(s);
+///         table.set.insert(cx, hash, new);
+///         new
+///     })
+/// }
+///
+/// let heap = Heap::new(Config::default()).unwrap();
+/// let mut m = heap.mutator();
+/// m.enter(|cx| {
+///     let table = cx.root(cx.alloc(Strings { set: WeakSet::new(), hasher: RandomState::new() }));
+///     let kept = cx.root(intern(cx, &table.get(cx), "print"));
+///     intern(cx, &table.get(cx), "temporary");
+///     assert!(Gc::ptr_eq(intern(cx, &table.get(cx), "print"), kept.get(cx)));
+///     assert_eq!(table.get(cx).set.len(), 2);
+///
+///     cx.collect(); // "temporary" was not referenced: it leaves the set
+///     assert_eq!(table.get(cx).set.len(), 1);
+///     assert!(Gc::ptr_eq(intern(cx, &table.get(cx), "print"), kept.get(cx)));
+/// });
+/// ```
 pub struct WeakSet<'gc, T: ?Sized, B: Brand = Global> {
     table: RefCell<Slots<'gc, T, B>>,
 }
@@ -216,12 +308,13 @@ impl<T: ?Sized, B: Brand> Default for WeakSet<'_, T, B> {
 }
 
 impl<'gc, T: ?Sized + Object, B: Brand> WeakSet<'gc, T, B> {
-    /// An empty set.
+    /// An empty set. See the example on [`WeakSet`].
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// The member with this hash for which `eq` holds.
+    /// The member with this hash for which `eq` holds. See the example on
+    /// [`WeakSet`].
     pub fn find(&self, hash: u64, eq: impl Fn(&T) -> bool) -> Option<Gc<'gc, T, B>> {
         let t = self.table.borrow();
         if t.slots.is_empty() {
@@ -239,7 +332,8 @@ impl<'gc, T: ?Sized + Object, B: Brand> WeakSet<'gc, T, B> {
     }
 
     /// Adds `member` under `hash` (the caller checks with
-    /// [`WeakSet::find`] first if members must be unique).
+    /// [`WeakSet::find`] first if members must be unique). See the example
+    /// on [`WeakSet`].
     pub fn insert(&self, cx: &Scope<B>, hash: u64, member: Gc<'gc, T, B>) {
         barrier::write::<B, _>(cx, &member);
         let mut t = self.table.borrow_mut();
@@ -254,12 +348,30 @@ impl<'gc, T: ?Sized + Object, B: Brand> WeakSet<'gc, T, B> {
     }
 
     /// Number of members (dead members are removed at the next
-    /// collection).
+    /// collection). See the example on [`WeakSet`].
     pub fn len(&self) -> usize {
         self.table.borrow().count
     }
 
     /// Whether the set is empty.
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// # type WeakSet<'gc, T> = spangc::WeakSet<'gc, T, Doc>;
+    /// use spangc::Config;
+    ///
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// let mut m = heap.mutator();
+    /// m.enter(|cx| {
+    ///     let set = cx.root(cx.alloc(WeakSet::<u64>::new()));
+    ///     assert!(set.get(cx).is_empty());
+    ///     set.get(cx).insert(cx, 1, cx.alloc(1u64)); // referenced by nothing else
+    ///     assert!(!set.get(cx).is_empty());
+    ///     cx.collect();
+    ///     assert!(set.get(cx).is_empty());
+    /// });
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
