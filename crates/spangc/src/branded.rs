@@ -19,7 +19,10 @@
 //! their element's, and for `'static` leaf types (which erase to
 //! themselves).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet, LinkedList, VecDeque};
+use std::marker::PhantomData;
+use std::sync::Arc;
 
 /// A type branded with the scope borrow `'gc`; `Erased` is the same type
 /// with every `'gc` replaced by `'static`.
@@ -171,7 +174,33 @@ leaf!(
     String,
     str,
     &'static str,
+    std::time::Duration,
+    std::time::Instant,
+    std::num::NonZeroU32,
+    std::num::NonZeroU64,
+    std::num::NonZeroUsize,
+    std::path::PathBuf,
+    std::ffi::OsString,
+    std::ffi::CString,
 );
+
+/// Wrappers whose `Trace` impls require `'static` contents: with no
+/// lifetime inside they are their own erasure, like the leaves.
+macro_rules! static_wrapper {
+    ($($t:ident),* $(,)?) => {$(
+        // SAFETY: `T: 'static` holds no branded lifetime, so the type is
+        // its own erasure.
+        unsafe impl<'gc, T: ?Sized + 'static> Branded<'gc> for $t<T> {
+            type Erased = $t<T>;
+        }
+        // SAFETY: as above.
+        unsafe impl<T: ?Sized + 'static> Rootable for $t<T> {
+            type At<'gc> = $t<T>;
+        }
+    )*};
+}
+
+static_wrapper!(Cell, RefCell, Arc, PhantomData);
 
 /// Generic containers: brand passes through the element types.
 macro_rules! container {
@@ -195,6 +224,8 @@ macro_rules! container {
 container! {
     [T] Vec<T>;
     [T] VecDeque<T>;
+    [T] LinkedList<T>;
+    [T] BinaryHeap<T>;
     [T] BTreeSet<T>;
     [T] HashSet<T>;
     [T] Box<T>;
@@ -263,4 +294,6 @@ tuple! {
     (A, C, D, E);
     (A, C, D, E, F);
     (A, C, D, E, F, G);
+    (A, C, D, E, F, G, H);
+    (A, C, D, E, F, G, H, I);
 }

@@ -143,6 +143,14 @@ const MAX_GC_PERCENT: u32 = 1_000_000;
 const MAX_MARK_THREADS: usize = 256;
 /// The smallest memory limit accepted: below this the heap's own
 /// metadata would not fit.
+///
+/// ```
+/// use spangc::{Config, MIN_MEMORY_LIMIT};
+///
+/// assert!(Config::builder().memory_limit(Some(MIN_MEMORY_LIMIT)).build().is_ok());
+/// let e = Config::builder().memory_limit(Some(MIN_MEMORY_LIMIT - 1)).build().unwrap_err();
+/// assert_eq!(e.field, "memory_limit");
+/// ```
 pub const MIN_MEMORY_LIMIT: usize = 4 << 20;
 
 /// Options after resolving builder, environment and defaults: what a heap

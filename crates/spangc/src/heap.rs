@@ -137,6 +137,37 @@ pub struct Heap<B: Brand = Global> {
     inner: Arc<HeapInner<B>>,
 }
 
+/// A handle to a [`Heap`] that does not keep it alive; see
+/// [`Heap::downgrade`].
+pub struct WeakHeap<B: Brand = Global> {
+    inner: Weak<HeapInner<B>>,
+}
+
+impl<B: Brand> WeakHeap<B> {
+    /// The heap, if some [`Heap`], [`Mutator`](crate::Mutator) or
+    /// [`Root`](crate::Root) still keeps it alive. See [`Heap::downgrade`]
+    /// for an example.
+    pub fn upgrade(&self) -> Option<Heap<B>> {
+        self.inner.upgrade().map(Heap::from_inner)
+    }
+}
+
+impl<B: Brand> Clone for WeakHeap<B> {
+    fn clone(&self) -> Self {
+        WeakHeap {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<B: Brand> std::fmt::Debug for WeakHeap<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WeakHeap")
+            .field("alive", &(self.inner.strong_count() > 0))
+            .finish()
+    }
+}
+
 impl<B: Brand> Clone for Heap<B> {
     fn clone(&self) -> Self {
         Heap {
@@ -307,6 +338,42 @@ impl<B: Brand> Heap<B> {
         Heap { inner }
     }
 
+    /// A handle that does not keep the heap alive. Finalizers and cleanups
+    /// that need the heap (say, to call [`Heap::sub_external`]) should
+    /// capture one of these: a `Heap` captured there is a cycle (the heap
+    /// owns the closure, the closure owns the heap), and a heap in a cycle
+    /// is never torn down.
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// use spangc::Config;
+    ///
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// let mut m = heap.mutator();
+    /// m.enter(|cx| {
+    ///     let buffer = cx.alloc(0u64); // stands for an object owning 1 MiB outside the heap
+    ///     cx.add_external(1 << 20);
+    ///     let weak = cx.heap().downgrade();
+    ///     cx.add_cleanup(buffer, move || {
+    ///         if let Some(heap) = weak.upgrade() {
+    ///             heap.sub_external(1 << 20);
+    ///         }
+    ///     });
+    /// });
+    /// heap.collect();
+    /// heap.wait_finalizers();
+    /// assert_eq!(heap.stats().external_bytes, 0);
+    /// drop(m);
+    /// drop(heap); // torn down: the cleanup held no strong handle
+    /// assert!(Heap::new(Config::default()).is_ok()); // so the brand is free again
+    /// ```
+    pub fn downgrade(&self) -> WeakHeap<B> {
+        WeakHeap {
+            inner: Arc::downgrade(&self.inner),
+        }
+    }
+
     /// A mutator for the calling thread. A mutator is `!Send`: each thread
     /// that allocates makes its own, and keeps it for as long as it uses the
     /// heap (it holds the thread's allocation cache).
@@ -340,11 +407,12 @@ impl<B: Brand> Heap<B> {
     /// Panics if called from inside a scope of this heap or from a
     /// destructor the sweeper is running (either would deadlock).
     ///
-    /// Objects in the spans a mutator has cached for allocation are swept
-    /// when that mutator next enters a scope (or is dropped), so the
-    /// destructors, cleanups and finalizers of the latest garbage of a
-    /// mutator that is alive but outside its scope may wait until then;
-    /// [`Scope::collect`](crate::Scope::collect) sweeps its own mutator's.
+    /// The sweep includes the spans that idle mutators (outside their
+    /// scope, or inside [`Scope::blocking`](crate::Scope::blocking)) had
+    /// cached for allocation, so their garbage's destructors have run and
+    /// its cleanups and finalizers are queued when this returns. A mutator
+    /// that was inside a scope (stopped at a safepoint) gives its cached
+    /// spans back when it resumes, and they are swept then.
     ///
     /// ```
     /// # spangc::brand!(Doc);
@@ -851,8 +919,16 @@ impl<B: Brand> HeapInner<B> {
             verify::after_mark(self, &marked);
         }
 
-        // 5. Start the next sweep generation.
+        // 5. Start the next sweep generation. Idle mutators' caches still
+        //    hold spans of the generation just marked: give them back now
+        //    (no sweeping, just the spans' return to their centrals), so
+        //    that this generation's sweep reaches their garbage rather
+        //    than waiting for their owners to enter a scope again.
         self.mheap.finish_mark(marked.bytes);
+        for c in self.world.idle_caches(&collector) {
+            // SAFETY: as in step 2; the world is still stopped.
+            unsafe { &mut *c.0.as_ptr() }.prepare_for_sweep();
+        }
 
         // 6. Pace the next cycle.
         let page_stats = self.mheap.page_stats();

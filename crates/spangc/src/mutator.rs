@@ -405,7 +405,7 @@ impl<B: Brand> Scope<B> {
     ///     assert_eq!(*n, 42);
     /// });
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn alloc<'s, T: Trace<B> + Branded<'s>>(&'s self, value: T) -> Gc<'s, T, B> {
         match self.try_alloc(value) {
             Ok(gc) => gc,
@@ -440,7 +440,7 @@ impl<B: Brand> Scope<B> {
     ///     assert!(cx.try_alloc([0u64; 512]).is_ok());
     /// });
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn try_alloc<'s, T: Trace<B> + Branded<'s>>(
         &'s self,
         value: T,
@@ -975,7 +975,9 @@ impl<B: Brand> Scope<B> {
     /// The object's type must be `Send + Sync` (it is handed to another
     /// thread); for other types use [`Scope::set_local_finalizer`]. Fails if
     /// the object has a finalizer already. Finalizers run in no particular
-    /// order; see `docs/specials.md` for ordering and cycles.
+    /// order; see `docs/specials.md` for ordering and cycles. As with
+    /// [`Scope::add_cleanup`], capture a [`WeakHeap`](crate::WeakHeap)
+    /// rather than a `Heap`.
     ///
     /// ```
     /// # spangc::brand!(Doc);
@@ -1109,7 +1111,10 @@ impl<B: Brand> Scope<B> {
     /// unreachable, without keeping it alive (as Go's `AddCleanup`). `f`
     /// cannot see the object (it is `'static`). An object may have several
     /// cleanups; each runs once. An object with only cleanups is freed by
-    /// the collection that finds it dead.
+    /// the collection that finds it dead. A cleanup that needs the heap
+    /// should capture a [`WeakHeap`](crate::WeakHeap)
+    /// ([`Heap::downgrade`](crate::Heap::downgrade)): a captured `Heap`
+    /// would keep the heap alive for ever.
     ///
     /// ```
     /// # spangc::brand!(Doc);

@@ -261,3 +261,34 @@ fn idle_mutators_caches_are_flushed_by_the_collector() {
     });
     assert_eq!(heap.stats().objects_marked, 500);
 }
+
+/// `Heap::collect` sweeps the garbage in the spans an idle mutator has
+/// cached: its destructors have run when `collect` returns, without the
+/// mutator entering a scope again.
+#[test]
+fn heap_collect_sweeps_idle_mutators_garbage() {
+    spangc::brand!(IdleDrops);
+    static DROPS: AtomicU64 = AtomicU64::new(0);
+    #[derive(Trace)]
+    #[gc(brand = IdleDrops, allow_drop)]
+    struct Counted(u64);
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            DROPS.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let heap = Heap::<IdleDrops>::new(Config::builder().verify(true).build().unwrap()).unwrap();
+    let mut m = heap.mutator();
+    m.enter(|cx| {
+        for i in 0..10 {
+            cx.alloc(Counted(i));
+        }
+    });
+    heap.collect();
+    assert_eq!(DROPS.load(Ordering::SeqCst), 10);
+    // And the mutator's cache is usable afterwards.
+    m.enter(|cx| assert_eq!(cx.alloc(Counted(7)).0, 7));
+    drop(m);
+    heap.collect();
+    assert_eq!(DROPS.load(Ordering::SeqCst), 11);
+}

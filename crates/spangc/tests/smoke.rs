@@ -142,3 +142,40 @@ fn type_summary_counts_live_objects_by_type() {
         drop((keep, big));
     });
 }
+
+/// Every std type with a `Trace` impl can also be allocated and rooted
+/// directly (it has `Branded` and `Rootable` impls too).
+#[test]
+fn std_types_allocate_and_root() {
+    use std::collections::{BinaryHeap, LinkedList};
+    use std::time::{Duration, Instant};
+    spangc::brand!(StdTypes);
+    let heap = Heap::<StdTypes>::new(Config::default()).unwrap();
+    let mut m = heap.mutator();
+    m.enter(|cx| {
+        let path = cx.root(cx.alloc(std::path::PathBuf::from("/tmp")));
+        let d = cx.alloc(Duration::from_millis(5));
+        let _ = cx.alloc(Instant::now());
+        let _ = cx.alloc(std::num::NonZeroU64::new(3).unwrap());
+        let _ = cx.alloc(std::ffi::CString::new("c").unwrap());
+        let _ = cx.alloc(std::ffi::OsString::from("os"));
+        let cell = cx.root(cx.alloc(std::cell::Cell::new(1u32)));
+        let _ = cx.alloc(std::cell::RefCell::new(String::from("r")));
+        let shared: std::sync::Arc<str> = "shared".into();
+        let arc = cx.root(cx.alloc(shared));
+        let _ = cx.alloc(std::marker::PhantomData::<u8>);
+        let list = cx.alloc(LinkedList::from([1u8, 2, 3]));
+        let _ = cx.alloc(BinaryHeap::from(vec![3u8, 1, 2]));
+        let t7 = cx.alloc((1u8, 2u16, 3u32, 4u64, 5i8, 6i16, 7i32));
+        let t8 = cx.root(cx.alloc((1u8, 2u8, 3u8, 4u8, 5u8, 6u8, 7u8, 8u8)));
+        assert_eq!(*d, Duration::from_millis(5));
+        assert_eq!(list.len(), 3);
+        assert_eq!(t7.6, 7);
+        cx.collect();
+        assert_eq!(path.get(cx).to_str(), Some("/tmp"));
+        cell.get(cx).set(2);
+        assert_eq!(cell.get(cx).get(), 2);
+        assert_eq!(&**arc.get(cx), "shared");
+        assert_eq!(t8.get(cx).7, 8);
+    });
+}
