@@ -405,7 +405,7 @@ impl<B: Brand> Scope<B> {
     ///     assert_eq!(*n, 42);
     /// });
     /// ```
-    #[inline(always)]
+    #[inline]
     pub fn alloc<'s, T: Trace<B> + Branded<'s>>(&'s self, value: T) -> Gc<'s, T, B> {
         match self.try_alloc(value) {
             Ok(gc) => gc,
@@ -440,7 +440,7 @@ impl<B: Brand> Scope<B> {
     ///     assert!(cx.try_alloc([0u64; 512]).is_ok());
     /// });
     /// ```
-    #[inline(always)]
+    #[inline]
     pub fn try_alloc<'s, T: Trace<B> + Branded<'s>>(
         &'s self,
         value: T,
