@@ -299,10 +299,18 @@ pub(crate) struct Worker {
     /// mostly marked in runs within one span, and the page-mark lookup is
     /// a second walk of the arena map.
     last_page_marked: *const spangc_arena::span::Span,
+    /// The span of the last object marked, and its `[start, limit)`:
+    /// neighbours in a graph are often in one span, and checking the range
+    /// is cheaper than the span-map walk.
+    last_span: *const spangc_arena::span::Span,
+    last_start: usize,
+    last_len: usize,
 }
 
-// SAFETY: `last_page_marked` is only compared, never dereferenced; the
-// rest is owned data and a crossbeam deque, which is `Send`.
+// SAFETY: `last_page_marked` is only compared, never dereferenced;
+// `last_span` is a span record of the heap being marked, which outlives the
+// mark phase and does not change while the world is stopped; the rest is
+// owned data and a crossbeam deque, which is `Send`.
 unsafe impl Send for Worker {}
 
 impl Worker {
@@ -312,15 +320,25 @@ impl Worker {
         // A `Gc` always points at an object of an in-use span of this heap
         // (brands keep heaps apart), so the plain span-map lookup suffices;
         // verify mode checks state and bounds too.
-        let span = if cx.strict {
-            cx.pages.span_of_heap(a).unwrap_or_else(|| {
-                panic!("spangc verify: marking {a:#x}, which is not an object in this heap")
-            })
+        let span = if a.wrapping_sub(self.last_start) < self.last_len {
+            // SAFETY: `last_span` was found for an address in this range by
+            // the lookup below during this mark phase (see `Worker`).
+            unsafe { &*self.last_span }
         } else {
-            match cx.pages.span_of(a) {
-                Some(s) => s,
-                None => return,
-            }
+            let span = if cx.strict {
+                cx.pages.span_of_heap(a).unwrap_or_else(|| {
+                    panic!("spangc verify: marking {a:#x}, which is not an object in this heap")
+                })
+            } else {
+                match cx.pages.span_of(a) {
+                    Some(s) => s,
+                    None => return,
+                }
+            };
+            self.last_span = span;
+            self.last_start = span.start();
+            self.last_len = span.limit() - span.start();
+            span
         };
         let idx = span.slot_index(a);
         let already = if cx.sole {
@@ -512,6 +530,9 @@ pub(crate) fn mark(
                 bytes: 0,
                 objects: 0,
                 last_page_marked: std::ptr::null(),
+                last_span: std::ptr::null(),
+                last_start: 0,
+                last_len: 0,
             })
         })
         .collect();

@@ -154,7 +154,7 @@ impl World {
             Some(Status::Outside),
             "deregistering a mutator that is {st:?}"
         );
-        self.stopped.notify_all();
+        Self::wake_stopper(&self.stopped, &s);
     }
 
     /// A world whose safepoints all collect (`stress`) or not.
@@ -214,7 +214,7 @@ impl World {
         let st = &mut s.mutators[id.0];
         assert_eq!(*st, Some(Status::Running), "exit from {st:?}");
         *st = Some(Status::Outside);
-        self.stopped.notify_all();
+        Self::wake_stopper(&self.stopped, &s);
     }
 
     /// `Running -> Blocking`: the mutator will not touch the heap until
@@ -224,7 +224,7 @@ impl World {
         let st = &mut s.mutators[id.0];
         assert_eq!(*st, Some(Status::Running), "blocking from {st:?}");
         *st = Some(Status::Blocking);
-        self.stopped.notify_all();
+        Self::wake_stopper(&self.stopped, &s);
     }
 
     /// `Blocking -> Running`, waiting while a collection is in progress.
@@ -258,7 +258,7 @@ impl World {
         let st = &mut s.mutators[id.0];
         assert_eq!(*st, Some(Status::Running), "park from {st:?}");
         *st = Some(Status::Parked);
-        self.stopped.notify_all();
+        Self::wake_stopper(&self.stopped, &s);
         // `restart` sets us back to Running; wait for that, not merely for
         // `collecting` to drop (another collection may have begun since).
         while s.mutators[id.0] == Some(Status::Parked) {
@@ -345,6 +345,16 @@ impl World {
             Ordering::Relaxed,
         );
         self.resumed.notify_all();
+    }
+
+    /// Tells a collector waiting in [`World::stop`] that a mutator left
+    /// `Running`. Only a stopping collector waits on `stopped`, so with
+    /// none this skips the notify, a futex system call per scope exit
+    /// (1 to 2% of binary-trees, which enters a scope per tree).
+    fn wake_stopper(stopped: &Condvar, s: &State) {
+        if s.stopping {
+            stopped.notify_all();
+        }
     }
 
     /// Whether the world is currently stopped (for assertions).
