@@ -20,7 +20,7 @@
 //!   from `/proc/self/statm`), in time order. The grow-shrink workload prints
 //!   them; `t_ms` counts from the start of the workload.
 //! * `heap_cycle`: zero or more, one per GC cycle, for systems that can say
-//!   what their heap looked like at the end of each cycle (spangc will print
+//!   what their heap looked like at the end of each cycle (spangc prints
 //!   these from its `stats()`). The harness draws them as a heap-over-time
 //!   chart (`plot::heap_cycles`).
 //!

@@ -9,8 +9,8 @@
 //! its whole result, which keeps `compare all` under 30 minutes even with
 //! the crates that take minutes on binary-trees.
 //!
-//! Systems that cannot run (a spangc slot not built yet, no `go`, no
-//! libgc) get a row that says so instead of failing the comparison.
+//! Systems that cannot run (no `go`, no libgc, a failed build) get a row
+//! that says so instead of failing the comparison.
 //!
 //! Output: the table and summary line on stdout, progress on stderr, and
 //! SVG charts in `benches/out/` (see `plot`).

@@ -10,7 +10,7 @@
 //! * [`rss_over_time`]: a system's RSS samples over a run (grow-shrink), and
 //!   [`rss_overlay`], every system's in one chart;
 //! * [`heap_cycles`]: a system's heap live, heap goal and RSS at the end of
-//!   each GC cycle, from `heap_cycle` lines (spangc will print them; any
+//!   each GC cycle, from `heap_cycle` lines (spangc prints them; any
 //!   system that does gets the chart).
 
 use std::error::Error;

@@ -47,7 +47,7 @@ pub enum Stopped {
 /// A system's line in the table.
 #[derive(Clone, Debug)]
 pub enum RowState {
-    /// The system could not run at all: the status word ("not built", "not
+    /// The system could not run at all: the status word ("not
     /// installed", "build failed") and the reason.
     Unavailable(&'static str, String),
     /// The system ran.
@@ -435,7 +435,7 @@ mod tests {
         let rows = vec![
             Row {
                 system: find("spangc-1").unwrap(),
-                state: RowState::Unavailable("not built", "later".into()),
+                state: RowState::Unavailable("not installed", "no go".into()),
             },
             ran("box", vec![run(100, 9), run(120, 9), run(110, 9)]),
             ran("gc", vec![run(400, 9)]),
@@ -448,7 +448,7 @@ mod tests {
             text.contains("because no spangc system has results yet"),
             "{text}"
         );
-        assert!(text.contains("not built"), "{text}");
+        assert!(text.contains("not installed"), "{text}");
         assert!(text.contains("checksum: 9"), "{text}");
         assert_eq!(
             t.summary_line(),

@@ -835,7 +835,7 @@ impl<B: Brand> HeapInner<B> {
     /// mutator, if any; it must be at a safepoint. Returns without
     /// collecting if another collector was active (a mutator parks behind
     /// it; its collection is as good).
-    pub(crate) fn collect_cycle(&self, me: Option<MutatorId>, reason: Reason) {
+    pub(crate) fn collect_cycle(&self, me: Option<&MutatorId>, reason: Reason) {
         let Some(collector) = self.world.begin_collection(me) else {
             return;
         };

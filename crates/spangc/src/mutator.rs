@@ -219,7 +219,7 @@ impl<B: Brand> Mutator<B> {
     pub fn enter<R>(&mut self, f: impl for<'x> FnOnce(&'x mut Scope<B>) -> R) -> R {
         let m = &*self.inner;
         let _entered = EnteredGuard::new(m.heap.id);
-        m.heap.world.enter(m.id);
+        m.heap.world.enter(&m.id);
         let _exit = ExitGuard(m);
         let mut scope = Scope {
             m: NonNull::from(m),
@@ -240,7 +240,7 @@ impl<B: Brand> Drop for Mutator<B> {
         // Finalizers due on this thread will never run: drop them (their
         // objects are freed at the next collection that finds them dead).
         drop(m.heap.hooks.take_local(m.id.index()));
-        m.heap.world.deregister(m.id);
+        m.heap.world.deregister(&m.id);
         // SAFETY: deregistered, so no collector can reach the cache; no
         // scope is open (`&mut self`); the box was leaked in `new` and is
         // reclaimed once, here. Dropping the cache gives its spans back.
@@ -253,7 +253,7 @@ struct ExitGuard<'m, B: Brand>(&'m MutatorInner<B>);
 
 impl<B: Brand> Drop for ExitGuard<'_, B> {
     fn drop(&mut self) {
-        self.0.heap.world.exit(self.0.id);
+        self.0.heap.world.exit(&self.0.id);
     }
 }
 
@@ -870,7 +870,7 @@ impl<B: Brand> Scope<B> {
     #[cold]
     fn safepoint_slow(&mut self) {
         let m = self.m();
-        if m.heap.world.park_if_collecting(m.id) {
+        if m.heap.world.park_if_collecting(&m.id) {
             self.after_collection();
         } else if m.heap.world.collection_wanted() || m.heap.world.stress() {
             self.run_collection(Reason::Trigger);
@@ -908,7 +908,7 @@ impl<B: Brand> Scope<B> {
 
     fn run_collection(&mut self, reason: Reason) {
         let m = self.m();
-        m.heap.collect_cycle(Some(m.id), reason);
+        m.heap.collect_cycle(Some(&m.id), reason);
         self.after_collection();
     }
 
@@ -954,14 +954,14 @@ impl<B: Brand> Scope<B> {
         impl<B: Brand> Drop for Unblock<'_, B> {
             fn drop(&mut self) {
                 let m = self.0.m();
-                m.heap.world.end_blocking(m.id);
+                m.heap.world.end_blocking(&m.id);
                 // Flush the cache if a collection made it stale meanwhile
                 // (and its collector did not).
                 self.0.after_collection();
             }
         }
         let m = self.m();
-        m.heap.world.begin_blocking(m.id);
+        m.heap.world.begin_blocking(&m.id);
         let _unblock = Unblock(self);
         f()
     }

@@ -292,3 +292,69 @@ fn heap_collect_sweeps_idle_mutators_garbage() {
     heap.collect();
     assert_eq!(DROPS.load(Ordering::SeqCst), 11);
 }
+
+/// Many short scopes on two threads (the lock-free enter and exit) while a
+/// third thread collects over and over, in verify mode: every collection
+/// flushes the caches of mutators it finds outside, so a mutator that
+/// entered without the collector noticing would corrupt its cache and the
+/// verifier's recount. Objects kept in roots must survive with their
+/// contents. Size: `SPANGC_STRESS_SCALE` (default 1).
+#[test]
+fn short_scopes_race_collections() {
+    spangc::brand!(Short);
+    let scale: u64 = std::env::var("SPANGC_STRESS_SCALE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
+    let heap = Heap::<Short>::new(Config::builder().verify(true).build().unwrap()).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let collector = {
+        let (heap, stop) = (heap.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut n = 0u64;
+            while !stop.load(Ordering::SeqCst) {
+                heap.collect();
+                n += 1;
+            }
+            n
+        })
+    };
+    let workers: Vec<_> = (0..2u64)
+        .map(|t| {
+            let heap = heap.clone();
+            std::thread::spawn(move || {
+                let mut m = heap.mutator();
+                let kept = m.enter(|cx| {
+                    cx.root(cx.alloc(Cell::<Short> {
+                        value: t,
+                        next: GcCell::new(None),
+                    }))
+                });
+                for i in 0..20_000 * scale {
+                    m.enter(|cx| {
+                        let c = cx.alloc(Cell::<Short> {
+                            value: i,
+                            next: GcCell::new(None),
+                        });
+                        assert_eq!(c.value, i);
+                        if i % 64 == 0 {
+                            kept.get(cx).next.set(cx, Some(c));
+                        }
+                    });
+                }
+                m.enter(|cx| {
+                    let k = kept.get(cx);
+                    assert_eq!(k.value, t);
+                    let last = k.next.get().expect("a kept object");
+                    assert_eq!(last.value % 64, 0);
+                });
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().unwrap();
+    }
+    stop.store(true, Ordering::SeqCst);
+    let collections = collector.join().unwrap();
+    assert!(collections > 0);
+}
