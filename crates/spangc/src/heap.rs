@@ -705,7 +705,10 @@ impl<B: Brand> Heap<B> {
     /// cleanup queued so far (those of objects found dead by sweeps that
     /// have happened). Call after [`Heap::collect`] to observe them.
     /// Finalizers set with `Scope::set_local_finalizer` run only in their
-    /// mutator's `Scope::run_finalizers`.
+    /// mutator's `Scope::run_finalizers`. When it returns, the finalizer
+    /// thread holds no handle to the heap, so dropping the last `Heap`
+    /// (and every `Mutator` and `Root`) right after tears the heap down on
+    /// the dropping thread.
     ///
     /// Panics where [`Heap::collect`] does.
     ///

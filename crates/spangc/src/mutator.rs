@@ -32,7 +32,7 @@ use crate::gc::Gc;
 use crate::heap::{Heap, HeapInner, Reason};
 use crate::layout::{TypeInfo, WithTail};
 use crate::root::Root;
-use crate::special::{Finalizer, FinalizerFn, LocalRun, SpecialData, ThreadBound};
+use crate::special::{Finalizer, FinalizerFn, Hooks, LocalRun, SpecialData, ThreadBound};
 use crate::trace::Trace;
 use crate::world::{CachePtr, MutatorId};
 use spangc_specials::Kind;
@@ -1013,7 +1013,7 @@ impl<B: Brand> Scope<B> {
             + 'static,
     {
         let heap = &self.m().heap;
-        heap.hooks.ensure_thread(heap.this.clone());
+        Hooks::ensure_thread(&heap.hooks, heap.this.clone());
         let run: FinalizerFn<B> = Box::new(move |cx: &Scope<B>, addr| {
             // SAFETY: the finalizer job rooted the object until now, it is
             // of the type the finalizer was set for (re-branded with this
@@ -1140,7 +1140,7 @@ impl<B: Brand> Scope<B> {
         f: impl FnOnce() + Send + 'static,
     ) {
         let heap = &self.m().heap;
-        heap.hooks.ensure_thread(heap.this.clone());
+        Hooks::ensure_thread(&heap.hooks, heap.this.clone());
         let (span, off) = heap.locate(Gc::as_raw(gc));
         let added = heap.hooks.specials.add(
             heap.mheap.page_heap(),

@@ -51,7 +51,7 @@ use spangc_sweep::SweepHooks;
 use std::collections::{HashMap, VecDeque};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Condvar, Mutex, Weak as ArcWeak};
+use std::sync::{Arc, Condvar, Mutex, Weak as ArcWeak};
 use std::thread::JoinHandle;
 
 /// A finalizer, erased: runs with a scope and the object's address.
@@ -164,8 +164,11 @@ enum Job<B: Brand> {
 struct ThreadQueue<B: Brand> {
     jobs: VecDeque<Job<B>>,
     stop: bool,
-    /// Jobs taken and not finished, so `wait_idle` can tell when all ran.
-    running: usize,
+    /// Set while the finalizer thread holds a strong handle to the heap
+    /// (from before it takes its first job until after it has dropped
+    /// the handle), so that once `wait_thread_idle` returns, dropping the
+    /// last user handle tears the heap down on the user's thread.
+    busy: bool,
 }
 
 /// Sweep hooks and everything they feed. See the module docs.
@@ -199,7 +202,7 @@ impl<B: Brand> Hooks<B> {
             thread_queue: Mutex::new(ThreadQueue {
                 jobs: VecDeque::new(),
                 stop: false,
-                running: 0,
+                busy: false,
             }),
             thread_cv: Condvar::new(),
             thread: Mutex::new(None),
@@ -347,14 +350,15 @@ impl<B: Brand> Hooks<B> {
     }
 
     /// Starts the finalizer thread if it is not running.
-    pub(crate) fn ensure_thread(&self, heap: ArcWeak<HeapInner<B>>) {
+    pub(crate) fn ensure_thread(self: &Arc<Self>, heap: ArcWeak<HeapInner<B>>) {
         let mut t = lock(&self.thread);
         if t.is_some() {
             return;
         }
+        let hooks = self.clone();
         let spawned = std::thread::Builder::new()
             .name("spangc-finalizer".into())
-            .spawn(move || finalizer_thread(heap));
+            .spawn(move || finalizer_thread(&hooks, &heap));
         match spawned {
             Ok(h) => *t = Some(h),
             // Without a thread the jobs wait in the queue; the heap still
@@ -378,7 +382,7 @@ impl<B: Brand> Hooks<B> {
     /// Blocks until the finalizer thread's queue is empty and idle.
     pub(crate) fn wait_thread_idle(&self) {
         let mut q = lock(&self.thread_queue);
-        while !q.stop && (!q.jobs.is_empty() || q.running > 0) {
+        while !q.stop && (!q.jobs.is_empty() || q.busy) {
             q = self.thread_cv.wait(q).unwrap_or_else(|e| e.into_inner());
         }
     }
@@ -397,14 +401,14 @@ impl<B: Brand> Hooks<B> {
 }
 
 /// The finalizer thread: runs finalizers of `Send + Sync` objects and all
-/// cleanups. Holds only a weak reference to the heap, so it never keeps it
-/// alive; each finalizer runs in a scope of its own so collections can
+/// cleanups. Holds only a weak reference to the heap while it waits, so it
+/// never keeps the heap alive; while it has work it holds a strong one and
+/// is `busy`, and it drops the handle before it clears `busy`, so a caller
+/// of `wait_finalizers` that then drops the last `Heap` sees the heap torn
+/// down at once. Each job runs in a scope of its own so collections can
 /// happen between them.
-fn finalizer_thread<B: Brand>(heap: ArcWeak<HeapInner<B>>) {
+fn finalizer_thread<B: Brand>(hooks: &Hooks<B>, heap: &ArcWeak<HeapInner<B>>) {
     loop {
-        let Some(h) = heap.upgrade() else { return };
-        let hooks = h.hooks.clone();
-        drop(h);
         {
             let mut q = lock(&hooks.thread_queue);
             while q.jobs.is_empty() && !q.stop {
@@ -413,43 +417,40 @@ fn finalizer_thread<B: Brand>(heap: ArcWeak<HeapInner<B>>) {
             if q.stop {
                 return;
             }
+            q.busy = true;
         }
-        let Some(h) = heap.upgrade() else { return };
-        let mut m = crate::mutator::Mutator::new(h);
-        loop {
-            // Take the job inside the scope: once out of the queue the
-            // object is no longer a root, so no collection may run until
-            // the finalizer has it.
-            let ran = m.enter(|cx| {
-                let job = {
-                    let mut q = lock(&hooks.thread_queue);
-                    let job = q.jobs.pop_front();
-                    q.running += usize::from(job.is_some());
-                    job
-                };
-                let Some(job) = job else { return false };
-                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match job {
-                    Job::Finalize(p) => {
-                        (p.run)(cx, p.addr);
-                        hooks.finalizers_run.fetch_add(1, Relaxed);
-                    }
-                    Job::Cleanup(f) => {
-                        f();
-                        hooks.cleanups_run.fetch_add(1, Relaxed);
-                    }
-                }));
-                if r.is_err() {
-                    tracing::error!(target: "spangc", "a finalizer or cleanup panicked");
-                }
-                lock(&hooks.thread_queue).running -= 1;
-                hooks.thread_cv.notify_all();
-                true
-            });
-            if !ran {
-                break;
-            }
+        if let Some(h) = heap.upgrade() {
+            run_jobs(hooks, crate::mutator::Mutator::new(h));
         }
+        lock(&hooks.thread_queue).busy = false;
+        hooks.thread_cv.notify_all();
     }
+}
+
+/// Runs queued jobs until the queue is empty, then drops the mutator (and
+/// with it the thread's strong handle to the heap).
+fn run_jobs<B: Brand>(hooks: &Hooks<B>, mut m: crate::mutator::Mutator<B>) {
+    // Take each job inside the scope: once out of the queue the object is
+    // no longer a root, so no collection may run until the finalizer has it.
+    while m.enter(|cx| {
+        let Some(job) = lock(&hooks.thread_queue).jobs.pop_front() else {
+            return false;
+        };
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match job {
+            Job::Finalize(p) => {
+                (p.run)(cx, p.addr);
+                hooks.finalizers_run.fetch_add(1, Relaxed);
+            }
+            Job::Cleanup(f) => {
+                f();
+                hooks.cleanups_run.fetch_add(1, Relaxed);
+            }
+        }));
+        if r.is_err() {
+            tracing::error!(target: "spangc", "a finalizer or cleanup panicked");
+        }
+        true
+    }) {}
 }
 
 /// Finds the roots the special records contribute to a collection (world

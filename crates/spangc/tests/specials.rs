@@ -168,6 +168,38 @@ fn cleanups_run_once_and_do_not_resurrect() {
     assert_eq!(heap.stats().special_records, 0);
 }
 
+/// Once `wait_finalizers` has returned, the finalizer thread holds no
+/// handle to the heap: dropping the last `Heap` tears it down on the spot
+/// and frees its brand, even when a cleanup upgraded a `WeakHeap` (a race
+/// here once left the brand taken for a moment after the drop).
+#[test]
+fn heap_drop_after_wait_finalizers_tears_down_at_once() {
+    spangc::brand!(Torn);
+    for round in 0..200 {
+        let heap = Heap::<Torn>::new(Config::default()).unwrap();
+        let mut m = heap.mutator();
+        m.enter(|cx| {
+            let o = obj(cx, round);
+            cx.add_external(64);
+            let weak = cx.heap().downgrade();
+            cx.add_cleanup(o, move || {
+                if let Some(heap) = weak.upgrade() {
+                    heap.sub_external(64);
+                }
+            });
+        });
+        heap.collect();
+        heap.wait_finalizers();
+        assert_eq!(heap.stats().external_bytes, 0);
+        drop(m);
+        drop(heap);
+        assert!(
+            Heap::<Torn>::new(Config::default()).is_ok(),
+            "round {round}: the brand is still taken after the last handle was dropped"
+        );
+    }
+}
+
 /// Weak references upgrade while their object lives, share one cell per
 /// object, and are cleared (and stay cleared) before the object's
 /// finalizer runs.
