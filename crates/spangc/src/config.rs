@@ -487,8 +487,10 @@ impl ConfigBuilder {
 
     /// Threads that mark in parallel during a collection (the collecting
     /// thread is one of them). Default: the available parallelism; 1 to
-    /// 256. Small heaps are marked by the collecting thread alone whatever
-    /// this says.
+    /// 256. A heap whose last collection marked less than 4 MiB is marked
+    /// by the collecting thread alone whatever this says (a second worker
+    /// costs more than it gains there; `Stats::mark_threads` tells how many
+    /// marked), except in [`verify`](ConfigBuilder::verify) mode.
     ///
     /// ```
     /// use spangc::Config;
@@ -534,7 +536,9 @@ impl ConfigBuilder {
 
     /// Whether to verify the whole heap after every collection and poison
     /// freed memory (slow; for tests and debugging). Default off. Verify
-    /// mode also checks every pointer stored through a cell.
+    /// mode also checks every pointer stored through a cell, and marks
+    /// with every mark thread however small the heap, so that tests reach
+    /// the parallel marker.
     ///
     /// ```
     /// # spangc::brand!(Doc);

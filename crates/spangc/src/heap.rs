@@ -250,10 +250,17 @@ pub(crate) struct HeapInner<B: Brand> {
 
 static NEXT_HEAP_ID: AtomicUsize = AtomicUsize::new(1);
 
-/// Below this many bytes marked by the previous collection, marking runs on
-/// the collecting thread only (about 0.1 ms of marking at ~6 ns per 16-byte
-/// object: less than waking the other mark threads costs).
-pub(crate) const PARALLEL_MARK_MIN: usize = 256 << 10;
+/// Below this many bytes marked by the previous collection (the minimum
+/// heap goal), marking runs on the collecting thread only. Two workers pay
+/// an atomic read-modify-write per mark bit instead of a plain store, and
+/// the wake-up of the mark threads, and on small heaps that costs more
+/// than the second thread gains: `spangc-bench compare churn --systems
+/// spangc-1,spangc-2` (4 MB marked per cycle, 500 cycles) took 0.99 s with
+/// two mark threads against 0.89 s with one at a 256 KiB threshold, 0.78 s
+/// against 0.79 s at 4 MiB; `threads` (more marked per cycle) still gains
+/// from the second thread at 4 MiB (0.237 s against 0.255) and no longer
+/// at 16 MiB.
+pub(crate) const PARALLEL_MARK_MIN: usize = 4 << 20;
 
 impl<B: Brand> Heap<B> {
     /// Creates a heap. Options not set in `config` come from `SPANGC_*`
@@ -903,12 +910,16 @@ impl<B: Brand> HeapInner<B> {
             &mut roots,
             &mut scan_from,
         );
-        // Waking the mark threads costs tens of microseconds (for many tiny
-        // collections, mostly kernel time): a heap whose last mark found
-        // less than PARALLEL_MARK_MIN is marked by this thread alone.
+        // A heap whose last mark found less than PARALLEL_MARK_MIN is
+        // marked by this thread alone; the first collection, with no last
+        // mark, judges by the live heap instead. Verify mode always uses
+        // every mark thread, so that tests on small heaps exercise the
+        // parallel marker.
         let last_marked = self.lock_cycle().heap_marked;
         let pool = self.mark_pool.as_ref().filter(|_| {
-            last_marked >= PARALLEL_MARK_MIN || heap_live_at_stop >= 4 * PARALLEL_MARK_MIN
+            self.config.verify
+                || last_marked >= PARALLEL_MARK_MIN
+                || (last_marked == 0 && heap_live_at_stop >= 2 * PARALLEL_MARK_MIN)
         });
         let marked = mark::mark(
             self.mheap.page_heap(),

@@ -179,3 +179,34 @@ fn std_types_allocate_and_root() {
         assert_eq!(t8.get(cx).7, 8);
     });
 }
+
+/// `Stats::mark_threads` tells how many threads marked: one for a heap
+/// under 4 MiB marked (a second worker costs more than it gains there),
+/// every configured thread once the heap is bigger, and always every
+/// thread in verify mode (tests on small heaps reach the parallel marker).
+#[test]
+fn mark_threads_follow_the_heap_size() {
+    spangc::brand!(Threads);
+    for verify in [false, true] {
+        let config = Config::builder()
+            .mark_threads(2)
+            .verify(verify)
+            .gc_percent(None)
+            .build()
+            .unwrap();
+        let heap = Heap::<Threads>::new(config).unwrap();
+        let mut m = heap.mutator();
+        let mib = vec![0u8; 1 << 20];
+        m.enter(|cx| {
+            let small = cx.root(cx.alloc_slice_copy(&mib));
+            cx.collect();
+            assert_eq!(cx.heap().stats().mark_threads, if verify { 2 } else { 1 });
+            // 8 MiB marked by this collection: the next uses both threads.
+            let big: Vec<_> = (0..8).map(|_| cx.root(cx.alloc_slice_copy(&mib))).collect();
+            cx.collect();
+            cx.collect();
+            assert_eq!(cx.heap().stats().mark_threads, 2);
+            drop((small, big));
+        });
+    }
+}
