@@ -158,13 +158,14 @@ impl fmt::Display for Stats {
         }
         writeln!(
             f,
-            "gc: {} collections, pause total {:.2} ms, max {:.2} ms, last {:.2} ms (mark {:.2} ms on {} threads)",
+            "gc: {} collections, pause total {:.2} ms, max {:.2} ms, last {:.2} ms (mark {:.2} ms on {} thread{})",
             self.gc_count,
             ms(self.pause_total_ns),
             ms(self.pause_max_ns),
             ms(self.pause_last_ns),
             ms(self.mark_last_ns),
             self.mark_threads,
+            if self.mark_threads == 1 { "" } else { "s" },
         )?;
         writeln!(
             f,

@@ -17,7 +17,8 @@
 //! 1. an *interval*: `state::with_exec` borrows the state's cells once
 //!    (`RefMut`s held for the whole interval, so the dispatch loop pays no
 //!    `RefCell` flag per instruction) and runs the dispatch loop, which
-//!    polls `Heap::safepoint_requested` after every instruction and
+//!    polls `Heap::safepoint_requested` after every instruction that may
+//!    allocate or that jumps backwards or between frames (`run.rs`) and
 //!    returns `Interval::Safepoint` when it says so, after writing the
 //!    running frame's `ip` back;
 //! 2. the *safepoint*: with every borrow dropped, `Mutation::safepoint`
