@@ -89,7 +89,8 @@ pub trait SpanBits {
     /// thread setting mark bits (one mark worker): a plain load and store
     /// instead of the atomic read-modify-write, which is 30% of
     /// single-threaded mark time on binary-trees (5.7 vs 8.0 ns per object,
-    /// `examples/mark_probe.rs` of the facade). Memory-safe either way
+    /// measured with the facade's mark probe of commit 7912b8a, since
+    /// replaced by `crates/spangc/benches/mark.rs`). Memory-safe either way
     /// (every access is atomic), but with a second concurrent marker a
     /// mark could be lost, so callers must know they are alone.
     fn set_marked_sole(&self, i: usize) -> bool;

@@ -396,7 +396,8 @@ impl Worker {
     /// a few objects later) was measured and dropped: on binary-trees,
     /// where children sit next to their parent, it broke the depth-first
     /// locality and cost 30% (8.0 -> 10.5 ns per object, one thread,
-    /// `examples/mark_probe.rs`).
+    /// with the mark probe of commit 7912b8a that `benches/mark.rs`
+    /// replaced).
     fn drain(&mut self, cx: &MarkCx<'_>) {
         let mut until_balance = BALANCE_EVERY;
         loop {
