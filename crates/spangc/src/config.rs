@@ -487,10 +487,11 @@ impl ConfigBuilder {
 
     /// Threads that mark in parallel during a collection (the collecting
     /// thread is one of them). Default: the available parallelism; 1 to
-    /// 256. A heap whose last collection marked less than 4 MiB is marked
-    /// by the collecting thread alone whatever this says (a second worker
-    /// costs more than it gains there; `Stats::mark_threads` tells how many
-    /// marked), except in [`verify`](ConfigBuilder::verify) mode.
+    /// 256. A heap whose last collection scanned fewer than 16,384 objects
+    /// with pointers is marked by the collecting thread alone whatever this
+    /// says (a second worker costs more than it gains there;
+    /// `Stats::mark_threads` tells how many marked), except in
+    /// [`verify`](ConfigBuilder::verify) mode.
     ///
     /// ```
     /// use spangc::Config;

@@ -193,6 +193,8 @@ struct CycleState {
     last_report: MarkReport,
     gc_count: u64,
     objects_marked: u64,
+    /// Objects with pointers the last mark scanned.
+    objects_scanned: usize,
     heap_marked: usize,
     pause_last_ns: u64,
     pause_max_ns: u64,
@@ -250,17 +252,19 @@ pub(crate) struct HeapInner<B: Brand> {
 
 static NEXT_HEAP_ID: AtomicUsize = AtomicUsize::new(1);
 
-/// Below this many bytes marked by the previous collection (the minimum
-/// heap goal), marking runs on the collecting thread only. Two workers pay
+/// Below this many objects with pointers scanned by the previous
+/// collection, marking runs on the collecting thread only. Two workers pay
 /// an atomic read-modify-write per mark bit instead of a plain store, and
-/// the wake-up of the mark threads, and on small heaps that costs more
-/// than the second thread gains: `spangc-bench compare churn --systems
-/// spangc-1,spangc-2` (4 MB marked per cycle, 500 cycles) took 0.99 s with
-/// two mark threads against 0.89 s with one at a 256 KiB threshold, 0.78 s
-/// against 0.79 s at 4 MiB; `threads` (more marked per cycle) still gains
-/// from the second thread at 4 MiB (0.237 s against 0.255) and no longer
-/// at 16 MiB.
-pub(crate) const PARALLEL_MARK_MIN: usize = 4 << 20;
+/// the wake-up of the mark threads, and only the scanning of objects with
+/// pointers can be shared: noscan objects are marked by whoever scans their
+/// parent. `spangc-bench compare churn --systems spangc-1,spangc-2` (100,000
+/// noscan records held by one array: 2 objects scanned per cycle, 500
+/// cycles) took 0.99 s with two mark threads against 0.89 s with one when
+/// every collection used both; the Lox interpreter's binary_trees (87,000
+/// objects scanned per cycle) pauses half as long with two as with one
+/// (`cargo bench -p lox --bench gc_overhead`: 65 against 113 ms in all).
+/// 16,384 objects is about 0.1 ms of scanning, a few times the wake-up.
+pub(crate) const PARALLEL_SCAN_MIN: usize = 16 << 10;
 
 impl<B: Brand> Heap<B> {
     /// Creates a heap. Options not set in `config` come from `SPANGC_*`
@@ -910,17 +914,18 @@ impl<B: Brand> HeapInner<B> {
             &mut roots,
             &mut scan_from,
         );
-        // A heap whose last mark found less than PARALLEL_MARK_MIN is
-        // marked by this thread alone; the first collection, with no last
-        // mark, judges by the live heap instead. Verify mode always uses
-        // every mark thread, so that tests on small heaps exercise the
-        // parallel marker.
-        let last_marked = self.lock_cycle().heap_marked;
-        let pool = self.mark_pool.as_ref().filter(|_| {
-            self.config.verify
-                || last_marked >= PARALLEL_MARK_MIN
-                || (last_marked == 0 && heap_live_at_stop >= 2 * PARALLEL_MARK_MIN)
-        });
+        // A heap whose last mark scanned fewer than PARALLEL_SCAN_MIN
+        // objects is marked by this thread alone; the first collection
+        // uses every thread. Verify mode always does, so that tests on
+        // small heaps exercise the parallel marker.
+        let (cycles, last_scanned) = {
+            let c = self.lock_cycle();
+            (c.gc_count, c.objects_scanned)
+        };
+        let pool = self
+            .mark_pool
+            .as_ref()
+            .filter(|_| self.config.verify || cycles == 0 || last_scanned >= PARALLEL_SCAN_MIN);
         let marked = mark::mark(
             self.mheap.page_heap(),
             &roots,
@@ -963,6 +968,7 @@ impl<B: Brand> HeapInner<B> {
         c.gc_count += 1;
         self.gc_count.store(c.gc_count, Relaxed);
         c.objects_marked = marked.objects as u64;
+        c.objects_scanned = marked.scanned;
         c.heap_marked = marked.bytes;
         c.pause_last_ns = pause_ns;
         c.pause_max_ns = c.pause_max_ns.max(pause_ns);

@@ -180,12 +180,14 @@ fn std_types_allocate_and_root() {
     });
 }
 
-/// `Stats::mark_threads` tells how many threads marked: one for a heap
-/// under 4 MiB marked (a second worker costs more than it gains there),
-/// every configured thread once the heap is bigger, and always every
-/// thread in verify mode (tests on small heaps reach the parallel marker).
+/// `Stats::mark_threads` tells how many threads marked: every configured
+/// thread for the first collection; then one while the last collection
+/// scanned fewer than 16,384 objects with pointers (noscan objects do not
+/// count: a second worker costs more than it gains there), every thread
+/// once it scanned more; and always every thread in verify mode (tests on
+/// small heaps reach the parallel marker).
 #[test]
-fn mark_threads_follow_the_heap_size() {
+fn mark_threads_follow_the_scan_work() {
     spangc::brand!(Threads);
     for verify in [false, true] {
         let config = Config::builder()
@@ -198,15 +200,20 @@ fn mark_threads_follow_the_heap_size() {
         let mut m = heap.mutator();
         let mib = vec![0u8; 1 << 20];
         m.enter(|cx| {
-            let small = cx.root(cx.alloc_slice_copy(&mib));
-            cx.collect();
-            assert_eq!(cx.heap().stats().mark_threads, if verify { 2 } else { 1 });
-            // 8 MiB marked by this collection: the next uses both threads.
-            let big: Vec<_> = (0..8).map(|_| cx.root(cx.alloc_slice_copy(&mib))).collect();
-            cx.collect();
-            cx.collect();
-            assert_eq!(cx.heap().stats().mark_threads, 2);
-            drop((small, big));
+            let threads = |cx: &mut Scope<Threads>| {
+                cx.collect();
+                cx.heap().stats().mark_threads
+            };
+            // 8 MiB of bytes: big, but nothing to scan.
+            let bytes: Vec<_> = (0..8).map(|_| cx.root(cx.alloc_slice_copy(&mib))).collect();
+            assert_eq!(threads(cx), 2, "the first collection");
+            assert_eq!(threads(cx), if verify { 2 } else { 1 });
+            // A tree of 32,767 nodes: the next collection scans them all,
+            // and the one after shares the work.
+            let nodes = cx.root(tree(cx, 14));
+            assert_eq!(threads(cx), if verify { 2 } else { 1 });
+            assert_eq!(threads(cx), 2);
+            drop((bytes, nodes));
         });
     }
 }
