@@ -32,6 +32,14 @@ use object::HeapError;
 use options::{Options, USAGE};
 use vm::{RunError, Vm};
 
+/// Writes a diagnostic to stderr. A closed or full stderr loses the
+/// message but never the exit code (`eprintln!` would panic, exit 101).
+macro_rules! diag {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(io::stderr(), $($arg)*);
+    }};
+}
+
 /// How running one piece of source ended; each has its exit code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Outcome {
@@ -56,8 +64,8 @@ fn main() -> ExitCode {
     let options = match Options::parse(std::env::args().skip(1)) {
         Ok(options) => options,
         Err(error) => {
-            eprintln!("lox: {error}");
-            eprintln!("{USAGE}");
+            diag!("lox: {error}");
+            diag!("{USAGE}");
             return ExitCode::from(64);
         }
     };
@@ -65,7 +73,7 @@ fn main() -> ExitCode {
     let mut vm = match Vm::new(options.heap_config(), out) {
         Ok(vm) => vm,
         Err(error) => {
-            eprintln!("lox: {error}");
+            diag!("lox: {error}");
             return ExitCode::from(match error {
                 HeapError::Config(_) => 64,
                 _ => 71,
@@ -86,7 +94,7 @@ fn run_file(vm: &mut Vm, path: &Path, options: &Options) -> Outcome {
     match fs::read_to_string(path) {
         Ok(source) => run_source(vm, &source, options),
         Err(error) => {
-            eprintln!("Could not read file \"{}\": {error}.", path.display());
+            diag!("Could not read file \"{}\": {error}.", path.display());
             Outcome::IoError
         }
     }
@@ -98,15 +106,17 @@ fn repl(vm: &mut Vm, options: &Options) -> Outcome {
     let mut stdin = io::stdin().lock();
     let mut line = String::new();
     loop {
-        print!("> ");
-        if io::stdout().flush().is_err() {
+        let mut stdout = io::stdout();
+        if write!(stdout, "> ").and_then(|()| stdout.flush()).is_err() {
             return Outcome::IoError;
         }
         line.clear();
         match stdin.read_line(&mut line) {
             Ok(0) => {
-                println!();
-                return Outcome::Ok;
+                return match writeln!(io::stdout()) {
+                    Ok(()) => Outcome::Ok,
+                    Err(_) => Outcome::IoError,
+                };
             }
             Ok(_) => {
                 if run_source(vm, &line, options) == Outcome::IoError {
@@ -114,7 +124,7 @@ fn repl(vm: &mut Vm, options: &Options) -> Outcome {
                 }
             }
             Err(error) => {
-                eprintln!("lox: reading stdin failed: {error}");
+                diag!("lox: reading stdin failed: {error}");
                 return Outcome::IoError;
             }
         }
@@ -126,22 +136,24 @@ fn run_source(vm: &mut Vm, source: &str, options: &Options) -> Outcome {
         Ok(script) => script,
         Err(errors) => {
             for error in errors {
-                eprintln!("{error}");
+                diag!("{error}");
             }
             return Outcome::CompileError;
         }
     };
-    if options.disassemble {
-        print!("{}", disassemble::disassemble(&script));
+    if options.disassemble && write!(io::stdout(), "{}", disassemble::disassemble(&script)).is_err()
+    {
+        return Outcome::IoError;
     }
     match vm.interpret(script) {
         Ok(()) => Outcome::Ok,
         Err(RunError::Runtime(error)) => {
-            eprint!("{error}");
+            // The trace ends in a newline already.
+            let _ = write!(io::stderr(), "{error}");
             Outcome::RuntimeError
         }
         Err(RunError::Io(error)) => {
-            eprintln!("lox: writing output failed: {error}");
+            diag!("lox: writing output failed: {error}");
             Outcome::IoError
         }
     }
@@ -150,8 +162,8 @@ fn run_source(vm: &mut Vm, source: &str, options: &Options) -> Outcome {
 /// `--gc-stats`: spangc's report, on stderr so that it never mixes with
 /// the program's output.
 fn print_gc_stats(vm: &mut Vm) {
-    eprintln!("{}", vm.heap_stats());
-    eprintln!(
+    diag!("{}", vm.heap_stats());
+    diag!(
         "strings: {} interned (a weak set: dead strings leave it at each collection)",
         vm.strings_interned()
     );

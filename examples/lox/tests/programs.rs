@@ -222,6 +222,37 @@ fn missing_file_exits_74() {
     );
 }
 
+/// A reader that went away (`lox script | head`) loses the diagnostics,
+/// never the exit code: a runtime error still exits 70 with stderr
+/// closed, and a compile error 65 (Rust's `eprintln!` would panic there
+/// and exit 101).
+#[test]
+fn closed_stderr_keeps_the_exit_code() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    // Some work first, so the pipe's reader is gone before anything is
+    // written; then a deep recursion, whose trace is long.
+    let runtime = dir.join("closed_stderr_runtime.lox");
+    std::fs::write(
+        &runtime,
+        "var n = 0; while (n < 200000) n = n + 1;\nfun f() { f(); }\nf();\n",
+    )
+    .unwrap();
+    let compile = dir.join("closed_stderr_compile.lox");
+    std::fs::write(&compile, "var n = 0; while (n < 200000) n = n + 1;\nprint 1 +;\n").unwrap();
+    for (script, code) in [(&runtime, 70), (&compile, 65)] {
+        let mut child = lox()
+            .arg(script)
+            .arg("--gc-stats")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("lox runs");
+        drop(child.stderr.take());
+        let status = child.wait().expect("lox exits");
+        assert_eq!(status.code(), Some(code), "{}", script.display());
+    }
+}
+
 /// The figures of a `--gc-stats` report (spangc's `Stats` display), as
 /// the tests need them.
 #[derive(Debug)]
