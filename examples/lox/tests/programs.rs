@@ -238,7 +238,11 @@ fn closed_stderr_keeps_the_exit_code() {
     )
     .unwrap();
     let compile = dir.join("closed_stderr_compile.lox");
-    std::fs::write(&compile, "var n = 0; while (n < 200000) n = n + 1;\nprint 1 +;\n").unwrap();
+    std::fs::write(
+        &compile,
+        "var n = 0; while (n < 200000) n = n + 1;\nprint 1 +;\n",
+    )
+    .unwrap();
     for (script, code) in [(&runtime, 70), (&compile, 65)] {
         let mut child = lox()
             .arg(script)
