@@ -4,7 +4,9 @@
 //! The world is stopped while marking, so the object graph does not change
 //! underneath and no write barrier is needed. `mark_threads` workers run at
 //! once (the collecting thread and `mark_threads - 1` threads of a rayon
-//! pool), each with:
+//! pool), or the collecting thread alone when the last collection scanned
+//! too little to share (`PARALLEL_SCAN_MIN` in `heap.rs`: a lone worker
+//! sets mark bits with plain stores and wakes no one), each with:
 //!
 //! * a local stack of grey objects (a plain `Vec`: pushing and popping it
 //!   costs no atomics), and
