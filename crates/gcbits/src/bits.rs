@@ -95,6 +95,12 @@ pub trait SpanBits {
     /// mark could be lost, so callers must know they are alone.
     fn set_marked_sole(&self, i: usize) -> bool;
 
+    /// Sets the mark bits `mask` of mark word `word` (slots `64 * word ..`)
+    /// in one atomic OR and returns those of them that were clear before:
+    /// the objects this caller marked and must scan. Parallel markers
+    /// combine the marks of neighbouring objects into one such call.
+    fn set_marked_word(&self, word: usize, mask: u64) -> u64;
+
     /// Number of marked slots (popcount of the mark bits below `nelems`).
     fn count_marked(&self) -> u32;
 
@@ -389,6 +395,19 @@ pub(crate) fn set_marked_sole<S: SpanRecord + ?Sized>(s: &S, i: usize) -> bool {
 }
 
 #[inline]
+pub(crate) fn set_marked_word<S: SpanRecord + ?Sized>(s: &S, word: usize, mask: u64) -> u64 {
+    let (words, nelems) = words(s, Which::Mark);
+    // The highest slot the mask names (the lowest when the mask is empty,
+    // which is a caller's bug too).
+    let top = 64 * word + (63 - mask.leading_zeros().min(63) as usize);
+    if mask == 0 || top >= nelems as usize {
+        bad_index(s, "set_marked_word", top);
+    }
+    // Relaxed: as in `set_bit`; each bit is flipped by exactly one RMW.
+    mask & !words[word].fetch_or(mask, Relaxed)
+}
+
+#[inline]
 pub(crate) fn count_marked<S: SpanRecord + ?Sized>(s: &S) -> u32 {
     let (words, nelems) = words(s, Which::Mark);
     count_bits(words, nelems)
@@ -445,6 +464,10 @@ macro_rules! impl_span_bits {
             #[inline]
             fn set_marked_sole(&self, i: usize) -> bool {
                 $crate::bits::set_marked_sole(self, i)
+            }
+            #[inline]
+            fn set_marked_word(&self, word: usize, mask: u64) -> u64 {
+                $crate::bits::set_marked_word(self, word, mask)
             }
             #[inline]
             fn count_marked(&self) -> u32 {

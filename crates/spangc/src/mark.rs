@@ -309,12 +309,20 @@ pub(crate) struct Worker {
     last_span: *const spangc_arena::span::Span,
     last_start: usize,
     last_len: usize,
+    /// Marks not yet applied (workers that share the bits only): mark word
+    /// `pend_word` of `pend_span`, bits `pend_mask`. Neighbouring objects
+    /// (siblings allocated together) share a word, and one atomic OR for
+    /// them all costs what one OR per object did. Applied by `flush`
+    /// before the worker pops its next grey object.
+    pend_span: *const spangc_arena::span::Span,
+    pend_word: usize,
+    pend_mask: u64,
 }
 
 // SAFETY: `last_page_marked` is only compared, never dereferenced;
-// `last_span` is a span record of the heap being marked, which outlives the
-// mark phase and does not change while the world is stopped; the rest is
-// owned data and a crossbeam deque, which is `Send`.
+// `last_span` and `pend_span` are span records of the heap being marked,
+// which outlives the mark phase and does not change while the world is
+// stopped; the rest is owned data and a crossbeam deque, which is `Send`.
 unsafe impl Send for Worker {}
 
 impl Worker {
@@ -345,15 +353,53 @@ impl Worker {
             span
         };
         let idx = span.slot_index(a);
-        let already = if cx.sole {
-            span.set_marked_sole(idx)
-        } else {
-            span.set_marked(idx)
-        };
-        if already {
+        debug_assert_eq!(span.slot_addr(idx), a, "Gc to the inside of an object");
+        if cx.sole {
+            if !span.set_marked_sole(idx) {
+                self.marked(cx, span, addr);
+            }
             return;
         }
-        debug_assert_eq!(span.slot_addr(idx), a, "Gc to the inside of an object");
+        // Shared bits: look first (re-marks are common and a load is cheap),
+        // then add the bit to the pending word, applying the one pending
+        // before if this object's bit lives in another word.
+        if span.is_marked(idx) {
+            return;
+        }
+        let word = idx / 64;
+        if !(std::ptr::eq(span, self.pend_span) && word == self.pend_word) {
+            self.flush(cx);
+            self.pend_span = span;
+            self.pend_word = word;
+        }
+        self.pend_mask |= 1 << (idx % 64);
+    }
+
+    /// Applies the pending marks in one atomic OR and records the objects
+    /// whose bits this worker set (the others were marked meanwhile by
+    /// another worker, which scans them).
+    #[inline(always)]
+    fn flush(&mut self, cx: &MarkCx<'_>) {
+        if self.pend_mask == 0 {
+            return;
+        }
+        // SAFETY: `pend_span` was set with `pend_mask` by `mark` during
+        // this mark phase (see `Worker`).
+        let span = unsafe { &*self.pend_span };
+        let mut fresh = span.set_marked_word(self.pend_word, std::mem::take(&mut self.pend_mask));
+        while fresh != 0 {
+            let idx = 64 * self.pend_word + fresh.trailing_zeros() as usize;
+            fresh &= fresh - 1;
+            // SAFETY: the address of slot `idx` of an in-use span.
+            let addr = unsafe { NonNull::new_unchecked(span.slot_addr(idx) as *mut u8) };
+            self.marked(cx, span, addr);
+        }
+    }
+
+    /// Records an object this worker marked: its span's page mark, the
+    /// counts, and a grey entry if it has pointers to scan.
+    #[inline(always)]
+    fn marked(&mut self, cx: &MarkCx<'_>, span: &spangc_arena::span::Span, addr: NonNull<u8>) {
         if !std::ptr::eq(span, self.last_page_marked) {
             cx.pages.set_page_mark(span);
             self.last_page_marked = span;
@@ -406,7 +452,10 @@ impl Worker {
     fn drain(&mut self, cx: &MarkCx<'_>) {
         let mut until_balance = BALANCE_EVERY;
         loop {
-            while let Some(g) = self.local.pop() {
+            while let Some(g) = {
+                self.flush(cx);
+                self.local.pop()
+            } {
                 let mut t = Tracer {
                     kind: Kind::Mark { worker: self, cx },
                 };
@@ -543,6 +592,9 @@ pub(crate) fn mark(
                 last_span: std::ptr::null(),
                 last_start: 0,
                 last_len: 0,
+                pend_span: std::ptr::null(),
+                pend_word: 0,
+                pend_mask: 0,
             })
         })
         .collect();

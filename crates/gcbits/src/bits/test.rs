@@ -416,6 +416,73 @@ fn set_marked_parallel_one_winner_per_bit() {
     }
 }
 
+/// `set_marked_word` hands each bit to exactly one caller, whether it
+/// races with other word-wide calls or with `set_marked`, and reports
+/// exactly the bits that were clear.
+#[test]
+fn set_marked_word_one_winner_per_bit() {
+    const THREADS: usize = 4;
+    let rounds = if cfg!(miri) { 2 } else { 200 };
+    let n = MAX_NELEMS as usize;
+    for round in 0..rounds {
+        let f = Fixture::new(MAX_NELEMS);
+        let wins: Vec<Vec<bool>> = std::thread::scope(|sc| {
+            let hs: Vec<_> = (0..THREADS)
+                .map(|t| {
+                    let span = &f.span;
+                    sc.spawn(move || {
+                        let mut won = vec![false; n];
+                        if t == 0 {
+                            for (i, w) in won.iter_mut().enumerate() {
+                                *w = !span.set_marked(i);
+                            }
+                            return won;
+                        }
+                        // Masks of a few neighbouring slots, as a marker
+                        // combines siblings, in a different pattern per
+                        // thread and round.
+                        let mut i = (round * 5 + t) % 3;
+                        while i < n {
+                            let len = 1 + (i + t) % 4;
+                            let end = (i + len).min(n).min((i / 64 + 1) * 64);
+                            let mask = (i..end).fold(0u64, |m, j| m | 1 << (j % 64));
+                            let fresh = span.set_marked_word(i / 64, mask);
+                            assert_eq!(fresh & !mask, 0, "only bits of the mask");
+                            for (j, w) in won.iter_mut().enumerate().take(end).skip(i) {
+                                *w = fresh & (1 << (j % 64)) != 0;
+                            }
+                            i = end + t % 2;
+                        }
+                        won
+                    })
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for i in 0..n {
+            let winners = wins.iter().filter(|w| w[i]).count();
+            assert_eq!(winners, 1, "round {round}, bit {i}: {winners} winners");
+        }
+        assert_eq!(f.span.count_marked(), MAX_NELEMS);
+    }
+}
+
+#[test]
+fn set_marked_word_rejects_bits_past_nelems() {
+    let f = Fixture::new(65);
+    assert_eq!(f.span.set_marked_word(1, 1), 1, "slot 64 is the last");
+    assert_eq!(f.span.set_marked_word(1, 1), 0, "already set");
+    let r = std::panic::catch_unwind(|| f.span.set_marked_word(1, 0b10));
+    let e = r.unwrap_err();
+    let m = e.downcast_ref::<String>().unwrap();
+    assert!(
+        m.contains("set_marked_word(65) out of range in mock span nelems 65"),
+        "{m}"
+    );
+    assert!(std::panic::catch_unwind(|| f.span.set_marked_word(0, 0)).is_err());
+    assert!(std::panic::catch_unwind(|| f.span.set_marked_word(2, 1)).is_err());
+}
+
 #[test]
 fn null_bitmap_panics_with_span() {
     let span = MockSpan {
