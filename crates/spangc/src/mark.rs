@@ -40,12 +40,15 @@ use spangc_gcbits::SpanBits;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
+/// How a marker scans an object of one type (from its `TypeInfo`).
+type TraceFn = unsafe fn(NonNull<u8>, &mut Tracer<'_>);
+
 /// A grey object: marked, not yet scanned, with the function that scans
 /// it.
 #[derive(Clone, Copy)]
 struct Grey {
     addr: NonNull<u8>,
-    trace: unsafe fn(NonNull<u8>, &mut Tracer<'_>),
+    trace: TraceFn,
 }
 
 // SAFETY: a grey entry is an address and a function pointer; it moves
@@ -356,7 +359,8 @@ impl Worker {
         debug_assert_eq!(span.slot_addr(idx), a, "Gc to the inside of an object");
         if cx.sole {
             if !span.set_marked_sole(idx) {
-                self.marked(cx, span, addr);
+                let trace = self.span_marked(cx, span);
+                self.marked(span, trace, addr);
             }
             return;
         }
@@ -387,29 +391,45 @@ impl Worker {
         // this mark phase (see `Worker`).
         let span = unsafe { &*self.pend_span };
         let mut fresh = span.set_marked_word(self.pend_word, std::mem::take(&mut self.pend_mask));
+        if fresh == 0 {
+            return;
+        }
+        let trace = self.span_marked(cx, span);
         while fresh != 0 {
             let idx = 64 * self.pend_word + fresh.trailing_zeros() as usize;
             fresh &= fresh - 1;
             // SAFETY: the address of slot `idx` of an in-use span.
             let addr = unsafe { NonNull::new_unchecked(span.slot_addr(idx) as *mut u8) };
-            self.marked(cx, span, addr);
+            self.marked(span, trace, addr);
         }
     }
 
-    /// Records an object this worker marked: its span's page mark, the
-    /// counts, and a grey entry if it has pointers to scan.
+    /// Notes that this worker marked objects in `span` (its `page_marks`
+    /// bit) and returns the scan function of the span's objects (`None`
+    /// for noscan spans).
     #[inline(always)]
-    fn marked(&mut self, cx: &MarkCx<'_>, span: &spangc_arena::span::Span, addr: NonNull<u8>) {
+    fn span_marked(&mut self, cx: &MarkCx<'_>, span: &spangc_arena::span::Span) -> Option<TraceFn> {
         if !std::ptr::eq(span, self.last_page_marked) {
             cx.pages.set_page_mark(span);
             self.last_page_marked = span;
         }
-        self.bytes += span.elem_size();
-        self.objects += 1;
         // SAFETY: spans of this heap carry a type tag set by `Scope`'s
         // allocation path, the address of a `'static` TypeInfo.
-        let info = unsafe { TypeInfo::from_tag(span.type_tag()) };
-        if let Some(trace) = info.trace {
+        unsafe { TypeInfo::from_tag(span.type_tag()) }.trace
+    }
+
+    /// Records an object of `span` this worker marked: the counts, and a
+    /// grey entry if it has pointers to scan.
+    #[inline(always)]
+    fn marked(
+        &mut self,
+        span: &spangc_arena::span::Span,
+        trace: Option<TraceFn>,
+        addr: NonNull<u8>,
+    ) {
+        self.bytes += span.elem_size();
+        self.objects += 1;
+        if let Some(trace) = trace {
             // Start loading the object now; in a wide graph the scan of
             // its siblings' subtrees hides some of the latency. Cheap on a
             // tree, where the line is usually cached already
