@@ -17,8 +17,13 @@
 //!
 //! Marking an object (`Worker::mark`): find its span from the address
 //! (three dependent loads through the arena map), compute the slot index
-//! with the span's magic multiplier, and set the mark bit atomically; only
-//! the worker that flips the bit scans the object. The span's type record
+//! with the span's magic multiplier, and set the mark bit; only the worker
+//! that flips the bit scans the object. A lone worker sets bits with plain
+//! stores. Workers that share the bits gather the marks an object's scan
+//! makes per mark word and apply each word's with one atomic OR
+//! (`Worker::flush`, before the next grey object is popped, so the
+//! depth-first order holds): siblings allocated together share a word, and
+//! one `lock or` for four children costs what one did for one. The span's type record
 //! says how to scan it, or that it is noscan and needs no scan at all. The
 //! first mark in a span also sets the span's `page_marks` bit, which the
 //! page reclaimer uses to find wholly dead spans without looking inside.
