@@ -155,10 +155,10 @@ pub fn reserve(len: usize, align: usize, hint: Option<usize>) -> Result<NonNull<
 /// has not been unmapped.
 pub unsafe fn commit(ptr: NonNull<u8>, len: usize) -> Result<(), OsError> {
     check(ptr.as_ptr() as usize, len)?;
+    #[allow(clippy::disallowed_methods)]
     // SAFETY: the caller guarantees the range is our own mapping; changing
     // its protection affects no memory Rust code holds references into
     // (Reserved memory cannot be referenced: touching it faults).
-    #[allow(clippy::disallowed_methods)]
     let r = unsafe { libc::mprotect(ptr.as_ptr().cast(), len, libc::PROT_READ | libc::PROT_WRITE) };
     if r != 0 {
         return Err(OsError::Call {
@@ -178,10 +178,10 @@ pub unsafe fn commit(ptr: NonNull<u8>, len: usize) -> Result<(), OsError> {
 /// reference or pointer that will be dereferenced may point into it.
 pub unsafe fn decommit(ptr: NonNull<u8>, len: usize) -> Result<(), OsError> {
     check(ptr.as_ptr() as usize, len)?;
+    #[allow(clippy::disallowed_methods)]
     // SAFETY: the caller guarantees no one will read the range; mapping
     // fresh PROT_NONE pages over our own mapping (MAP_FIXED) drops the old
     // pages and keeps the address range reserved.
-    #[allow(clippy::disallowed_methods)]
     let p = unsafe {
         libc::mmap(
             ptr.as_ptr().cast(),
@@ -211,10 +211,10 @@ pub unsafe fn decommit(ptr: NonNull<u8>, len: usize) -> Result<(), OsError> {
 /// whose contents nobody needs: after the call it reads as zero.
 pub unsafe fn release(ptr: NonNull<u8>, len: usize) -> Result<(), OsError> {
     check(ptr.as_ptr() as usize, len)?;
+    #[allow(clippy::disallowed_methods)]
     // SAFETY: the caller guarantees the range is ours and its contents are
     // dead; MADV_DONTNEED on a private anonymous mapping only replaces the
     // contents with zero pages.
-    #[allow(clippy::disallowed_methods)]
     let r = unsafe { libc::madvise(ptr.as_ptr().cast(), len, libc::MADV_DONTNEED) };
     if r != 0 {
         return Err(OsError::Call {
@@ -234,8 +234,8 @@ pub unsafe fn release(ptr: NonNull<u8>, len: usize) -> Result<(), OsError> {
 /// use it afterwards.
 pub unsafe fn unmap(ptr: NonNull<u8>, len: usize) -> Result<(), OsError> {
     check(ptr.as_ptr() as usize, len)?;
-    // SAFETY: the caller guarantees the range is ours and dead.
     #[allow(clippy::disallowed_methods)]
+    // SAFETY: the caller guarantees the range is ours and dead.
     let r = unsafe { libc::munmap(ptr.as_ptr().cast(), len) };
     if r != 0 {
         return Err(OsError::Call {
@@ -327,9 +327,9 @@ const MEMBARRIER_CMD_PRIVATE_EXPEDITED: libc::c_long = 1 << 3;
 const MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED: libc::c_long = 1 << 4;
 
 fn mmap_none(hint: usize, len: usize) -> Result<usize, OsError> {
+    #[allow(clippy::disallowed_methods)]
     // SAFETY: a fresh anonymous PROT_NONE mapping without MAP_FIXED cannot
     // replace any existing mapping; `hint` is only advice.
-    #[allow(clippy::disallowed_methods)]
     let p = unsafe {
         libc::mmap(
             hint as *mut libc::c_void,

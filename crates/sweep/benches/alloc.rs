@@ -23,10 +23,12 @@
 //!
 //! Run: `cargo bench -p spangc-sweep --bench alloc`
 
+mod common;
+
 use bumpalo::Bump;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use spangc_arena::sizeclass::{SpanClass, size_to_class};
-use spangc_sweep::{MCache, Mheap, MheapConfig, SweepHooks};
+use spangc_sweep::{MCache, Mheap, SweepHooks};
 use std::hint::black_box;
 use std::ptr::NonNull;
 use std::sync::{Arc, Barrier};
@@ -50,12 +52,7 @@ impl SweepHooks for NoHooks {
 }
 
 fn new_heap() -> Arc<Mheap> {
-    let config = MheapConfig {
-        background_sweep: false,
-        background_scavenge: false,
-        poison: false,
-    };
-    Mheap::new(config, Arc::new(NoHooks)).unwrap()
+    common::quiet_heap(Arc::new(NoHooks))
 }
 
 /// A collection with nothing marked, swept at once: every object of the

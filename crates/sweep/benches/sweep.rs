@@ -21,10 +21,12 @@
 //!
 //! Run: `cargo bench -p spangc-sweep --bench sweep`
 
+mod common;
+
 use spangc_arena::sizeclass::{SpanClass, size_to_class};
 use spangc_arena::{PAGE_SIZE, PAGES_PER_ARENA};
 use spangc_gcbits::SpanBits;
-use spangc_sweep::{Mheap, MheapConfig, SweepHooks};
+use spangc_sweep::{Mheap, SweepHooks};
 use std::hint::black_box;
 use std::ptr::NonNull;
 use std::sync::Arc;
@@ -56,12 +58,7 @@ impl SweepHooks for Hooks {
 }
 
 fn new_heap() -> Arc<Mheap> {
-    let config = MheapConfig {
-        background_sweep: false,
-        background_scavenge: false,
-        poison: false,
-    };
-    Mheap::new(config, Arc::new(Hooks::default())).unwrap()
+    common::quiet_heap(Arc::new(Hooks::default()))
 }
 
 /// xorshift64*, for the random marks.

@@ -383,8 +383,10 @@ fn runs_stop_at_word_ends_and_nelems() {
     );
 }
 
-#[test]
-fn set_marked_parallel_one_winner_per_bit() {
+/// Runs `marker` on four threads against one fresh span per round, each
+/// thread returning which slots it won, and checks that every bit had
+/// exactly one winner and ended up set.
+fn race_for_bits(marker: impl Fn(&MockSpan, usize, usize) -> Vec<bool> + Sync) {
     const THREADS: usize = 4;
     let rounds = if cfg!(miri) { 2 } else { 200 };
     for round in 0..rounds {
@@ -392,28 +394,33 @@ fn set_marked_parallel_one_winner_per_bit() {
         let wins: Vec<Vec<bool>> = std::thread::scope(|sc| {
             let hs: Vec<_> = (0..THREADS)
                 .map(|t| {
-                    let span = &f.span;
-                    sc.spawn(move || {
-                        let n = MAX_NELEMS as usize;
-                        let mut won = vec![false; n];
-                        // Different orders per thread so they collide.
-                        for k in 0..n {
-                            let i = if t % 2 == 0 { k } else { n - 1 - k };
-                            let i = (i + round * 7) % n;
-                            won[i] = !span.set_marked(i);
-                        }
-                        won
-                    })
+                    let (span, marker) = (&f.span, &marker);
+                    sc.spawn(move || marker(span, t, round))
                 })
                 .collect();
             hs.into_iter().map(|h| h.join().unwrap()).collect()
         });
         for i in 0..MAX_NELEMS as usize {
             let winners = wins.iter().filter(|w| w[i]).count();
-            assert_eq!(winners, 1, "bit {i}: {winners} winners");
+            assert_eq!(winners, 1, "round {round}, bit {i}: {winners} winners");
         }
         assert_eq!(f.span.count_marked(), MAX_NELEMS);
     }
+}
+
+#[test]
+fn set_marked_parallel_one_winner_per_bit() {
+    race_for_bits(|span, t, round| {
+        let n = MAX_NELEMS as usize;
+        let mut won = vec![false; n];
+        // Different orders per thread so they collide.
+        for k in 0..n {
+            let i = if t % 2 == 0 { k } else { n - 1 - k };
+            let i = (i + round * 7) % n;
+            won[i] = !span.set_marked(i);
+        }
+        won
+    });
 }
 
 /// `set_marked_word` hands each bit to exactly one caller, whether it
@@ -421,50 +428,31 @@ fn set_marked_parallel_one_winner_per_bit() {
 /// exactly the bits that were clear.
 #[test]
 fn set_marked_word_one_winner_per_bit() {
-    const THREADS: usize = 4;
-    let rounds = if cfg!(miri) { 2 } else { 200 };
-    let n = MAX_NELEMS as usize;
-    for round in 0..rounds {
-        let f = Fixture::new(MAX_NELEMS);
-        let wins: Vec<Vec<bool>> = std::thread::scope(|sc| {
-            let hs: Vec<_> = (0..THREADS)
-                .map(|t| {
-                    let span = &f.span;
-                    sc.spawn(move || {
-                        let mut won = vec![false; n];
-                        if t == 0 {
-                            for (i, w) in won.iter_mut().enumerate() {
-                                *w = !span.set_marked(i);
-                            }
-                            return won;
-                        }
-                        // Masks of a few neighbouring slots, as a marker
-                        // combines siblings, in a different pattern per
-                        // thread and round.
-                        let mut i = (round * 5 + t) % 3;
-                        while i < n {
-                            let len = 1 + (i + t) % 4;
-                            let end = (i + len).min(n).min((i / 64 + 1) * 64);
-                            let mask = (i..end).fold(0u64, |m, j| m | 1 << (j % 64));
-                            let fresh = span.set_marked_word(i / 64, mask);
-                            assert_eq!(fresh & !mask, 0, "only bits of the mask");
-                            for (j, w) in won.iter_mut().enumerate().take(end).skip(i) {
-                                *w = fresh & (1 << (j % 64)) != 0;
-                            }
-                            i = end + t % 2;
-                        }
-                        won
-                    })
-                })
-                .collect();
-            hs.into_iter().map(|h| h.join().unwrap()).collect()
-        });
-        for i in 0..n {
-            let winners = wins.iter().filter(|w| w[i]).count();
-            assert_eq!(winners, 1, "round {round}, bit {i}: {winners} winners");
+    race_for_bits(|span, t, round| {
+        let n = MAX_NELEMS as usize;
+        let mut won = vec![false; n];
+        if t == 0 {
+            for (i, w) in won.iter_mut().enumerate() {
+                *w = !span.set_marked(i);
+            }
+            return won;
         }
-        assert_eq!(f.span.count_marked(), MAX_NELEMS);
-    }
+        // Masks of a few neighbouring slots, as a marker combines
+        // siblings, in a different pattern per thread and round.
+        let mut i = (round * 5 + t) % 3;
+        while i < n {
+            let len = 1 + (i + t) % 4;
+            let end = (i + len).min(n).min((i / 64 + 1) * 64);
+            let mask = (i..end).fold(0u64, |m, j| m | 1 << (j % 64));
+            let fresh = span.set_marked_word(i / 64, mask);
+            assert_eq!(fresh & !mask, 0, "only bits of the mask");
+            for (j, w) in won.iter_mut().enumerate().take(end).skip(i) {
+                *w = fresh & (1 << (j % 64)) != 0;
+            }
+            i = end + t % 2;
+        }
+        won
+    });
 }
 
 #[test]
