@@ -419,11 +419,16 @@ fn finalizer_thread<B: Brand>(hooks: &Hooks<B>, heap: &ArcWeak<HeapInner<B>>) {
             }
             q.busy = true;
         }
-        if let Some(h) = heap.upgrade() {
-            run_jobs(hooks, crate::mutator::Mutator::new(h));
-        }
+        let alive = heap
+            .upgrade()
+            .map(|h| run_jobs(hooks, crate::mutator::Mutator::new(h)));
         lock(&hooks.thread_queue).busy = false;
         hooks.thread_cv.notify_all();
+        if alive.is_none() {
+            // The heap is being torn down (teardown stops this thread and
+            // drops the queued jobs); waiting for `stop` would spin.
+            return;
+        }
     }
 }
 

@@ -31,6 +31,16 @@ impl SweepHooks for CountFrees {
     }
 }
 
+/// A heap with no background threads: the test drives every sweep.
+fn driven_heap(poison: bool, hooks: Arc<dyn SweepHooks>) -> Arc<Mheap> {
+    let config = MheapConfig {
+        background_sweep: false,
+        background_scavenge: false,
+        poison,
+    };
+    Mheap::new(config, hooks).unwrap()
+}
+
 /// Collections across the wrap of the sweep generation counter, with a
 /// cache keeping its span across every collection (so the stale-cached
 /// state `h + 1` and the being-swept state `h - 1` occur at every value
@@ -39,12 +49,7 @@ impl SweepHooks for CountFrees {
 #[test]
 fn collections_across_the_sweepgen_wrap() {
     let hooks = Arc::new(CountFrees::default());
-    let config = MheapConfig {
-        background_sweep: false,
-        background_scavenge: false,
-        poison: true,
-    };
-    let heap = Mheap::new(config, hooks.clone()).unwrap();
+    let heap = driven_heap(true, hooks.clone());
     heap.set_sweepgen_for_test(SWEEPGEN_MASK - 7);
     let mut cache = heap.new_cache();
     let class = SpanClass::new(size_to_class(32).unwrap(), false);
@@ -124,12 +129,7 @@ impl SweepHooks for ResurrectAll {
 #[test]
 fn resurrected_objects_are_counted_live() {
     let hooks = Arc::new(ResurrectAll::default());
-    let config = MheapConfig {
-        background_sweep: false,
-        background_scavenge: false,
-        poison: true,
-    };
-    let heap = Mheap::new(config, hooks.clone()).unwrap();
+    let heap = driven_heap(true, hooks.clone());
     let mut cache = heap.new_cache();
     let class = SpanClass::new(size_to_class(48).unwrap(), false);
     let objs: Vec<usize> = (0..10)
@@ -154,12 +154,7 @@ fn resurrected_objects_are_counted_live() {
 }
 
 fn sampling_heap() -> Arc<Mheap> {
-    let config = MheapConfig {
-        background_sweep: false,
-        background_scavenge: false,
-        poison: false,
-    };
-    Mheap::new(config, Arc::new(CountFrees::default())).unwrap()
+    driven_heap(false, Arc::new(CountFrees::default()))
 }
 
 /// Gaps from a list, then none (`usize::MAX`).
