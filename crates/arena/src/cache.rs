@@ -50,6 +50,9 @@ use crate::{PAGE_SHIFT, PAGE_SIZE};
 /// Span records a cache keeps at most; it refills to half.
 const RECORDS: usize = 16;
 
+/// Blocks a cache remembers having had, to ask for again (see "Locality").
+const RECENT_BLOCKS: usize = 32;
+
 /// A per-thread cache of free pages. See the module documentation.
 pub struct PageCache {
     /// Address of the cached block (0: none yet).
@@ -65,6 +68,10 @@ pub struct PageCache {
     heap: Option<Arc<Shared>>,
     /// This cache's share of the bound heap's counters, registered with it.
     counters: Option<Arc<CacheCounters>>,
+    /// The blocks this cache took last, oldest first from `recent_next`
+    /// (0: none), tried before the lowest free block (see "Locality").
+    recent: [usize; RECENT_BLOCKS],
+    recent_next: usize,
 }
 
 // SAFETY: the record pointers refer to records in the pool of `heap`, which
@@ -104,6 +111,8 @@ impl PageCache {
             nrecords: 0,
             heap: None,
             counters: None,
+            recent: [0; RECENT_BLOCKS],
+            recent_next: 0,
         }
     }
 
@@ -179,6 +188,7 @@ impl PageCache {
         if let (Some(h), Some(c)) = (self.heap.take(), self.counters.take()) {
             h.counters.unregister(&c);
         }
+        self.recent = [0; RECENT_BLOCKS];
     }
 
     /// This cache's share of the counters, if it is bound to `shared`.
@@ -204,6 +214,23 @@ impl PageCache {
             self.nrecords += 1;
         }
         Ok(())
+    }
+
+    /// One of the blocks this cache had before, newest first, that has
+    /// free pages still holding data (see "Locality").
+    fn recent_block(&mut self, shared: &Shared, l: &mut Locked) -> Option<(usize, u64, u64)> {
+        (1..=RECENT_BLOCKS)
+            .map(|k| self.recent[(self.recent_next + RECENT_BLOCKS - k) % RECENT_BLOCKS])
+            .filter(|&b| b != 0)
+            .find_map(|b| l.pages.take_dirty_block_at(&shared.arenas, b))
+    }
+
+    /// Notes `block` as the newest block this cache had (once).
+    fn remember(&mut self, block: usize) {
+        if !self.recent.contains(&block) {
+            self.recent[self.recent_next] = block;
+            self.recent_next = (self.recent_next + 1) % RECENT_BLOCKS;
+        }
     }
 
     /// Takes `npages` (< 64) contiguous pages from the block: `(address,
@@ -246,17 +273,21 @@ impl PageCache {
         self.refill_records(&mut l)?;
         let rec = self.pop_record().expect("records just refilled");
         if self.free == 0 {
-            let block = match l.pages.take_block(&shared.arenas) {
+            let block = match self.recent_block(shared, &mut l) {
                 Some(b) => Some(b),
-                None => match shared.grow_locked(&mut l, 1) {
-                    Ok(()) => l.pages.take_block(&shared.arenas),
-                    Err(e) => {
-                        l.pool.put(rec);
-                        return Err(e);
-                    }
+                None => match l.pages.take_block(&shared.arenas) {
+                    Some(b) => Some(b),
+                    None => match shared.grow_locked(&mut l, 1) {
+                        Ok(()) => l.pages.take_block(&shared.arenas),
+                        Err(e) => {
+                            l.pool.put(rec);
+                            return Err(e);
+                        }
+                    },
                 },
             };
             if let Some((base, free, scav)) = block {
+                self.remember(base);
                 self.base = base;
                 self.free = free;
                 self.scav = scav;

@@ -145,3 +145,42 @@ fn cache_shares_of_the_in_use_count_survive_the_cache() {
     assert_eq!(h.stats().pages_in_use, 0);
     h.verify().unwrap();
 }
+
+/// Allocates the 64 one-page spans of a fresh block through `c`.
+fn fill_block<'h>(h: &'h PageHeap, c: &mut PageCache) -> Vec<&'h Span> {
+    (0..64)
+        .map(|_| h.alloc_span(1, class_1page(), 0, 0, Some(c)).unwrap())
+        .collect()
+}
+
+fn block_of(s: &Span) -> usize {
+    s.start() & !(64 * PAGE_SIZE - 1)
+}
+
+/// A cache whose block was freed by someone else (a sweeper) takes that
+/// block again before the heap's lowest free block, while its pages still
+/// hold data; once they are scavenged it takes the lowest again.
+#[test]
+fn cache_takes_its_own_dirty_block_back_first() {
+    for scavenge in [false, true] {
+        let h = heap();
+        let (mut a, mut b) = (PageCache::new(), PageCache::new());
+        let in_a = fill_block(&h, &mut a);
+        let in_b = fill_block(&h, &mut b);
+        let (block_a, block_b) = (block_of(in_a[0]), block_of(in_b[0]));
+        assert!(block_a < block_b, "caches fill the heap from the bottom");
+        for s in in_a.into_iter().chain(in_b) {
+            h.free_span(s, None);
+        }
+        if scavenge {
+            h.scavenge_all();
+        }
+        // b asks first: the lowest free block is a's.
+        let s = h.alloc_span(1, class_1page(), 0, 0, Some(&mut b)).unwrap();
+        let want = if scavenge { block_a } else { block_b };
+        assert_eq!(block_of(s), want, "scavenged: {scavenge}");
+        h.free_span(s, Some(&mut b));
+        drop((a, b));
+        h.verify().unwrap();
+    }
+}

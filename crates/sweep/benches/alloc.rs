@@ -11,6 +11,9 @@
 //!   the timed region;
 //! * `bumpalo`: `Bump::alloc([0u8; N])`, then one word written; the arena
 //!   is reset outside the timed region;
+//! * `bumpalo-swapped`: the same, but the arenas change threads between
+//!   chunks (a control: what bumpalo costs when, like a collected heap's
+//!   pages, its memory was last written by the other thread's core);
 //!
 //! on one thread, and on two threads at once (each with its own cache,
 //! `Vec` or arena; the figure is wall time per allocation per thread).
@@ -31,7 +34,7 @@ use spangc_arena::sizeclass::{SpanClass, size_to_class};
 use spangc_sweep::{MCache, Mheap, SweepHooks};
 use std::hint::black_box;
 use std::ptr::NonNull;
-use std::sync::{Arc, Barrier};
+use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
 /// Objects allocated between two untimed recycling steps.
@@ -203,6 +206,36 @@ fn run<const N: usize, A: Allocator<N>>(
     })
 }
 
+/// bumpalo with arenas that change threads: each chunk takes an arena from
+/// a shared pool and puts it back reset, so a thread often writes memory the
+/// other thread's core wrote last, as a collected heap's pages do when a
+/// collection frees them and another thread's cache takes them.
+struct SwappedBumpAlloc<'p> {
+    pool: &'p Mutex<Vec<Bump>>,
+    bump: Option<Bump>,
+}
+
+impl<const N: usize> Allocator<N> for SwappedBumpAlloc<'_> {
+    #[inline(never)]
+    fn alloc_n(&mut self, n: u64) {
+        let bump = self.bump.get_or_insert_with(|| {
+            let mut pool = self.pool.lock().unwrap();
+            pool.pop().unwrap_or_default()
+        });
+        for _ in 0..n {
+            let r = bump.alloc([0u8; N]);
+            r[0] = black_box(1);
+            black_box(r);
+        }
+    }
+    fn cleanup(&mut self) {
+        if let Some(mut bump) = self.bump.take() {
+            bump.reset();
+            self.pool.lock().unwrap().push(bump);
+        }
+    }
+}
+
 fn bench_size<const N: usize>(c: &mut Criterion) {
     let class = SpanClass::new(size_to_class(N).unwrap(), false);
     for threads in [1, 2] {
@@ -235,6 +268,14 @@ fn bench_size<const N: usize>(c: &mut Criterion) {
         });
         g.bench_function(BenchmarkId::new("bumpalo", N), |b| {
             let make = || BumpAlloc { bump: Bump::new() };
+            b.iter_custom(|iters| run::<N, _>(iters, threads, &make, &|| ()))
+        });
+        g.bench_function(BenchmarkId::new("bumpalo-swapped", N), |b| {
+            let pool = Mutex::new(Vec::new());
+            let make = || SwappedBumpAlloc {
+                pool: &pool,
+                bump: None,
+            };
             b.iter_custom(|iters| run::<N, _>(iters, threads, &make, &|| ()))
         });
         g.finish();

@@ -27,7 +27,7 @@
 
 use crate::background::Background;
 use crate::central::{Central, CentralKey};
-use crate::mcache::MCache;
+use crate::mcache::{LiveCredit, MCache};
 use crate::pacing::ProportionalSweep;
 use crate::reclaim::Reclaim;
 use crate::spanset::{SpanRef, SpanSet};
@@ -42,7 +42,7 @@ use std::fmt;
 use std::ptr::NonNull;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::sync::atomic::{AtomicU32, AtomicUsize};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 /// What the layer above does when objects die. Called by whichever thread
 /// sweeps (the background sweeper, an allocating mutator).
@@ -193,6 +193,9 @@ pub struct Mheap {
     /// Relaxed: exact whenever no thread is allocating or sweeping (the
     /// world stopped), which is when it is read as a count.
     pub(crate) large_spans_in_use: AtomicUsize,
+    /// Every live cache's `heap_live` credit (see `mcache.rs`, "Counting
+    /// heap_live"), for the verifier.
+    credits: Mutex<Vec<Arc<LiveCredit>>>,
     /// In-use spans at the last advance: each must be swept exactly once
     /// this generation ([`Mheap::verify`] checks it). Written with the
     /// world stopped.
@@ -227,6 +230,7 @@ impl Mheap {
             heap_live: AtomicUsize::new(0),
             counters: Counters::default(),
             large_spans_in_use: AtomicUsize::new(0),
+            credits: Mutex::default(),
             in_use_at_advance: AtomicUsize::new(0),
             swept_this_gen: AtomicUsize::new(0),
             poison: config.poison,
@@ -271,6 +275,27 @@ impl Mheap {
     #[inline]
     pub fn heap_live(&self) -> usize {
         self.heap_live.load(Relaxed)
+    }
+
+    /// Registers a new cache's `heap_live` credit.
+    pub(crate) fn register_credit(&self) -> Arc<LiveCredit> {
+        let credit = Arc::new(LiveCredit::default());
+        let mut credits = self.credits.lock().unwrap_or_else(|e| e.into_inner());
+        credits.push(credit.clone());
+        credit
+    }
+
+    /// Forgets a dropped cache's credit (given back already).
+    pub(crate) fn unregister_credit(&self, credit: &Arc<LiveCredit>) {
+        let mut credits = self.credits.lock().unwrap_or_else(|e| e.into_inner());
+        credits.retain(|c| !Arc::ptr_eq(c, credit));
+    }
+
+    /// The part of `heap_live` that caches added ahead of use.
+    pub(crate) fn credited_live(&self) -> usize {
+        let h = self.sweepgen();
+        let credits = self.credits.lock().unwrap_or_else(|e| e.into_inner());
+        credits.iter().map(|c| c.counted(h)).sum()
     }
 
     pub(crate) fn add_heap_live(&self, bytes: usize) {
@@ -419,9 +444,11 @@ impl Mheap {
     /// the span's, `None` for a large span).
     pub(crate) fn free_span(&self, span: &Span, central: Option<&Central>) {
         match central {
-            Some(c) => c.spans_in_use.fetch_sub(1, Relaxed),
-            None => self.large_spans_in_use.fetch_sub(1, Relaxed),
-        };
+            Some(c) => c.span_freed(),
+            None => {
+                self.large_spans_in_use.fetch_sub(1, Relaxed);
+            }
+        }
         self.counters.spans_freed.fetch_add(1, Relaxed);
         self.pages.free_span(span, None);
     }
@@ -482,7 +509,7 @@ impl Mheap {
             + centrals
                 .list
                 .iter()
-                .map(|c| c.spans_in_use.load(Relaxed))
+                .map(|c| c.spans_in_use())
                 .sum::<usize>()
     }
 
@@ -571,7 +598,7 @@ impl Mheap {
             .map(|c| crate::stats::ClassStats {
                 span_class: c.key.class,
                 type_tag: c.key.tag,
-                spans_in_use: c.spans_in_use.load(Relaxed),
+                spans_in_use: c.spans_in_use(),
                 objects_allocated: c.objects_allocated.load(Relaxed),
                 objects_freed: c.objects_freed.load(Relaxed),
             })

@@ -23,7 +23,8 @@
 //! 6. `heap_live` equals what the protocol says it is (module docs of
 //!    `mheap`): allocated bytes of swept small spans, whole spans for the
 //!    spans caches hold (a refill counts every free slot as live until the
-//!    cache gives the span back), and whole large spans.
+//!    cache gives the span back), whole large spans, and the caches'
+//!    credit (bytes added ahead of use, `mcache.rs`).
 
 use crate::central::CentralKey;
 use crate::mheap::Mheap;
@@ -224,7 +225,7 @@ impl Mheap {
         });
         for c in self.all_centrals() {
             let n = per_central.get(&c.key).copied().unwrap_or(0);
-            let said = c.spans_in_use.load(Relaxed);
+            let said = c.spans_in_use();
             f.check(said == n, || {
                 format!(
                     "central {:?} counts {said} spans in use, the walk found {n}",
@@ -232,6 +233,7 @@ impl Mheap {
                 )
             });
         }
+        let live = live + self.credited_live();
         let heap_live = self.heap_live();
         f.check(heap_live == live, || {
             format!(

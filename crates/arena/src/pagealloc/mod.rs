@@ -313,7 +313,44 @@ impl PageAlloc {
     /// its pages become allocated here; the cache owns the free ones.
     pub(crate) fn take_block(&mut self, table: &ArenaTable) -> Option<(usize, u64, u64)> {
         let first_free = self.find(table, 1)?;
-        let page = first_free >> PAGE_SHIFT;
+        let block = first_free & !(BLOCK_PAGES * PAGE_SIZE - 1);
+        let taken = self.take_block_at(table, block);
+        // Pages below `first_free` were allocated already, and the block is
+        // now allocated too.
+        self.search_addr = self.search_addr.max(block + BLOCK_PAGES * PAGE_SIZE);
+        taken
+    }
+
+    /// Like [`PageAlloc::take_block`], but the 64-page aligned block at
+    /// `block`, and only if it is in the heap and has a free page that is
+    /// not scavenged: a page cache asks for the blocks it had before first,
+    /// so that a thread goes on writing memory its own core wrote last (see
+    /// `crate::cache`), and a block of released pages holds nothing of
+    /// that. `search_addr` stays: taking pages cannot make it wrong.
+    pub(crate) fn take_dirty_block_at(
+        &mut self,
+        table: &ArenaTable,
+        block: usize,
+    ) -> Option<(usize, u64, u64)> {
+        debug_assert_eq!(
+            block % (BLOCK_PAGES * PAGE_SIZE),
+            0,
+            "unaligned block {block:#x}"
+        );
+        table.arena_of(block)?;
+        let page = block >> PAGE_SHIFT;
+        let (ci, w) = (page / CHUNK_PAGES, (page % CHUNK_PAGES) / BLOCK_PAGES);
+        let (a, sc) = Self::chunk_words(table, ci);
+        if !a[w].load(Relaxed) & !sc[w].load(Relaxed) == 0 {
+            return None;
+        }
+        self.take_block_at(table, block)
+    }
+
+    /// Takes the block at `block` (aligned, in the heap) whole: its free
+    /// and scavenged masks.
+    fn take_block_at(&mut self, table: &ArenaTable, block: usize) -> Option<(usize, u64, u64)> {
+        let page = block >> PAGE_SHIFT;
         let ci = page / CHUNK_PAGES;
         let w = (page % CHUNK_PAGES) / BLOCK_PAGES;
         let mut c = Self::load_chunk(table, ci);
@@ -323,10 +360,6 @@ impl PageAlloc {
         c.scav[w] = 0;
         self.store_chunk(table, ci, &c);
         self.update_parents(ci, ci);
-        let block = first_free & !(BLOCK_PAGES * PAGE_SIZE - 1);
-        // Pages below `first_free` were allocated already, and the block is
-        // now allocated too.
-        self.search_addr = self.search_addr.max(block + BLOCK_PAGES * PAGE_SIZE);
         Some((block, free, scav))
     }
 
