@@ -81,20 +81,13 @@
 //! it meanwhile; it is swept after a collection, when the cache gives it
 //! back stale, as any cached span is.
 //!
-//! # Counting heap_live
+//! # Counting spans
 //!
-//! A refill counts the new span's free slots into the heap's `heap_live`
-//! and takes the old span's unused ones out. One shared counter written by
-//! every allocating thread at every refill was a contended line (two
-//! threads, 256-byte objects: a third of the refill's own time, `perf
-//! annotate`). So the cache adds [`LIVE_CREDIT`] bytes at a time ahead of
-//! use and counts refills against that credit; it gives the credit back in
-//! [`MCache::release_all`], and drops it once a collection has reset
-//! `heap_live` to the bytes marked (the credit remembers its generation). `heap_live` runs at most
-//! `2 * LIVE_CREDIT` per cache ahead of the truth, and is exact whenever
-//! every cache has flushed (the verifier's condition). The span count of a
-//! central is split the same way: each slot counts the spans it takes from
-//! the page heap in its own `SpanShare`, which the central sums on read.
+//! A central's span count is split: each slot counts the spans it takes
+//! from the page heap in its own `SpanShare`, which the central sums on
+//! read. One counter per central, written by every allocating thread at
+//! every refill, was a contended line (two threads, 256-byte objects: a
+//! quarter of the refill's own time, `perf annotate`).
 //!
 //! # Generations
 //!
@@ -114,18 +107,14 @@ use spangc_arena::{PAGE_SIZE, PageCache};
 use spangc_gcbits::{FreeRun, next_free_run};
 use std::ptr::NonNull;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize};
 
 const INITIAL_SLOTS: usize = 64;
 
 /// Full spans a cache keeps before handing them to their centrals (see
 /// "Retiring full spans").
 pub(crate) const RETIRE_BATCH: usize = 16;
-
-/// Bytes of `heap_live` a cache adds ahead of use (see "Counting
-/// heap_live").
-pub(crate) const LIVE_CREDIT: usize = 64 << 10;
 
 /// The fast path's part of a slot of the cache's table: 32 bytes, two to
 /// a cache line, apart from the rest of the slot ([`Slot`], same index).
@@ -358,67 +347,6 @@ fn home(key: usize, mask: usize) -> usize {
     (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) & mask
 }
 
-/// Bytes a cache added to `heap_live` ahead of use, and the generation they
-/// were added in (see "Counting heap_live"). Only the cache writes it
-/// (plain loads and stores); the verifier reads it with the world stopped.
-/// Own cache line, so that two caches never share one.
-#[repr(align(64))]
-#[derive(Default)]
-pub(crate) struct LiveCredit {
-    bytes: AtomicUsize,
-    generation: AtomicU32,
-}
-
-impl LiveCredit {
-    /// The credit that is part of `heap_live` in generation `h`.
-    pub(crate) fn counted(&self, h: u32) -> usize {
-        if self.generation.load(Relaxed) == h {
-            self.bytes.load(Relaxed)
-        } else {
-            0
-        }
-    }
-
-    /// The credit, emptied: 0 if it was added before the last mark, which
-    /// reset `heap_live` to the bytes marked.
-    fn take(&self, h: u32) -> usize {
-        let bytes = self.counted(h);
-        self.bytes.store(0, Relaxed);
-        bytes
-    }
-
-    fn set(&self, bytes: usize, h: u32) {
-        self.bytes.store(bytes, Relaxed);
-        self.generation.store(h, Relaxed);
-    }
-
-    /// Adds `bytes` that are counted in `heap_live` to the credit.
-    fn put(&self, heap: &Mheap, bytes: usize) {
-        let h = heap.sweepgen();
-        self.set(self.take(h) + bytes, h);
-    }
-
-    /// Adds `add` bytes to `heap_live` and takes `sub` out, through the
-    /// credit.
-    fn count(&self, heap: &Mheap, add: usize, sub: usize) {
-        let h = heap.sweepgen();
-        let have = self.take(h) + sub;
-        let left = if have >= add {
-            let left = have - add;
-            if left > 2 * LIVE_CREDIT {
-                heap.sub_heap_live(left - LIVE_CREDIT);
-                LIVE_CREDIT
-            } else {
-                left
-            }
-        } else {
-            heap.add_heap_live(add - have + LIVE_CREDIT);
-            LIVE_CREDIT
-        };
-        self.set(left, h);
-    }
-}
-
 /// A mutator's allocation cache. See the module docs.
 pub struct MCache {
     heap: Arc<Mheap>,
@@ -441,9 +369,6 @@ pub struct MCache {
     /// Full spans given up by refills and not yet handed to their centrals
     /// (see "Retiring full spans"), with their centrals.
     retired: Vec<(NonNull<Central>, NonNull<Span>)>,
-    /// Bytes added to the heap's `heap_live` ahead of use (see "Counting
-    /// heap_live"), registered with the heap for the verifier.
-    live_credit: Arc<LiveCredit>,
 }
 
 // SAFETY: the cache is used by one thread at a time (`&mut self`); the
@@ -470,7 +395,6 @@ impl MCache {
                 sampled: false,
             },
             retired: Vec::with_capacity(RETIRE_BATCH),
-            live_credit: heap.register_credit(),
             heap,
         }
     }
@@ -657,7 +581,7 @@ impl MCache {
     /// to the heap's stats.
     pub fn release_all(&mut self) {
         self.hand_back_retired();
-        let mut unused = self.live_credit.take(self.heap.sweepgen());
+        let mut unused = 0;
         for i in 0..self.slots.len() {
             unused += self.uncache(i);
             let slot = &mut self.slots[i];
@@ -752,24 +676,23 @@ impl MCache {
         let class = central.key.class;
         let heap = &*self.heap;
         // The old span's unused slots leave heap_live and the new span's
-        // free slots join it in one update, through the credit; pacing is
-        // told of both, and sweeps for the most the refill can add: the
-        // span and a fresh credit.
-        heap.deduct_sweep_credit(
-            class_npages(class.size_class()) * PAGE_SIZE + LIVE_CREDIT,
-            unused,
-        );
+        // free slots join it in one update (pacing is told of both).
+        heap.deduct_sweep_credit(class_npages(class.size_class()) * PAGE_SIZE, unused);
         let share = self.slots[i].spans.as_deref().expect("slot has a share");
         let span = match central.cache_span(heap, &mut self.page_cache, share) {
             Ok(span) => span,
             Err(e) => {
-                self.live_credit.put(heap, unused);
+                heap.sub_heap_live(unused);
                 self.slots[i].central = Some(central);
                 return Err(e);
             }
         };
         let free = (span.nelems() - span.alloc_count()) as usize * span.elem_size();
-        self.live_credit.count(heap, free, unused);
+        if free >= unused {
+            heap.add_heap_live(free - unused);
+        } else {
+            heap.sub_heap_live(unused - free);
+        }
         let allocated = span.alloc_count();
         let unflushed = self.slots[i].unflushed;
         self.runs[i] = Run {
@@ -877,7 +800,6 @@ impl MCache {
 impl Drop for MCache {
     fn drop(&mut self) {
         self.release_all();
-        self.heap.unregister_credit(&self.live_credit);
         for slot in self.slots.iter() {
             if let (Some(central), Some(share)) = (&slot.central, &slot.spans) {
                 central.drop_share(share);

@@ -27,7 +27,7 @@
 
 use crate::background::Background;
 use crate::central::{Central, CentralKey};
-use crate::mcache::{LiveCredit, MCache};
+use crate::mcache::MCache;
 use crate::pacing::ProportionalSweep;
 use crate::reclaim::Reclaim;
 use crate::spanset::{SpanRef, SpanSet};
@@ -42,7 +42,7 @@ use std::fmt;
 use std::ptr::NonNull;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::sync::atomic::{AtomicU32, AtomicUsize};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 
 /// What the layer above does when objects die. Called by whichever thread
 /// sweeps (the background sweeper, an allocating mutator).
@@ -193,9 +193,6 @@ pub struct Mheap {
     /// Relaxed: exact whenever no thread is allocating or sweeping (the
     /// world stopped), which is when it is read as a count.
     pub(crate) large_spans_in_use: AtomicUsize,
-    /// Every live cache's `heap_live` credit (see `mcache.rs`, "Counting
-    /// heap_live"), for the verifier.
-    credits: Mutex<Vec<Arc<LiveCredit>>>,
     /// In-use spans at the last advance: each must be swept exactly once
     /// this generation ([`Mheap::verify`] checks it). Written with the
     /// world stopped.
@@ -230,7 +227,6 @@ impl Mheap {
             heap_live: AtomicUsize::new(0),
             counters: Counters::default(),
             large_spans_in_use: AtomicUsize::new(0),
-            credits: Mutex::default(),
             in_use_at_advance: AtomicUsize::new(0),
             swept_this_gen: AtomicUsize::new(0),
             poison: config.poison,
@@ -275,27 +271,6 @@ impl Mheap {
     #[inline]
     pub fn heap_live(&self) -> usize {
         self.heap_live.load(Relaxed)
-    }
-
-    /// Registers a new cache's `heap_live` credit.
-    pub(crate) fn register_credit(&self) -> Arc<LiveCredit> {
-        let credit = Arc::new(LiveCredit::default());
-        let mut credits = self.credits.lock().unwrap_or_else(|e| e.into_inner());
-        credits.push(credit.clone());
-        credit
-    }
-
-    /// Forgets a dropped cache's credit (given back already).
-    pub(crate) fn unregister_credit(&self, credit: &Arc<LiveCredit>) {
-        let mut credits = self.credits.lock().unwrap_or_else(|e| e.into_inner());
-        credits.retain(|c| !Arc::ptr_eq(c, credit));
-    }
-
-    /// The part of `heap_live` that caches added ahead of use.
-    pub(crate) fn credited_live(&self) -> usize {
-        let h = self.sweepgen();
-        let credits = self.credits.lock().unwrap_or_else(|e| e.into_inner());
-        credits.iter().map(|c| c.counted(h)).sum()
     }
 
     pub(crate) fn add_heap_live(&self, bytes: usize) {

@@ -23,8 +23,7 @@
 //! 6. `heap_live` equals what the protocol says it is (module docs of
 //!    `mheap`): allocated bytes of swept small spans, whole spans for the
 //!    spans caches hold (a refill counts every free slot as live until the
-//!    cache gives the span back), whole large spans, and the caches'
-//!    credit (bytes added ahead of use, `mcache.rs`).
+//!    cache gives the span back), and whole large spans.
 
 use crate::central::CentralKey;
 use crate::mheap::Mheap;
@@ -233,7 +232,6 @@ impl Mheap {
                 )
             });
         }
-        let live = live + self.credited_live();
         let heap_live = self.heap_live();
         f.check(heap_live == live, || {
             format!(
