@@ -17,16 +17,34 @@
 //!
 //! Marking an object (`Worker::mark`): find its span from the address
 //! (three dependent loads through the arena map), compute the slot index
-//! with the span's magic multiplier, and set the mark bit; only the worker
-//! that flips the bit scans the object. A lone worker sets bits with plain
-//! stores. Workers that share the bits gather the marks an object's scan
-//! makes per mark word and apply each word's with one atomic OR
-//! (`Worker::flush`, before the next grey object is popped, so the
-//! depth-first order holds): siblings allocated together share a word, and
-//! one `lock or` for four children costs what one did for one. The span's type record
-//! says how to scan it, or that it is noscan and needs no scan at all. The
-//! first mark in a span also sets the span's `page_marks` bit, which the
-//! page reclaimer uses to find wholly dead spans without looking inside.
+//! with the span's magic multiplier, and set the mark bit. A lone worker
+//! sets bits with plain stores, and scans what it marked. The span's type
+//! record says how to scan an object, or that it is noscan and needs no
+//! scan at all. The first mark in a span also sets the span's `page_marks`
+//! bit, which the page reclaimer uses to find wholly dead spans without
+//! looking inside.
+//!
+//! # Pending marks
+//!
+//! Workers that share the bits need an atomic OR per mark, and a locked
+//! instruction per object was what kept two workers from scaling on a tree
+//! (1.22x). So a shared-bits worker keeps its new marks *pending*, per mark
+//! word, in a small direct-mapped table (`Worker::pend`, [`PENDING`]
+//! words), and turns the object grey at once; a word's marks are applied
+//! with one `fetch_or` when its entry is evicted, every [`FLUSH_EVERY`]
+//! objects scanned, and before the worker looks for work elsewhere (so when
+//! all workers are idle, every bit is set). A 64-bit mark word covers 64
+//! neighbouring slots, and a depth-first walk of objects allocated together
+//! (a subtree) stays in one word for dozens of marks: one locked
+//! instruction instead of dozens. Before marking, a worker looks at the bit
+//! and at its own pending word, so it never greys an object twice itself.
+//! Two workers can both grey an object whose bit neither has applied yet:
+//! both scan it (scanning only reads, and marking is idempotent), and only
+//! the one whose OR set the bit counts it, so the marked counts are exact
+//! (`smoke.rs`, `shared_children_are_counted_once_by_two_mark_threads`);
+//! `FLUSH_EVERY` bounds how long such duplicate work can go on. Tree of
+//! 1 GiB (`benches/mark.rs`), two workers against one: 1.61x-1.63x with the
+//! marks of one object's scan combined, 1.69x-1.77x with pending marks.
 //!
 //! Termination: a worker that finds no local work, nothing in its deque and
 //! nothing to steal counts itself idle; marking is over when all workers
@@ -70,6 +88,39 @@ const SHARE_MIN: usize = 2;
 /// line other workers write, so doing it per object made two workers
 /// slower than one (23 vs 8 ns per object on binary-trees).
 const BALANCE_EVERY: u32 = 32;
+
+/// Mark words whose pending marks a shared-bits worker keeps (see "Pending
+/// marks" in the module docs). A power of two.
+const PENDING: usize = 16;
+
+/// Objects a shared-bits worker scans before it applies its pending marks
+/// anyway, which bounds how long another worker can miss them (and so the
+/// work two workers can duplicate on a shared subgraph).
+const FLUSH_EVERY: u32 = 64;
+
+/// Marks a worker has made in one mark word and not yet applied.
+#[derive(Clone, Copy)]
+struct Pending {
+    span: *const spangc_arena::span::Span,
+    word: usize,
+    mask: u64,
+}
+
+impl Default for Pending {
+    fn default() -> Self {
+        Pending {
+            span: std::ptr::null(),
+            word: 0,
+            mask: 0,
+        }
+    }
+}
+
+/// The pending-marks entry for mark word `word` of `span`.
+#[inline(always)]
+fn pending_slot(span: &spangc_arena::span::Span, word: usize) -> usize {
+    ((std::ptr::from_ref(span) as usize >> 7) ^ word) & (PENDING - 1)
+}
 
 /// Handed to [`Trace::trace`]: reports the `Gc` pointers a value holds.
 ///
@@ -317,18 +368,15 @@ pub(crate) struct Worker {
     last_span: *const spangc_arena::span::Span,
     last_start: usize,
     last_len: usize,
-    /// Marks not yet applied (workers that share the bits only): mark word
-    /// `pend_word` of `pend_span`, bits `pend_mask`. Neighbouring objects
-    /// (siblings allocated together) share a word, and one atomic OR for
-    /// them all costs what one OR per object did. Applied by `flush`
-    /// before the worker pops its next grey object.
-    pend_span: *const spangc_arena::span::Span,
-    pend_word: usize,
-    pend_mask: u64,
+    /// Marks not yet applied (workers that share the bits only), per mark
+    /// word, direct-mapped (see "Pending marks" in the module docs).
+    pend: [Pending; PENDING],
+    /// Objects popped before the pending marks are applied anyway.
+    until_flush: u32,
 }
 
 // SAFETY: `last_page_marked` is only compared, never dereferenced;
-// `last_span` and `pend_span` are span records of the heap being marked,
+// `last_span` and the pending spans are span records of the heap being marked,
 // which outlives the mark phase and does not change while the world is
 // stopped; the rest is owned data and a crossbeam deque, which is `Send`.
 unsafe impl Send for Worker {}
@@ -370,43 +418,56 @@ impl Worker {
             return;
         }
         // Shared bits: look first (re-marks are common and a load is cheap),
-        // then add the bit to the pending word, applying the one pending
-        // before if this object's bit lives in another word.
+        // then in the pending marks; a new mark joins them and the object
+        // turns grey at once, before its bit is applied.
         if span.is_marked(idx) {
             return;
         }
-        let word = idx / 64;
-        if !(std::ptr::eq(span, self.pend_span) && word == self.pend_word) {
-            self.flush(cx);
-            self.pend_span = span;
-            self.pend_word = word;
-        }
-        self.pend_mask |= 1 << (idx % 64);
-    }
-
-    /// Applies the pending marks in one atomic OR and records the objects
-    /// whose bits this worker set (the others were marked meanwhile by
-    /// another worker, which scans them).
-    #[inline(always)]
-    fn flush(&mut self, cx: &MarkCx<'_>) {
-        if self.pend_mask == 0 {
-            return;
-        }
-        // SAFETY: `pend_span` was set with `pend_mask` by `mark` during
-        // this mark phase (see `Worker`).
-        let span = unsafe { &*self.pend_span };
-        let mut fresh = span.set_marked_word(self.pend_word, std::mem::take(&mut self.pend_mask));
-        if fresh == 0 {
-            return;
+        let (word, bit) = (idx / 64, 1u64 << (idx % 64));
+        let e = &mut self.pend[pending_slot(span, word)];
+        if std::ptr::eq(e.span, span) && e.word == word {
+            if e.mask & bit != 0 {
+                return;
+            }
+            e.mask |= bit;
+        } else {
+            let old = std::mem::replace(
+                e,
+                Pending {
+                    span,
+                    word,
+                    mask: bit,
+                },
+            );
+            self.apply(old);
         }
         let trace = self.span_marked(cx, span);
-        while fresh != 0 {
-            let idx = 64 * self.pend_word + fresh.trailing_zeros() as usize;
-            fresh &= fresh - 1;
-            // SAFETY: the address of slot `idx` of an in-use span.
-            let addr = unsafe { NonNull::new_unchecked(span.slot_addr(idx) as *mut u8) };
-            self.marked(span, trace, addr);
+        self.greyed(trace, addr);
+    }
+
+    /// Applies one word's pending marks with one atomic OR and counts the
+    /// objects whose bits this worker set (the others were marked
+    /// meanwhile by another worker, which counts them).
+    #[inline(always)]
+    fn apply(&mut self, p: Pending) {
+        if p.mask == 0 {
+            return;
         }
+        // SAFETY: pending spans were set by `mark` during this mark phase
+        // (see `Worker`).
+        let span = unsafe { &*p.span };
+        let fresh = span.set_marked_word(p.word, p.mask).count_ones() as usize;
+        self.objects += fresh;
+        self.bytes += fresh * span.elem_size();
+    }
+
+    /// Applies every pending mark.
+    fn flush(&mut self) {
+        for i in 0..PENDING {
+            let p = std::mem::take(&mut self.pend[i]);
+            self.apply(p);
+        }
+        self.until_flush = FLUSH_EVERY;
     }
 
     /// Notes that this worker marked objects in `span` (its `page_marks`
@@ -423,8 +484,8 @@ impl Worker {
         unsafe { TypeInfo::from_tag(span.type_tag()) }.trace
     }
 
-    /// Records an object of `span` this worker marked: the counts, and a
-    /// grey entry if it has pointers to scan.
+    /// Records an object of `span` this worker marked alone: the counts,
+    /// and a grey entry if it has pointers to scan.
     #[inline(always)]
     fn marked(
         &mut self,
@@ -434,6 +495,13 @@ impl Worker {
     ) {
         self.bytes += span.elem_size();
         self.objects += 1;
+        self.greyed(trace, addr);
+    }
+
+    /// Pushes a grey entry for an object just marked, if it has pointers
+    /// to scan.
+    #[inline(always)]
+    fn greyed(&mut self, trace: Option<TraceFn>, addr: NonNull<u8>) {
         if let Some(trace) = trace {
             // Start loading the object now; in a wide graph the scan of
             // its siblings' subtrees hides some of the latency. Cheap on a
@@ -477,10 +545,7 @@ impl Worker {
     fn drain(&mut self, cx: &MarkCx<'_>) {
         let mut until_balance = BALANCE_EVERY;
         loop {
-            while let Some(g) = {
-                self.flush(cx);
-                self.local.pop()
-            } {
+            while let Some(g) = self.local.pop() {
                 let mut t = Tracer {
                     kind: Kind::Mark { worker: self, cx },
                 };
@@ -488,6 +553,10 @@ impl Worker {
                 // of the object's own type, and the object is live (just
                 // marked) and unchanging (the world is stopped).
                 unsafe { (g.trace)(g.addr, &mut t) };
+                self.until_flush -= 1;
+                if self.until_flush == 0 {
+                    self.flush();
+                }
                 until_balance -= 1;
                 if until_balance == 0 {
                     until_balance = BALANCE_EVERY;
@@ -496,6 +565,9 @@ impl Worker {
                     }
                 }
             }
+            // Every mark is applied before this worker can count itself
+            // idle, so "all idle" means every mark bit is set.
+            self.flush();
             if !self.find_work(cx) {
                 return;
             }
@@ -617,9 +689,8 @@ pub(crate) fn mark(
                 last_span: std::ptr::null(),
                 last_start: 0,
                 last_len: 0,
-                pend_span: std::ptr::null(),
-                pend_word: 0,
-                pend_mask: 0,
+                pend: [Pending::default(); PENDING],
+                until_flush: FLUSH_EVERY,
             })
         })
         .collect();

@@ -217,3 +217,61 @@ fn mark_threads_follow_the_scan_work() {
         });
     }
 }
+
+/// Parallel marking counts every object once, however many parents it
+/// has: a lattice where every node below the top has two parents (the
+/// case where two mark workers race for the same child, each may scan it,
+/// and only the one whose atomic OR set the bit counts it) marks exactly
+/// as many objects and bytes with two threads as with one.
+#[test]
+fn shared_children_are_counted_once_by_two_mark_threads() {
+    spangc::brand!(Lattice);
+    const WIDTH: usize = 512;
+    const LAYERS: usize = 64;
+    let mut seen = Vec::new();
+    for threads in [1, 2] {
+        let config = Config::builder()
+            .mark_threads(threads)
+            .gc_percent(None)
+            .build()
+            .unwrap();
+        let heap = Heap::<Lattice>::new(config).unwrap();
+        let mut m = heap.mutator();
+        m.enter(|cx| {
+            let leaves = (0..WIDTH).map(|_| tree(cx, 0)).collect::<Vec<_>>();
+            let top = (1..LAYERS).fold(leaves, |below, _| {
+                (0..WIDTH)
+                    .map(|j| {
+                        cx.alloc(Node {
+                            left: Some(below[j]),
+                            right: Some(below[(j + 1) % WIDTH]),
+                        })
+                    })
+                    .collect()
+            });
+            let spine = top.iter().rev().fold(None, |next, &n| {
+                Some(cx.alloc(Node {
+                    left: Some(n),
+                    right: next,
+                }))
+            });
+            let root = cx.root(spine.unwrap());
+            for _ in 0..4 {
+                cx.collect();
+                let s = cx.heap().stats();
+                assert_eq!(s.mark_threads as usize, threads);
+                assert_eq!(
+                    s.objects_marked as usize,
+                    WIDTH * LAYERS + WIDTH,
+                    "{threads} threads"
+                );
+                seen.push(s.heap_marked_bytes);
+            }
+            drop(root);
+        });
+    }
+    assert!(
+        seen.windows(2).all(|w| w[0] == w[1]),
+        "marked bytes: {seen:?}"
+    );
+}
