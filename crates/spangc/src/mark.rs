@@ -368,6 +368,12 @@ pub(crate) struct Worker {
     last_span: *const spangc_arena::span::Span,
     last_start: usize,
     last_len: usize,
+    /// The scan function of `last_span`'s objects (its type record's),
+    /// looked up once per span change rather than per mark (two dependent
+    /// loads: the span's type tag, then the record). `benches/mark.rs`
+    /// tree of 512 MiB, medians of three interleaved runs: one thread
+    /// 46.3 -> 44.6 ms, two 27.8 -> 25.5 ms.
+    last_trace: Option<TraceFn>,
     /// Marks not yet applied (workers that share the bits only), per mark
     /// word, direct-mapped (see "Pending marks" in the module docs).
     pend: [Pending; PENDING],
@@ -406,6 +412,9 @@ impl Worker {
             self.last_span = span;
             self.last_start = span.start();
             self.last_len = span.limit() - span.start();
+            // SAFETY: spans of this heap carry a type tag set by `Scope`'s
+            // allocation path, the address of a `'static` TypeInfo.
+            self.last_trace = unsafe { TypeInfo::from_tag(span.type_tag()) }.trace;
             span
         };
         let idx = span.slot_index(a);
@@ -479,9 +488,11 @@ impl Worker {
             cx.pages.set_page_mark(span);
             self.last_page_marked = span;
         }
-        // SAFETY: spans of this heap carry a type tag set by `Scope`'s
-        // allocation path, the address of a `'static` TypeInfo.
-        unsafe { TypeInfo::from_tag(span.type_tag()) }.trace
+        debug_assert!(
+            std::ptr::eq(span, self.last_span),
+            "marked outside the last span"
+        );
+        self.last_trace
     }
 
     /// Records an object of `span` this worker marked alone: the counts,
@@ -689,6 +700,7 @@ pub(crate) fn mark(
                 last_span: std::ptr::null(),
                 last_start: 0,
                 last_len: 0,
+                last_trace: None,
                 pend: [Pending::default(); PENDING],
                 until_flush: FLUSH_EVERY,
             })
