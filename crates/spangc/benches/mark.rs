@@ -5,14 +5,15 @@
 //! pointing to four others, in two shapes: a *tree* (children allocated
 //! next to their parent, the friendliest layout) and a *random graph*
 //! (edges to uniformly random nodes, the hardest). Then it collects
-//! several times with each mark-thread count and prints the best and
-//! median mark time, mark throughput (GB/s and ns per object) and pause.
+//! several times with each mark-thread count, alternating on the one heap,
+//! and prints the best and median mark time, mark throughput (GB/s and ns
+//! per object), pause, and the median of each round's one-thread over
+//! two-thread time.
 //! Runs as `cargo bench -p spangc --bench mark`.
 
 use spangc::{Config, Gc, GcCell, Heap, Root, Scope, Trace};
 
 spangc::brand!(One);
-spangc::brand!(Two);
 
 /// An edge that may be empty.
 type Edge<'gc, B> = GcCell<Option<Gc<'gc, Node<'gc, B>, B>>>;
@@ -76,18 +77,47 @@ fn graph<'s, B: spangc::Brand>(cx: &'s Scope<B>, n: u64) -> Gc<'s, Table<'s, B>,
     cx.alloc(Table { nodes })
 }
 
+/// One thread count's figures over the rounds.
 struct Figures {
     best_ns: u64,
     median_ns: u64,
     pause_ns: u64,
-    objects: u64,
-    bytes: usize,
 }
 
-fn measure<B: spangc::Brand>(threads: usize, shape: &str, n: u64) -> Figures {
-    let heap = Heap::<B>::new(
+impl Figures {
+    fn of(mut marks: Vec<u64>, mut pauses: Vec<u64>) -> Figures {
+        marks.sort_unstable();
+        pauses.sort_unstable();
+        Figures {
+            best_ns: marks[0],
+            median_ns: marks[marks.len() / 2],
+            pause_ns: pauses[pauses.len() / 2],
+        }
+    }
+}
+
+/// What one shape measured: each thread count's figures, the heap marked,
+/// and the median over the rounds of one thread's time over two threads'.
+struct Measured {
+    one: Figures,
+    two: Figures,
+    objects: u64,
+    bytes: usize,
+    paired: f64,
+}
+
+/// Collections per thread count.
+const ROUNDS: usize = 7;
+
+/// Builds the shape on one heap with two mark threads, then collects
+/// [`ROUNDS`] times with one thread and with two, alternating
+/// (`Heap::set_mark_threads`): the two thread counts mark the same objects
+/// on the same pages, seconds apart, so neither where the pages landed nor
+/// a drift of the machine between two separate runs enters the ratio.
+fn measure(shape: &str, n: u64) -> Measured {
+    let heap = Heap::<One>::new(
         Config::builder()
-            .mark_threads(threads)
+            .mark_threads(2)
             .gc_percent(None)
             .build()
             .unwrap(),
@@ -95,31 +125,40 @@ fn measure<B: spangc::Brand>(threads: usize, shape: &str, n: u64) -> Figures {
     .unwrap();
     let mut m = heap.mutator();
     m.enter(|cx| {
-        let _root: Root<Node<'static, B>, B>;
-        let _table: Root<Table<'static, B>, B>;
+        let _root: Root<Node<'static, One>, One>;
+        let _table: Root<Table<'static, One>, One>;
         if shape == "tree" {
             _root = cx.root(tree(cx, n));
         } else {
             _table = cx.root(graph(cx, n));
         }
         cx.collect(); // warm-up; also finishes the sweep of the build
-        let mut marks = Vec::new();
-        let mut pauses = Vec::new();
-        for _ in 0..7 {
-            cx.collect();
-            let s = heap.stats();
-            marks.push(s.mark_last_ns);
-            pauses.push(s.pause_last_ns);
+        let mut marks = [Vec::new(), Vec::new()];
+        let mut pauses = [Vec::new(), Vec::new()];
+        let mut ratios = Vec::new();
+        for _ in 0..ROUNDS {
+            for threads in [1, 2] {
+                heap.set_mark_threads(threads).unwrap();
+                cx.collect();
+                let s = heap.stats();
+                assert_eq!(s.mark_threads as usize, threads);
+                marks[threads - 1].push(s.mark_last_ns);
+                pauses[threads - 1].push(s.pause_last_ns);
+            }
+            let round = marks.iter().map(|m| *m.last().unwrap() as f64);
+            let [one, two]: [f64; 2] = round.collect::<Vec<_>>().try_into().unwrap();
+            ratios.push(one / two);
         }
-        marks.sort_unstable();
-        pauses.sort_unstable();
+        ratios.sort_unstable_by(f64::total_cmp);
         let s = heap.stats();
-        Figures {
-            best_ns: marks[0],
-            median_ns: marks[marks.len() / 2],
-            pause_ns: pauses[pauses.len() / 2],
+        let [one, two] = marks;
+        let [p1, p2] = pauses;
+        Measured {
+            one: Figures::of(one, p1),
+            two: Figures::of(two, p2),
             objects: s.objects_marked,
             bytes: s.heap_marked_bytes,
+            paired: ratios[ratios.len() / 2],
         }
     })
 }
@@ -130,30 +169,33 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(1024);
     let n = mib * (1 << 20) / 64;
-    println!("mark throughput, {mib} MiB of 64-byte nodes ({n} objects), 7 collections each");
+    println!(
+        "mark throughput, {mib} MiB of 64-byte nodes ({n} objects), {ROUNDS} collections \
+         per thread count, alternating on one heap"
+    );
     println!(
         "{:<7} {:>7} {:>11} {:>11} {:>9} {:>9} {:>11}",
         "shape", "threads", "best ms", "median ms", "GB/s", "ns/obj", "pause ms"
     );
     for shape in ["tree", "graph"] {
-        let one = measure::<One>(1, shape, n);
-        let two = measure::<Two>(2, shape, n);
-        for (t, f) in [(1, &one), (2, &two)] {
+        let m = measure(shape, n);
+        for (t, f) in [(1, &m.one), (2, &m.two)] {
             println!(
                 "{:<7} {:>7} {:>11.1} {:>11.1} {:>9.2} {:>9.2} {:>11.1}",
                 shape,
                 t,
                 f.best_ns as f64 / 1e6,
                 f.median_ns as f64 / 1e6,
-                f.bytes as f64 / f.best_ns as f64,
-                f.best_ns as f64 / f.objects as f64,
+                m.bytes as f64 / f.best_ns as f64,
+                f.best_ns as f64 / m.objects as f64,
                 f.pause_ns as f64 / 1e6,
             );
         }
         println!(
-            "{shape}: 2 threads vs 1: {:.2}x faster (best), {:.2}x (median)",
-            one.best_ns as f64 / two.best_ns as f64,
-            one.median_ns as f64 / two.median_ns as f64
+            "{shape}: 2 threads vs 1: {:.2}x faster (best), {:.2}x (median), {:.2}x (median of the rounds' ratios)",
+            m.one.best_ns as f64 / m.two.best_ns as f64,
+            m.one.median_ns as f64 / m.two.median_ns as f64,
+            m.paired,
         );
     }
 }

@@ -247,6 +247,9 @@ pub(crate) struct HeapInner<B: Brand> {
     /// Completed collections, readable without the cycle lock.
     gc_count: AtomicU64,
     mark_pool: Option<rayon::ThreadPool>,
+    /// At most this many threads mark (1 to `config.mark_threads`);
+    /// changeable at run time.
+    mark_threads: AtomicUsize,
     _brand: PhantomData<fn() -> B>,
 }
 
@@ -339,6 +342,7 @@ impl<B: Brand> Heap<B> {
             external: AtomicUsize::new(0),
             gc_count: AtomicU64::new(0),
             mark_pool,
+            mark_threads: AtomicUsize::new(config.mark_threads),
             _brand: PhantomData,
         });
         std::mem::forget(flag); // HeapInner::drop clears it now.
@@ -551,6 +555,38 @@ impl<B: Brand> Heap<B> {
         let goals = pacer.goals();
         drop(c);
         self.inner.apply_goals(goals);
+        Ok(())
+    }
+
+    /// Changes how many threads mark, from 1 to the heap's configured
+    /// `mark_threads` (its mark threads are started by [`Heap::new`], so
+    /// this can use fewer, not more). Takes effect at the next collection;
+    /// a collection that has little to scan still marks on one thread
+    /// ([`Stats::mark_threads`](crate::Stats::mark_threads) tells how many
+    /// did). Out of range is an error naming `mark_threads`.
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// use spangc::Config;
+    ///
+    /// let heap = Heap::new(Config::builder().mark_threads(2).build().unwrap()).unwrap();
+    /// heap.set_mark_threads(1).unwrap();
+    /// heap.mutator().enter(|cx| cx.collect());
+    /// assert_eq!(heap.stats().mark_threads, 1);
+    /// let e = heap.set_mark_threads(3).unwrap_err();
+    /// assert_eq!((e.field, e.value.as_str()), ("mark_threads", "3"));
+    /// ```
+    pub fn set_mark_threads(&self, threads: usize) -> Result<(), ConfigError> {
+        if threads == 0 || threads > self.inner.config.mark_threads {
+            return Err(ConfigError {
+                field: "mark_threads",
+                env_var: None,
+                value: threads.to_string(),
+                expected: "a whole number from 1 to the mark_threads the heap was created with",
+            });
+        }
+        self.inner.mark_threads.store(threads, Relaxed);
         Ok(())
     }
 
@@ -922,15 +958,19 @@ impl<B: Brand> HeapInner<B> {
             let c = self.lock_cycle();
             (c.gc_count, c.objects_scanned)
         };
-        let pool = self
-            .mark_pool
-            .as_ref()
-            .filter(|_| self.config.verify || cycles == 0 || last_scanned >= PARALLEL_SCAN_MIN);
+        let threads = if self.config.verify || cycles == 0 || last_scanned >= PARALLEL_SCAN_MIN {
+            self.mark_threads.load(Relaxed)
+        } else {
+            1
+        };
         let marked = mark::mark(
             self.mheap.page_heap(),
             &roots,
             &scan_from,
-            pool,
+            self.mark_pool
+                .as_ref()
+                .filter(|_| threads > 1)
+                .map(|p| (p, threads)),
             self.config.verify,
         );
         let mark_ns = mark_start.elapsed().as_nanos() as u64;

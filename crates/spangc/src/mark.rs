@@ -672,17 +672,20 @@ pub(crate) struct MarkOutcome {
 /// Marks everything reachable from `roots`, and everything reachable from
 /// the objects in `scan_from` (but not those objects themselves: objects
 /// with finalizers), with `threads` workers: this thread plus
-/// `threads - 1` from `pool`. Then resolves weak tables to a fixpoint and
+/// `threads - 1` from `pool` (given as `(pool, threads)`, with `threads`
+/// at most one more than the pool's; one worker without it). Then
+/// resolves weak tables to a fixpoint and
 /// prunes their dead entries. The world must be stopped and every span
 /// swept, with fresh zeroed mark bits.
 pub(crate) fn mark(
     pages: &PageHeap,
     roots: &[NonNull<u8>],
     scan_from: &[NonNull<u8>],
-    pool: Option<&rayon::ThreadPool>,
+    pool: Option<(&rayon::ThreadPool, usize)>,
     strict: bool,
 ) -> MarkOutcome {
-    let threads = pool.map_or(1, |p| p.current_num_threads() + 1);
+    let threads = pool.map_or(1, |(p, n)| n.clamp(1, p.current_num_threads() + 1));
+    let pool = pool.map(|(p, _)| p);
     // Each worker on its own cache lines: workers write their counters
     // and stack length per object, and neighbours in one line made two
     // workers four times slower per object than one (benches/mark.rs,
