@@ -44,7 +44,7 @@ use crate::heap::{Locked, PageHeap, Shared};
 use crate::pagealloc::BLOCK_PAGES;
 use crate::pagealloc::chunk::find_bit_range64;
 use crate::span::Span;
-use crate::stats::CacheCounters;
+use crate::splitcount::CountShare;
 use crate::{PAGE_SHIFT, PAGE_SIZE};
 
 /// Span records a cache keeps at most; it refills to half.
@@ -67,7 +67,7 @@ pub struct PageCache {
     /// The heap this cache is bound to.
     heap: Option<Arc<Shared>>,
     /// This cache's share of the bound heap's counters, registered with it.
-    counters: Option<Arc<CacheCounters>>,
+    counters: Option<Arc<CountShare>>,
     /// The blocks this cache took last, oldest first from `recent_next`
     /// (0: none), tried before the lowest free block (see "Locality").
     recent: [usize; RECENT_BLOCKS],
@@ -177,22 +177,20 @@ impl PageCache {
             drop(l);
             self.unbind();
         }
-        let c = Arc::new(CacheCounters::default());
-        shared.counters.register(c.clone());
-        self.counters = Some(c);
+        self.counters = Some(shared.counters.in_use_pages.new_share());
         self.heap = Some(shared.clone());
     }
 
     /// Folds this cache's counters into its heap and forgets the heap.
     fn unbind(&mut self) {
         if let (Some(h), Some(c)) = (self.heap.take(), self.counters.take()) {
-            h.counters.unregister(&c);
+            h.counters.in_use_pages.drop_share(&c);
         }
         self.recent = [0; RECENT_BLOCKS];
     }
 
     /// This cache's share of the counters, if it is bound to `shared`.
-    pub(crate) fn counters_for(&self, shared: &Arc<Shared>) -> Option<&CacheCounters> {
+    pub(crate) fn counters_for(&self, shared: &Arc<Shared>) -> Option<&CountShare> {
         match &self.heap {
             Some(h) if Arc::ptr_eq(h, shared) => self.counters.as_deref(),
             _ => None,

@@ -60,7 +60,8 @@ use crate::scavenger::ScavengerState;
 use crate::sizeclass::{SpanClass, class_npages};
 use crate::span::{SWEEPGEN_DEAD, Span, SpanInit, SpanState};
 use crate::spanpool::SpanPool;
-use crate::stats::{CacheCounters, Counters, PageHeapStats};
+use crate::splitcount::CountShare;
+use crate::stats::{Counters, PageHeapStats};
 use crate::{ARENA_SIZE, PAGE_SHIFT, PAGE_SIZE, PAGES_PER_ARENA};
 
 /// Spans of fewer pages than this go through the page cache when one is
@@ -316,7 +317,7 @@ impl Shared {
         rec: NonNull<Span>,
         init: SpanInit,
         state: SpanState,
-        acct: Option<&CacheCounters>,
+        acct: Option<&CountShare>,
     ) -> &Span {
         // SAFETY: `rec` is a record of this heap's pool (taken from it or
         // from a page cache bound to this heap), alive as long as `self`.
@@ -340,7 +341,7 @@ impl Shared {
 
     /// The first half of freeing: checks the span is `from` and belongs to
     /// this heap, moves it to `Free`, and clears its per-page state.
-    fn retire(&self, span: &Span, from: SpanState, op: &str, acct: Option<&CacheCounters>) {
+    fn retire(&self, span: &Span, from: SpanState, op: &str, acct: Option<&CountShare>) {
         let start = span.start();
         let arena = self.arenas.arena_of(start);
         let ours = arena.is_some_and(|a| {
@@ -651,7 +652,7 @@ impl PageHeap {
     pub fn stats(&self) -> PageHeapStats {
         let c = &self.shared.counters;
         let sys = c.sys_pages.load(Relaxed);
-        let in_use = c.in_use_pages();
+        let in_use = c.in_use_pages.get();
         let manual = c.manual_pages.load(Relaxed);
         let released = c.released_pages.load(Relaxed);
         let idle = sys.saturating_sub(in_use + manual);

@@ -43,6 +43,7 @@ mod scavenger;
 pub mod sizeclass;
 pub mod span;
 mod spanpool;
+pub mod splitcount;
 mod stats;
 #[cfg(test)]
 mod tests;
@@ -57,6 +58,7 @@ pub use heap::{CACHE_MAX_PAGES, ObjectRef, PageHeap};
 pub use scavenger::{BG_UNIT_PAGES, MIN_WORK_NS};
 pub use sizeclass::{SizeClass, SpanClass, size_to_class};
 pub use span::{SWEEPGEN_DEAD, Span, SpanState};
+pub use splitcount::{CountShare, SplitCount};
 pub use stats::PageHeapStats;
 pub use verify::VerifyError;
 

@@ -22,31 +22,27 @@
 //! The counters are atomics updated with `Relaxed` where the pages move,
 //! some under the heap lock and some (page-cache allocations) without it;
 //! the in-use count is split between a shared counter and one share per
-//! page cache that only the cache's thread writes. A snapshot taken while
+//! page cache that only the cache's thread writes (`SplitCount`). A snapshot taken while
 //! other threads allocate may be off by the operations in flight; at quiescent points the identities hold exactly,
 //! and [`crate::PageHeap::verify`] re-derives every counter from the
 //! bitmaps and the span map.
 
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::atomic::{AtomicIsize, AtomicU64, AtomicUsize};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, AtomicUsize};
 
 use crate::PAGE_SIZE;
+use crate::splitcount::{CountShare, SplitCount};
 
 /// The live counters. Each says who updates it.
 #[derive(Default)]
 pub(crate) struct Counters {
     /// Pages of all arenas. Under the heap lock (growth).
     pub(crate) sys_pages: AtomicUsize,
-    /// Pages of in-use spans allocated or freed without a page cache; the
-    /// in-use count is this plus every registered cache's share (either
-    /// part may be negative alone: a span allocated through a cache may be
-    /// freed without one). `fetch_add`, with or without the heap lock.
-    pub(crate) in_use_pages: AtomicIsize,
-    /// The page caches bound to this heap, each with its share of the
-    /// in-use count. Registration, unregistration (which folds the share
-    /// into `in_use_pages`) and summing happen under this lock.
-    pub(crate) caches: Mutex<Vec<Arc<CacheCounters>>>,
+    /// Pages of in-use spans: a shared part (spans allocated or freed
+    /// without a page cache, `fetch_add`) and one share per page cache
+    /// bound to this heap, which only the cache's thread writes (see
+    /// `SplitCount`).
+    pub(crate) in_use_pages: SplitCount,
     /// Pages of manual spans. Under the heap lock.
     pub(crate) manual_pages: AtomicUsize,
     /// Free scavenged pages, in the bitmaps or in page caches.
@@ -61,63 +57,14 @@ pub(crate) struct Counters {
     pub(crate) scavenge_errors: AtomicU64,
 }
 
-/// One page cache's share of the counters. Written only by the thread that
-/// owns the cache, so an update is a plain load and store rather than a
-/// locked read-modify-write (which, on the page cache's lock-free path,
-/// cost about a third of an allocate + free pair); readers sum the shares.
-/// Aligned to a cache line so that caches of different threads never
-/// share one.
-#[repr(align(64))]
-#[derive(Default)]
-pub(crate) struct CacheCounters {
-    in_use_pages: AtomicIsize,
-}
-
-impl CacheCounters {
-    /// Adds `n` (owner thread only).
-    #[inline]
-    pub(crate) fn add_in_use(&self, n: isize) {
-        self.in_use_pages
-            .store(self.in_use_pages.load(Relaxed) + n, Relaxed);
-    }
-}
-
 impl Counters {
-    /// Pages of in-use spans: the shared count plus every cache's share.
-    pub(crate) fn in_use_pages(&self) -> usize {
-        let caches = self.caches.lock().unwrap_or_else(|e| e.into_inner());
-        let sum = caches
-            .iter()
-            .map(|c| c.in_use_pages.load(Relaxed))
-            .fold(self.in_use_pages.load(Relaxed), isize::wrapping_add);
-        sum.max(0) as usize
-    }
-
-    /// Registers a page cache's share.
-    pub(crate) fn register(&self, c: Arc<CacheCounters>) {
-        self.caches
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(c);
-    }
-
-    /// Folds a page cache's share into the shared count and forgets it.
-    pub(crate) fn unregister(&self, c: &Arc<CacheCounters>) {
-        let mut caches = self.caches.lock().unwrap_or_else(|e| e.into_inner());
-        self.in_use_pages
-            .fetch_add(c.in_use_pages.load(Relaxed), Relaxed);
-        caches.retain(|x| !Arc::ptr_eq(x, c));
-    }
-
     /// Adds `n` in-use pages to `cache`'s share if given, else to the
-    /// shared count.
+    /// shared part.
     #[inline]
-    pub(crate) fn add_in_use(&self, cache: Option<&CacheCounters>, n: isize) {
+    pub(crate) fn add_in_use(&self, cache: Option<&CountShare>, n: isize) {
         match cache {
-            Some(c) => c.add_in_use(n),
-            None => {
-                self.in_use_pages.fetch_add(n, Relaxed);
-            }
+            Some(c) => c.add(n),
+            None => self.in_use_pages.add(n),
         }
     }
 

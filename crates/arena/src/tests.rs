@@ -124,7 +124,7 @@ fn cache_shares_of_the_in_use_count_survive_the_cache() {
         })
         .collect();
     // Counted in the cache's share, which the shared counter does not hold.
-    assert_eq!(h.shared.counters.in_use_pages.load(Relaxed), 0);
+    assert_eq!(h.shared.counters.in_use_pages.shared_part(), 0);
     assert_eq!(h.stats().pages_in_use, 6);
     // Freed without the cache: the shared part goes negative meanwhile.
     h.free_span(spans[0], None);
@@ -132,7 +132,7 @@ fn cache_shares_of_the_in_use_count_survive_the_cache() {
     h.verify().unwrap();
     // Dropping the cache folds its share into the shared counter.
     drop(c);
-    assert_eq!(h.shared.counters.in_use_pages.load(Relaxed), 4);
+    assert_eq!(h.shared.counters.in_use_pages.shared_part(), 4);
     assert_eq!(h.stats().pages_in_use, 4);
     let mut d = PageCache::new();
     h.free_span(spans[1], Some(&mut d)); // not bound yet: shared counter

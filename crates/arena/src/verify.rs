@@ -150,7 +150,7 @@ impl PageHeap {
             covered_until <= bases.last().map_or(0, |b| b + ARENA_SIZE),
             "a span runs past the end of the heap"
         );
-        let counted_in_use = c.in_use_pages();
+        let counted_in_use = c.in_use_pages.get();
         let counted_manual = c.manual_pages.load(Relaxed);
         ensure!(
             in_use == counted_in_use,

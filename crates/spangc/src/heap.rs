@@ -257,8 +257,9 @@ static NEXT_HEAP_ID: AtomicUsize = AtomicUsize::new(1);
 
 /// Below this many objects with pointers scanned by the previous
 /// collection, marking runs on the collecting thread only. Two workers pay
-/// an atomic read-modify-write per mark bit instead of a plain store, and
-/// the wake-up of the mark threads, and only the scanning of objects with
+/// atomic read-modify-writes on the mark bits (one per mark word they
+/// touch, see `mark.rs`) instead of plain stores, and the wake-up of the
+/// mark threads, and only the scanning of objects with
 /// pointers can be shared: noscan objects are marked by whoever scans their
 /// parent. `spangc-bench compare churn --systems spangc-1,spangc-2` (100,000
 /// noscan records held by one array: 2 objects scanned per cycle, 500

@@ -564,9 +564,12 @@ impl Worker {
                 // of the object's own type, and the object is live (just
                 // marked) and unchanging (the world is stopped).
                 unsafe { (g.trace)(g.addr, &mut t) };
-                self.until_flush -= 1;
-                if self.until_flush == 0 {
-                    self.flush();
+                // A lone worker has no pending marks.
+                if !cx.sole {
+                    self.until_flush -= 1;
+                    if self.until_flush == 0 {
+                        self.flush();
+                    }
                 }
                 until_balance -= 1;
                 if until_balance == 0 {

@@ -180,6 +180,17 @@ fn std_types_allocate_and_root() {
     });
 }
 
+/// A heap that collects only when asked, marking on `threads` threads.
+fn collected_by_hand<B: Brand>(threads: usize, verify: bool) -> Heap<B> {
+    let config = Config::builder()
+        .mark_threads(threads)
+        .verify(verify)
+        .gc_percent(None)
+        .build()
+        .unwrap();
+    Heap::new(config).unwrap()
+}
+
 /// `Stats::mark_threads` tells how many threads marked: every configured
 /// thread for the first collection; then one while the last collection
 /// scanned fewer than 16,384 objects with pointers (noscan objects do not
@@ -190,13 +201,7 @@ fn std_types_allocate_and_root() {
 fn mark_threads_follow_the_scan_work() {
     spangc::brand!(Threads);
     for verify in [false, true] {
-        let config = Config::builder()
-            .mark_threads(2)
-            .verify(verify)
-            .gc_percent(None)
-            .build()
-            .unwrap();
-        let heap = Heap::<Threads>::new(config).unwrap();
+        let heap = collected_by_hand::<Threads>(2, verify);
         let mut m = heap.mutator();
         let mib = vec![0u8; 1 << 20];
         m.enter(|cx| {
@@ -230,12 +235,7 @@ fn shared_children_are_counted_once_by_two_mark_threads() {
     const LAYERS: usize = 64;
     let mut seen = Vec::new();
     for threads in [1, 2] {
-        let config = Config::builder()
-            .mark_threads(threads)
-            .gc_percent(None)
-            .build()
-            .unwrap();
-        let heap = Heap::<Lattice>::new(config).unwrap();
+        let heap = collected_by_hand::<Lattice>(threads, false);
         let mut m = heap.mutator();
         m.enter(|cx| {
             let leaves = (0..WIDTH).map(|_| tree(cx, 0)).collect::<Vec<_>>();

@@ -211,27 +211,23 @@ fn run<const N: usize, A: Allocator<N>>(
 /// other thread's core wrote last, as a collected heap's pages do when a
 /// collection frees them and another thread's cache takes them.
 struct SwappedBumpAlloc<'p> {
-    pool: &'p Mutex<Vec<Bump>>,
-    bump: Option<Bump>,
+    pool: &'p Mutex<Vec<BumpAlloc>>,
+    arena: Option<BumpAlloc>,
 }
 
 impl<const N: usize> Allocator<N> for SwappedBumpAlloc<'_> {
-    #[inline(never)]
     fn alloc_n(&mut self, n: u64) {
-        let bump = self.bump.get_or_insert_with(|| {
+        let arena = self.arena.get_or_insert_with(|| {
             let mut pool = self.pool.lock().unwrap();
-            pool.pop().unwrap_or_default()
+            pool.pop()
+                .unwrap_or_else(|| BumpAlloc { bump: Bump::new() })
         });
-        for _ in 0..n {
-            let r = bump.alloc([0u8; N]);
-            r[0] = black_box(1);
-            black_box(r);
-        }
+        Allocator::<N>::alloc_n(arena, n);
     }
     fn cleanup(&mut self) {
-        if let Some(mut bump) = self.bump.take() {
-            bump.reset();
-            self.pool.lock().unwrap().push(bump);
+        if let Some(mut arena) = self.arena.take() {
+            Allocator::<N>::cleanup(&mut arena);
+            self.pool.lock().unwrap().push(arena);
         }
     }
 }
@@ -274,7 +270,7 @@ fn bench_size<const N: usize>(c: &mut Criterion) {
             let pool = Mutex::new(Vec::new());
             let make = || SwappedBumpAlloc {
                 pool: &pool,
-                bump: None,
+                arena: None,
             };
             b.iter_custom(|iters| run::<N, _>(iters, threads, &make, &|| ()))
         });

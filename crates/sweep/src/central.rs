@@ -25,12 +25,12 @@ use crate::mheap::{AllocError, Mheap};
 use crate::spanset::SpanSet;
 use crate::sweep::{Dispose, Who};
 use crate::sweepgen::{SpanSweepState, SweepClaim, cache_word, publish_word, try_claim};
-use spangc_arena::PageCache;
 use spangc_arena::sizeclass::{SpanClass, class_npages};
 use spangc_arena::span::Span;
+use spangc_arena::{CountShare, PageCache, SplitCount};
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::atomic::{AtomicIsize, AtomicU64};
-use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 /// How many unswept spans one refill may sweep before it grows the heap
@@ -51,38 +51,18 @@ pub struct Central {
     pub(crate) key: CentralKey,
     partial: [SpanSet; 2],
     full: [SpanSet; 2],
-    /// Spans of this central in use (anywhere: sets or caches), less the
-    /// ones counted in the `shares`: minus the spans sweepers freed, plus
-    /// the shares of dropped caches.
-    spans_in_use: AtomicIsize,
-    /// Each cache slot's count of the spans it took from the page heap
-    /// for this central (see [`SpanShare`]).
-    shares: Mutex<Vec<Arc<SpanShare>>>,
+    /// Spans of this central in use (anywhere: sets or caches): each cache
+    /// slot counts the spans it takes from the page heap in its own share,
+    /// sweepers count the spans they free in the shared part. One counter
+    /// written by every allocating thread at every refill was a contended
+    /// line (two threads, 256-byte objects: a quarter of the refill's own
+    /// time, `perf annotate`); see `SplitCount`.
+    spans_in_use: SplitCount,
     /// Objects allocated from this central's spans, ever (added when the
     /// allocating cache flushes).
     pub(crate) objects_allocated: AtomicU64,
     /// Objects freed by sweeping this central's spans, ever.
     pub(crate) objects_freed: AtomicU64,
-}
-
-/// One cache slot's count of the spans it took from the page heap for its
-/// central. Only the slot's cache writes it (a plain load and store, no
-/// locked instruction); [`Central::spans_in_use`] sums the shares. One
-/// counter per central, written by every allocating thread, made the
-/// span count a contended line at every refill (two threads, 256-byte
-/// objects: a quarter of the refill's own time, `perf annotate`). Own cache
-/// line, so that two caches never share one.
-#[repr(align(64))]
-#[derive(Default)]
-pub(crate) struct SpanShare {
-    spans: AtomicIsize,
-}
-
-impl SpanShare {
-    /// Counts one span taken (owner only).
-    fn add_span(&self) {
-        self.spans.store(self.spans.load(Relaxed) + 1, Relaxed);
-    }
 }
 
 fn swept_index(h: u32) -> usize {
@@ -100,8 +80,7 @@ impl Central {
             key,
             partial: Default::default(),
             full: Default::default(),
-            spans_in_use: AtomicIsize::new(0),
-            shares: Mutex::default(),
+            spans_in_use: SplitCount::default(),
             objects_allocated: AtomicU64::new(0),
             objects_freed: AtomicU64::new(0),
         }
@@ -123,33 +102,22 @@ impl Central {
     /// Spans of this central in use (exact with the world stopped; a sum
     /// over the caches that allocate from it).
     pub(crate) fn spans_in_use(&self) -> usize {
-        let shares = self.shares.lock().unwrap_or_else(|e| e.into_inner());
-        let n = shares
-            .iter()
-            .map(|s| s.spans.load(Relaxed))
-            .fold(self.spans_in_use.load(Relaxed), isize::wrapping_add);
-        n.max(0) as usize
+        self.spans_in_use.get()
     }
 
     /// Counts one span of this central freed.
     pub(crate) fn span_freed(&self) {
-        self.spans_in_use.fetch_sub(1, Relaxed);
+        self.spans_in_use.add(-1);
     }
 
     /// A new cache slot's share of the span count.
-    pub(crate) fn new_share(&self) -> Arc<SpanShare> {
-        let share = Arc::new(SpanShare::default());
-        let mut shares = self.shares.lock().unwrap_or_else(|e| e.into_inner());
-        shares.push(share.clone());
-        share
+    pub(crate) fn new_share(&self) -> Arc<CountShare> {
+        self.spans_in_use.new_share()
     }
 
     /// Folds a dropped cache slot's share into the central's own count.
-    pub(crate) fn drop_share(&self, share: &Arc<SpanShare>) {
-        let mut shares = self.shares.lock().unwrap_or_else(|e| e.into_inner());
-        shares.retain(|s| !Arc::ptr_eq(s, share));
-        self.spans_in_use
-            .fetch_add(share.spans.load(Relaxed), Relaxed);
+    pub(crate) fn drop_share(&self, share: &Arc<CountShare>) {
+        self.spans_in_use.drop_share(share);
     }
 
     /// Whether `span` belongs to this central.
@@ -170,12 +138,12 @@ impl Central {
     /// (`h + 3`). See the module docs.
     ///
     /// A span taken from the page heap is counted in `share`, the cache
-    /// slot's (see [`SpanShare`]).
+    /// slot's share of the span count.
     pub(crate) fn cache_span<'h>(
         &self,
         heap: &'h Mheap,
         page_cache: &mut PageCache,
-        share: &SpanShare,
+        share: &CountShare,
     ) -> Result<&'h Span, AllocError> {
         let h = heap.sweepgen();
         if let Some(s) = self.partial_swept(h).pop() {
@@ -239,7 +207,7 @@ impl Central {
             }
         }
         let span = self.grow(heap, page_cache)?;
-        share.add_span();
+        share.add(1);
         Ok(span)
     }
 

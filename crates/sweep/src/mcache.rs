@@ -83,11 +83,9 @@
 //!
 //! # Counting spans
 //!
-//! A central's span count is split: each slot counts the spans it takes
-//! from the page heap in its own `SpanShare`, which the central sums on
-//! read. One counter per central, written by every allocating thread at
-//! every refill, was a contended line (two threads, 256-byte objects: a
-//! quarter of the refill's own time, `perf annotate`).
+//! Each slot counts the spans it takes from the page heap in its own share
+//! of its central's span count (a `SplitCount`), so a refill writes no
+//! shared counter.
 //!
 //! # Generations
 //!
@@ -97,13 +95,13 @@
 //! span back, sweeping the stale ones. [`MCache::release_all`] gives every
 //! span back (a mutator leaving its scope holds none).
 
-use crate::central::{Central, CentralKey, SpanShare};
+use crate::central::{Central, CentralKey};
 use crate::mheap::{AllocError, Mheap};
 use crate::sweep::allocated_count;
 use crate::sweepgen::SpanSweepState;
 use spangc_arena::sizeclass::{SpanClass, class_npages};
 use spangc_arena::span::Span;
-use spangc_arena::{PAGE_SIZE, PageCache};
+use spangc_arena::{CountShare, PAGE_SIZE, PageCache};
 use spangc_gcbits::{FreeRun, next_free_run};
 use std::ptr::NonNull;
 use std::sync::Arc;
@@ -164,7 +162,7 @@ struct Slot {
     /// central's count (added at `release_all`).
     unflushed: u64,
     /// The slot's count of spans taken from the page heap for `central`.
-    spans: Option<Arc<SpanShare>>,
+    spans: Option<Arc<CountShare>>,
     /// The slot to hand out as a sampled allocation (0: none); the
     /// current run was cut short just before it (see "Sampling").
     sample_at: usize,
