@@ -148,6 +148,49 @@ fn memory_limit_holds_and_try_alloc_reports_it() {
     });
 }
 
+/// `alloc`, unlike `try_alloc`, panics past the memory limit, with a
+/// message that names the reason (the panic comes from the out-of-line
+/// part of the allocation path); the scope is left on the way out and the
+/// heap stays usable.
+#[test]
+fn alloc_past_the_limit_panics_with_the_reason() {
+    let _serial = serial();
+    spangc::brand!(Panicky);
+    let heap = Heap::<Panicky>::new(
+        Config::builder()
+            .memory_limit(Some(16 * MIB))
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let mut m = heap.mutator();
+    let mut made = 0usize;
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        m.enter(|cx| {
+            // No safepoint: nothing can be collected, so this must hit
+            // the limit.
+            loop {
+                std::hint::black_box(cx.alloc([made; 64]));
+                made += 1;
+            }
+        })
+    }));
+    let e = r.expect_err("allocation past the limit must panic");
+    let msg = e
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .unwrap_or("(not a string)");
+    assert!(
+        msg.starts_with("spangc: allocation failed: memory limit"),
+        "{msg}"
+    );
+    assert!(made > 1000, "only {made} objects before the limit");
+    m.enter(|cx| {
+        cx.collect();
+        assert_eq!(*cx.alloc(5u32), 5);
+    });
+}
+
 /// After a burst is dropped, `release_memory` brings resident memory back
 /// near the live heap.
 #[test]

@@ -433,6 +433,17 @@ impl MCache {
     /// slot's contents are unspecified (see the module docs).
     #[inline(always)]
     pub fn alloc_fast(&mut self, tag: usize, class: SpanClass) -> Option<NonNull<u8>> {
+        self.alloc_bump(tag, class)
+            .or_else(|| self.alloc_next_run(tag, class))
+    }
+
+    /// The first half of [`MCache::alloc_fast`]: the next slot of the
+    /// current run, or `None`. Nothing but loads, a compare and a store,
+    /// so a caller that inlines it needs no call on its fast path (and no
+    /// registers saved for one); [`MCache::alloc_next_run`] is the second
+    /// half.
+    #[inline(always)]
+    pub fn alloc_bump(&mut self, tag: usize, class: SpanClass) -> Option<NonNull<u8>> {
         let key = key_of(tag, class);
         let i = home(key, self.mask);
         // SAFETY: `home` masks with `mask = len - 1`, so `i < len`.
@@ -440,8 +451,17 @@ impl MCache {
         if run.key != key {
             return None;
         }
-        if let Some(p) = run.bump() {
-            return Some(p);
+        run.bump()
+    }
+
+    /// The second half of [`MCache::alloc_fast`]: a slot from the next run
+    /// of free slots in the cached span, or `None` (take the slow path).
+    #[inline]
+    pub fn alloc_next_run(&mut self, tag: usize, class: SpanClass) -> Option<NonNull<u8>> {
+        let key = key_of(tag, class);
+        let i = home(key, self.mask);
+        if self.runs[i].key != key {
+            return None;
         }
         self.slots[i].next_run(&mut self.runs[i], &mut self.sampling)
     }
