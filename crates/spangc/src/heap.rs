@@ -968,10 +968,13 @@ impl<B: Brand> HeapInner<B> {
             self.mheap.page_heap(),
             &roots,
             &scan_from,
-            self.mark_pool
-                .as_ref()
-                .filter(|_| threads > 1)
-                .map(|p| (p, threads)),
+            match &self.mark_pool {
+                Some(pool) if threads > 1 => mark::Markers::WithPool {
+                    pool,
+                    helpers: threads - 1,
+                },
+                _ => mark::Markers::Alone,
+            },
             self.config.verify,
         );
         let mark_ns = mark_start.elapsed().as_nanos() as u64;

@@ -717,23 +717,47 @@ pub(crate) struct MarkOutcome {
     pub(crate) weak_tables: usize,
 }
 
+/// Who marks: the collecting thread alone, or with `helpers` threads of
+/// `pool`.
+#[derive(Clone, Copy)]
+pub(crate) enum Markers<'p> {
+    Alone,
+    WithPool {
+        pool: &'p rayon::ThreadPool,
+        helpers: usize,
+    },
+}
+
+impl Markers<'_> {
+    /// Workers in all, the collecting thread included.
+    fn workers(self) -> usize {
+        match self {
+            Markers::Alone => 1,
+            Markers::WithPool { pool, helpers } => {
+                assert!(
+                    helpers <= pool.current_num_threads(),
+                    "{helpers} mark helpers asked of a pool of {}",
+                    pool.current_num_threads()
+                );
+                1 + helpers
+            }
+        }
+    }
+}
+
 /// Marks everything reachable from `roots`, and everything reachable from
 /// the objects in `scan_from` (but not those objects themselves: objects
-/// with finalizers), with `threads` workers: this thread plus
-/// `threads - 1` from `pool` (given as `(pool, threads)`, with `threads`
-/// at most one more than the pool's; one worker without it). Then
-/// resolves weak tables to a fixpoint and
-/// prunes their dead entries. The world must be stopped and every span
-/// swept, with fresh zeroed mark bits.
+/// with finalizers), with `markers`. Then resolves weak tables to a
+/// fixpoint and prunes their dead entries. The world must be stopped and
+/// every span swept, with fresh zeroed mark bits.
 pub(crate) fn mark(
     pages: &PageHeap,
     roots: &[NonNull<u8>],
     scan_from: &[NonNull<u8>],
-    pool: Option<(&rayon::ThreadPool, usize)>,
+    markers: Markers<'_>,
     strict: bool,
 ) -> MarkOutcome {
-    let threads = pool.map_or(1, |(p, n)| n.clamp(1, p.current_num_threads() + 1));
-    let pool = pool.map(|(p, _)| p);
+    let threads = markers.workers();
     // Each worker on its own cache lines: workers write their counters
     // and stack length per object, and neighbours in one line made two
     // workers four times slower per object than one (benches/mark.rs,
@@ -760,8 +784,8 @@ pub(crate) fn mark(
             first.scan_unmarked(&cx, obj);
         }
     }
-    match pool {
-        Some(pool) if threads > 1 => {
+    match markers {
+        Markers::WithPool { pool, helpers } if helpers > 0 => {
             let (first, rest) = workers.split_first_mut().expect("at least one worker");
             let cx = &cx;
             pool.in_place_scope(|s| {
