@@ -38,8 +38,11 @@
 //!
 //! [`MCache::alloc`] returns zeroed memory: slots of a span whose memory is
 //! fresh from the OS (or scavenged) are zero already and are not zeroed
-//! again (`needzero` false); slots of a reused span are zeroed one object
-//! at a time. [`MCache::alloc_fast`] / [`MCache::alloc_slow`] return the slot
+//! again (`needzero` false). In a reused span, each run starts dirty
+//! (`Run::dirty`: the tail of the run that may hold old bytes); when
+//! `alloc` takes a slot in the dirty tail it clears [`CLEAR_AHEAD`] bytes
+//! of slots from there with one `memset`, and the tail shrinks past them,
+//! so the next few allocations find their slots clear and only compare. [`MCache::alloc_fast`] / [`MCache::alloc_slow`] return the slot
 //! uninitialised, for callers that write every byte they will ever read
 //! (the facade writes the whole value at once); zeroing first would double
 //! the stores of a small allocation.
@@ -126,11 +129,35 @@ struct Run {
     next: usize,
     end: usize,
     elem_size: u32,
-    /// The span's free slots may hold old bytes (`Span::needzero`).
-    needzero: bool,
+    /// Bytes at the end of the run, `[end - dirty, end)`, that may hold old
+    /// bytes; below them the run is clear (see "Zeroing").
+    dirty: u32,
 }
 
 impl Run {
+    /// Makes sure the slot at `p`, just taken, is zero: if it lies in the
+    /// run's dirty tail, clears [`CLEAR_AHEAD`] bytes of slots from it (at
+    /// least the slot, at most to the end of the run) and moves the tail
+    /// past them.
+    ///
+    /// # Safety
+    ///
+    /// `p` is the slot this run handed out last: `[p, end)` are slots of
+    /// its span that nobody else references.
+    #[inline(always)]
+    unsafe fn clear_from(&mut self, p: NonNull<u8>) {
+        let left = self.end - p.as_ptr() as usize;
+        if left <= self.dirty as usize {
+            let size = self.elem_size as usize;
+            let n = (CLEAR_AHEAD / size).max(1) * size;
+            let len = n.min(left);
+            // SAFETY: `[p, p + len)` lies within `[p, end)` (the caller's
+            // contract).
+            unsafe { std::ptr::write_bytes(p.as_ptr(), 0, len) };
+            self.dirty = (left - len) as u32;
+        }
+    }
+
     /// Takes the next slot of the run, if any.
     #[inline(always)]
     fn bump(&mut self) -> Option<NonNull<u8>> {
@@ -157,6 +184,8 @@ struct Slot {
     /// The span's allocated slots when it was cached.
     allocated_at_cache: u32,
     span: Option<NonNull<Span>>,
+    /// The span's free slots may hold old bytes (`Span::needzero`).
+    needzero: bool,
     central: Option<Arc<Central>>,
     /// Objects allocated from this slot's spans not yet added to the
     /// central's count (added at `release_all`).
@@ -181,6 +210,7 @@ impl Default for Slot {
             nelems: 0,
             allocated_at_cache: 0,
             span: None,
+            needzero: false,
             central: None,
             unflushed: 0,
             spans: None,
@@ -225,10 +255,22 @@ impl Slot {
         let size = run.elem_size as usize;
         run.next = self.base + start as usize * size;
         run.end = run.next + len as usize * size;
+        self.mark_dirty(run);
         sampling.charge(self, run);
         // `None` if the run was cut at its first slot: the slow path hands
         // that one out.
         run.bump()
+    }
+
+    /// Notes that a new run `[run.next, run.end)` may hold old bytes if the
+    /// span's memory is dirty.
+    #[inline]
+    fn mark_dirty(&self, run: &mut Run) {
+        run.dirty = if self.needzero {
+            (run.end - run.next) as u32
+        } else {
+            0
+        };
     }
 
     /// The cursor as the span's own `free_index` / `alloc_cache`: rewound
@@ -291,50 +333,15 @@ impl Sampling {
     }
 }
 
-/// Zeroes the slot at `p` of `size` bytes (a multiple of 8, at least 8).
-/// Up to 128 bytes with two fixed-size stores that may overlap in the
-/// middle (the small-size trick of `memset` implementations, inlined: a
-/// `memset` call, or a jump table over the classes, cost more than the
-/// stores, 2.1 against 5.4 ns per 16-byte allocation); beyond that,
-/// `write_bytes`. A 16-byte slot, the most common, takes one 16-byte store
-/// instead of two overlapping 8-byte ones (1.53 -> 1.40 ns per allocation;
-/// the same for 32 and 64 bytes changed nothing, so they keep the pair).
-/// (`cargo bench -p spangc-sweep --bench alloc -- alloc/1thread/spangc/alloc`.)
-///
-/// # Safety
-///
-/// `p` is 8-byte aligned and valid for writes of `size` bytes.
-#[inline(always)]
-unsafe fn zero_slot(p: NonNull<u8>, size: usize) {
-    /// Zeroes `[p, p + N*8)` and `[p + size - N*8, p + size)`, which cover
-    /// the slot when `N*8 <= size <= 2*N*8`.
-    ///
-    /// # Safety
-    ///
-    /// As for `zero_slot`, with `N * 8 <= size`.
-    #[inline(always)]
-    unsafe fn ends<const N: usize>(p: NonNull<u8>, size: usize) {
-        // SAFETY: both ranges lie inside the slot (`N * 8 <= size`) and
-        // are 8-byte aligned (`p` is, and `size` is a multiple of 8).
-        unsafe {
-            p.cast::<[u64; N]>().write([0; N]);
-            p.add(size - N * 8).cast::<[u64; N]>().write([0; N]);
-        }
-    }
-    debug_assert!(size >= 8 && size.is_multiple_of(8));
-    // SAFETY: each branch's `N * 8` is at most `size`, per its condition
-    // and the minimum slot size of 8; the 16-byte arm writes the slot once.
-    unsafe {
-        match size {
-            16 => p.cast::<[u64; 2]>().write([0; 2]),
-            ..=16 => ends::<1>(p, size),
-            17..=32 => ends::<2>(p, size),
-            33..=64 => ends::<4>(p, size),
-            65..=128 => ends::<8>(p, size),
-            _ => std::ptr::write_bytes(p.as_ptr(), 0, size),
-        }
-    }
-}
+/// Bytes of a dirty run that [`MCache::alloc`] clears at once, from the
+/// slot it hands out (see "Zeroing" in the module docs). `cargo bench -p
+/// spangc-sweep --bench alloc -- alloc/.../spangc/alloc`, two A/B runs
+/// each against clearing one slot at a time: 1 KiB took 64-byte objects
+/// from 2.41-2.45 to 2.09-2.10 ns (one thread) and 256-byte ones from
+/// 8.91-9.15 to 8.05-8.31 ns (two threads), 16 and 32 bytes unchanged;
+/// 512 bytes was no better and 4 KiB worse at 256 bytes (6.0-6.3 ns, one
+/// thread), where `memset` changes method.
+const CLEAR_AHEAD: usize = 1024;
 
 /// The key of a (type tag, span class) pair: the tag is an address, so
 /// shifting it left by 8 loses nothing and leaves room for the class.
@@ -487,11 +494,8 @@ impl MCache {
         if run.key == key
             && let Some(p) = run.bump()
         {
-            if run.needzero {
-                // SAFETY: `p` is a fresh slot of `elem_size` bytes that
-                // nobody else references.
-                unsafe { zero_slot(p, run.elem_size as usize) };
-            }
+            // SAFETY: `p` is the slot `bump` just took from `run`.
+            unsafe { run.clear_from(p) };
             return Ok(p);
         }
         self.alloc_zeroed_slow(tag, class)
@@ -505,11 +509,9 @@ impl MCache {
     ) -> Result<NonNull<u8>, AllocError> {
         let i = self.slot_for(tag, class);
         let p = self.take_or_refill(i)?;
-        let run = &self.runs[i];
-        if run.needzero {
-            // SAFETY: as in `alloc`.
-            unsafe { zero_slot(p, run.elem_size as usize) };
-        }
+        // SAFETY: `take` handed out `p` as the slot just before the run's
+        // `next` (see `take`).
+        unsafe { self.runs[i].clear_from(p) };
         Ok(p)
     }
 
@@ -539,8 +541,10 @@ impl MCache {
             return p;
         }
         let p = slot.sample_at;
-        run.next = p + run.elem_size as usize;
+        run.next = p;
         run.end = slot.sample_end;
+        slot.mark_dirty(run);
+        run.next = p + run.elem_size as usize;
         slot.sample_at = 0;
         self.sampling.sampled = true;
         // The rest of the run was not charged when it was cut.
@@ -722,7 +726,7 @@ impl MCache {
             next: 0,
             end: 0,
             elem_size: span.elem_size() as u32,
-            needzero: span.needzero(),
+            dirty: 0,
         };
         let spans = self.slots[i].spans.take();
         self.slots[i] = Slot {
@@ -733,6 +737,7 @@ impl MCache {
             nelems: span.nelems(),
             allocated_at_cache: allocated,
             span: Some(NonNull::from(span)),
+            needzero: span.needzero(),
             central: Some(central),
             unflushed,
             spans,
@@ -835,18 +840,62 @@ mod tests {
     use super::*;
     use spangc_arena::sizeclass::{SizeClass, class_size};
 
-    /// `zero_slot` clears exactly the slot, for every small class size.
+    /// A dirty run hands out zeroed slots through `clear_from`, clearing
+    /// ahead in `CLEAR_AHEAD` pieces and never outside the run; slots taken
+    /// without it (`alloc_fast`) are left alone; a clean run is never
+    /// written.
     #[test]
-    fn zero_slot_clears_exactly_the_slot() {
+    fn clear_from_zeroes_each_slot_of_a_dirty_run_and_nothing_else() {
         for size in SizeClass::small_classes().map(class_size) {
-            let mut buf = vec![u64::MAX; (size + 16) / 8];
-            let slot = NonNull::from(&mut buf[1]).cast::<u8>();
-            // SAFETY: the slot is `size` bytes inside `buf`, 8-aligned.
-            unsafe { zero_slot(slot, size) };
-            let words = size / 8;
-            assert_eq!(buf[0], !0, "{size}: before the slot");
-            assert!(buf[1..=words].iter().all(|&w| w == 0), "{size}: the slot");
-            assert_eq!(buf[words + 1], !0, "{size}: after the slot");
+            let slots = (3 * CLEAR_AHEAD / size).clamp(3, 40);
+            let words = slots * size / 8;
+            // One guard word on each side of the run.
+            let mut buf = vec![u64::MAX; words + 2];
+            let start = std::ptr::from_mut(&mut buf[1]) as usize;
+            let mut run = Run {
+                key: 1,
+                next: start,
+                end: start + slots * size,
+                elem_size: size as u32,
+                dirty: (slots * size) as u32,
+            };
+            let mut handed = 0;
+            while let Some(p) = run.bump() {
+                // Every third slot as `alloc_fast` takes it: not cleared.
+                if handed % 3 == 1 {
+                    handed += 1;
+                    continue;
+                }
+                // SAFETY: `p` is the slot just taken; the run lies in `buf`.
+                unsafe { run.clear_from(p) };
+                let first = (p.as_ptr() as usize - start) / 8 + 1;
+                assert!(
+                    buf[first..first + size / 8].iter().all(|&w| w == 0),
+                    "{size}: slot {handed} handed out dirty"
+                );
+                handed += 1;
+            }
+            assert_eq!(handed, slots);
+            assert_eq!(buf[0], !0, "{size}: before the run");
+            assert_eq!(buf[words + 1], !0, "{size}: after the run");
+
+            let mut clean = vec![u64::MAX; words];
+            let start = std::ptr::from_mut(&mut clean[0]) as usize;
+            let mut run = Run {
+                key: 1,
+                next: start,
+                end: start + slots * size,
+                elem_size: size as u32,
+                dirty: 0,
+            };
+            while let Some(p) = run.bump() {
+                // SAFETY: as above.
+                unsafe { run.clear_from(p) };
+            }
+            assert!(
+                clean.iter().all(|&w| w == !0),
+                "{size}: a clean run was written"
+            );
         }
     }
 }
