@@ -90,7 +90,7 @@ const SHARE_MIN: usize = 2;
 /// shared one by one it took a deque operation (with its fence) and a
 /// trip through `find_work` per object, and two workers marked the random
 /// graph of `benches/mark.rs` at 0.84x-1.14x the speed of one (now
-/// 1.28x-1.70x; see docs/PERFORMANCE.md, "Marking").
+/// 1.28x-2.19x in seven runs; see docs/PERFORMANCE.md, "Marking").
 const PACKET: usize = 256;
 
 /// Grey objects shared as one unit.
@@ -626,6 +626,7 @@ impl Worker {
         cx.hungry.store(false, Ordering::Relaxed);
     }
 
+    /// `share` without the flag: the packing, on its own for the tests.
     fn share_half(&mut self) {
         let n = self.local.len() / 2;
         for packet in self.local[..n].chunks(PACKET) {

@@ -42,7 +42,8 @@
 //! (`Run::dirty`: the tail of the run that may hold old bytes); when
 //! `alloc` takes a slot in the dirty tail it clears [`CLEAR_AHEAD`] bytes
 //! of slots from there with one `memset`, and the tail shrinks past them,
-//! so the next few allocations find their slots clear and only compare. [`MCache::alloc_fast`] / [`MCache::alloc_slow`] return the slot
+//! so the next few allocations find their slots clear and only compare.
+//! [`MCache::alloc_fast`] / [`MCache::alloc_slow`] return the slot
 //! uninitialised, for callers that write every byte they will ever read
 //! (the facade writes the whole value at once); zeroing first would double
 //! the stores of a small allocation.
