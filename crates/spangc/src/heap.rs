@@ -250,6 +250,8 @@ pub(crate) struct HeapInner<B: Brand> {
     /// At most this many threads mark (1 to `config.mark_threads`);
     /// changeable at run time.
     mark_threads: AtomicUsize,
+    /// The mark workers' grey stacks, kept between collections.
+    grey_stacks: mark::GreyStacks,
     _brand: PhantomData<fn() -> B>,
 }
 
@@ -344,6 +346,7 @@ impl<B: Brand> Heap<B> {
             gc_count: AtomicU64::new(0),
             mark_pool,
             mark_threads: AtomicUsize::new(config.mark_threads),
+            grey_stacks: mark::GreyStacks::new(),
             _brand: PhantomData,
         });
         std::mem::forget(flag); // HeapInner::drop clears it now.
@@ -455,7 +458,8 @@ impl<B: Brand> Heap<B> {
         self.inner.mheap.finish_sweep();
     }
 
-    /// Collects, then returns every free page to the OS. For a program that
+    /// Collects, then returns every free page to the OS, and frees the
+    /// grey stacks marking keeps between collections. For a program that
     /// has dropped a large data set and wants its memory back now, rather
     /// than when the background scavenger gets to it.
     ///
@@ -481,6 +485,7 @@ impl<B: Brand> Heap<B> {
     /// ```
     pub fn release_memory(&self) {
         self.collect();
+        self.inner.grey_stacks.release();
         self.inner.mheap.scavenge_all();
     }
 
@@ -832,7 +837,13 @@ impl<B: Brand> HeapInner<B> {
     /// Memory the heap maps, as the memory limit counts it.
     fn mapped_bytes(&self) -> usize {
         let p = self.mheap.page_stats();
-        p.sys_bytes - p.released_bytes + self.mheap.metadata_bytes() + self.external.load(Relaxed)
+        p.sys_bytes - p.released_bytes + self.metadata_bytes() + self.external.load(Relaxed)
+    }
+
+    /// The collector's own memory: the page heap's metadata and the grey
+    /// stacks kept between collections.
+    fn metadata_bytes(&self) -> usize {
+        self.mheap.metadata_bytes() + self.grey_stacks.bytes()
     }
 
     /// Called before a cache refill or large allocation needing up to
@@ -850,6 +861,7 @@ impl<B: Brand> HeapInner<B> {
         // finishing the sweep (dead spans of the last collection go back
         // to the page heap) and giving idle memory back.
         self.world.want_collection();
+        self.grey_stacks.release();
         self.mheap.finish_sweep();
         let over = (self.mapped_bytes() + bytes).saturating_sub(limit);
         self.mheap.scavenge(over);
@@ -858,7 +870,7 @@ impl<B: Brand> HeapInner<B> {
             return Ok(());
         }
         let p = self.mheap.page_stats();
-        let in_use = p.in_use_bytes + self.mheap.metadata_bytes() + self.external.load(Relaxed);
+        let in_use = p.in_use_bytes + self.metadata_bytes() + self.external.load(Relaxed);
         if in_use + bytes > limit {
             Err(AllocErrorKind::MemoryLimit { limit, needed })
         } else {
@@ -966,6 +978,7 @@ impl<B: Brand> HeapInner<B> {
         };
         let marked = mark::mark(
             self.mheap.page_heap(),
+            &self.grey_stacks,
             &roots,
             &scan_from,
             match &self.mark_pool {
@@ -999,7 +1012,7 @@ impl<B: Brand> HeapInner<B> {
             heap_marked: marked.bytes,
             root_bytes: marked.roots * size_of::<usize>(),
             external_bytes: external,
-            overhead_bytes: self.mheap.metadata_bytes()
+            overhead_bytes: self.metadata_bytes()
                 + page_stats.in_use_bytes.saturating_sub(marked.bytes),
             heap_live_at_stop,
             triggered_at: (reason == Reason::Trigger).then(|| self.trigger.load(Relaxed)),
@@ -1061,7 +1074,7 @@ impl<B: Brand> HeapInner<B> {
             heap_idle_bytes: p.idle_bytes,
             heap_released_bytes: p.released_bytes,
             heap_sys_bytes: p.sys_bytes,
-            metadata_sys_bytes: self.mheap.metadata_bytes(),
+            metadata_sys_bytes: self.metadata_bytes(),
             external_bytes: self.external.load(Relaxed),
             objects_marked: c.objects_marked,
             objects_allocated_total: s.objects_allocated,

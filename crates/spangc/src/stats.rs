@@ -66,7 +66,9 @@ pub struct Stats {
     pub heap_released_bytes: usize,
     /// Bytes of heap arenas mapped: `heap_in_use + heap_idle`.
     pub heap_sys_bytes: usize,
-    /// Bytes mapped for metadata: arena metadata, span records, gcBits.
+    /// Bytes of the collector's own memory: arena metadata, span records,
+    /// gcBits, and the grey stacks marking keeps between collections
+    /// (freed by [`Heap::release_memory`](crate::Heap::release_memory)).
     pub metadata_sys_bytes: usize,
     /// Bytes the embedder reported holding outside the heap.
     pub external_bytes: usize,

@@ -191,6 +191,68 @@ fn alloc_past_the_limit_panics_with_the_reason() {
     });
 }
 
+/// A collection that greys many objects at once (one object holding
+/// 200,000 pointers) keeps its grey stack for the next collection, counted
+/// in `metadata_sys_bytes`; a collection with a small grey set trims it,
+/// and `release_memory` frees it.
+#[test]
+fn grey_stacks_are_kept_counted_trimmed_and_released() {
+    let _serial = serial();
+    spangc::brand!(Stacks);
+    let heap = Heap::<Stacks>::new(Config::builder().mark_threads(1).build().unwrap()).unwrap();
+    let mut m = heap.mutator();
+    let n = 200_000;
+    let stack_bytes = n * 16; // one grey entry per blob
+    let holder = m.enter(|cx| {
+        cx.root(cx.alloc(Holder::<Stacks> {
+            items: GcRefCell::new(Vec::new()),
+            blobs: GcRefCell::new(Vec::new()),
+        }))
+    });
+    // Fills the holder with `n` blobs and collects: the holder's scan greys
+    // them all. Returns the metadata bytes before and after.
+    let deep_collection = |m: &mut spangc::Mutator<Stacks>| {
+        let before = heap.stats().metadata_sys_bytes;
+        m.enter(|cx| {
+            for _ in 0..n {
+                let b = cx.alloc(Blob::<Stacks> {
+                    bytes: [0; 1000],
+                    next: None,
+                });
+                holder.get(cx).blobs.borrow_mut(cx).push(b);
+            }
+            cx.collect();
+        });
+        (before, heap.stats().metadata_sys_bytes)
+    };
+    let (before, kept) = deep_collection(&mut m);
+    assert!(
+        kept >= before + stack_bytes,
+        "metadata {before} -> {kept}: the grey stack of {stack_bytes} bytes is not counted"
+    );
+    // Drop the blobs: the next collections grey a handful of objects and
+    // trim the stack.
+    m.enter(|cx| {
+        holder.get(cx).blobs.borrow_mut(cx).clear();
+        cx.collect();
+        cx.collect();
+    });
+    let trimmed = heap.stats().metadata_sys_bytes;
+    assert!(
+        trimmed + stack_bytes / 2 <= kept,
+        "metadata {kept} -> {trimmed}: not trimmed"
+    );
+    // Deep again, then `release_memory` (whose collection greys the blobs
+    // once more) frees the stack.
+    let (_, kept) = deep_collection(&mut m);
+    heap.release_memory();
+    let released = heap.stats().metadata_sys_bytes;
+    assert!(
+        released + stack_bytes / 2 <= kept,
+        "metadata {kept} -> {released}: release_memory kept the grey stack"
+    );
+}
+
 /// After a burst is dropped, `release_memory` brings resident memory back
 /// near the live heap.
 #[test]
