@@ -100,10 +100,18 @@ pub const CHUNK_SLACK_BYTES: usize = MAX_NELEMS as usize / 8;
 /// Bytes of a chunk that bitmaps may occupy.
 const CHUNK_USABLE: usize = CHUNK_BYTES - CHUNK_SLACK_BYTES;
 
+/// The most bytes [`GcBitsArenas::reserve`] hands out at once: 1 KiB, or
+/// a whole usable chunk when chunks are smaller (under loom).
+pub const MAX_RESERVE_BYTES: usize = if CHUNK_USABLE < 1024 {
+    CHUNK_USABLE
+} else {
+    1024
+};
+
 /// The bump offset of a closed chunk (one not on the `next` list). Far
 /// above [`CHUNK_USABLE`], so every bump attempt on a closed chunk fails,
 /// and far below `usize::MAX`, so the failed attempts' `fetch_add`s (each
-/// at most 128) can never wrap it.
+/// at most [`MAX_RESERVE_BYTES`]) can never wrap it.
 const CLOSED: usize = usize::MAX / 2;
 
 const _: () = assert!(CHUNK_USABLE >= CHUNK_SLACK_BYTES && CHUNK_USABLE.is_multiple_of(8));
@@ -332,9 +340,10 @@ pub struct GcBitsStats {
     pub previous_chunks: usize,
     /// Chunks in the `free` list.
     pub free_chunks: usize,
-    /// Bytes of `next`'s chunks used so far: the bitmaps handed out, plus
-    /// in each full chunk the tail (under 128 bytes) left behind by the
-    /// bump that first did not fit (as in the seed).
+    /// Bytes of `next`'s chunks used so far: the bitmaps and reserved
+    /// blocks handed out, plus in each full chunk the tail (shorter than
+    /// the request) left behind by the bump that first did not fit (as in
+    /// the seed).
     pub next_bytes: usize,
     /// Bytes used (as for `next_bytes`) in the epoch that is now `current`.
     pub current_bytes: usize,
@@ -387,7 +396,38 @@ impl GcBitsArenas {
             nelems > 0 && nelems <= MAX_NELEMS,
             "gcbits: bitmap for {nelems} slots (must be 1..={MAX_NELEMS})"
         );
-        let bytes = bitmap_words(nelems) * 8;
+        self.alloc(bitmap_words(nelems) * 8)
+    }
+
+    /// A zeroed block of `bytes` (a multiple of 8, at most
+    /// [`MAX_RESERVE_BYTES`]) from the `next` epoch, for a caller that
+    /// carves several bitmaps out of it with no atomic operation each (a
+    /// per-thread allocation cache). Every bitmap carved from the block
+    /// has the contract of one from [`new_mark_bits`](Self::new_mark_bits)
+    /// as long as it is carved before the next
+    /// [`next_epoch`](Self::next_epoch): a carver must drop what is left of
+    /// its block when the epoch moves, or the bitmaps it hands out after
+    /// would be an epoch older than their spans.
+    ///
+    /// # Errors
+    ///
+    /// As [`new_mark_bits`](Self::new_mark_bits).
+    ///
+    /// # Panics
+    ///
+    /// If `bytes` is 0, not a multiple of 8, or above
+    /// [`MAX_RESERVE_BYTES`].
+    pub fn reserve(&self, bytes: usize) -> Result<NonNull<u64>, OsError> {
+        assert!(
+            bytes > 0 && bytes.is_multiple_of(8) && bytes <= MAX_RESERVE_BYTES,
+            "gcbits: reserve({bytes}) (must be a multiple of 8 in 8..={MAX_RESERVE_BYTES})"
+        );
+        self.alloc(bytes)
+    }
+
+    /// `bytes` from the head of `next`, adding a chunk if it is full.
+    #[inline]
+    fn alloc(&self, bytes: usize) -> Result<NonNull<u64>, OsError> {
         if let Some(p) = self.try_alloc_head(bytes) {
             return Ok(p);
         }

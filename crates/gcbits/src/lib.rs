@@ -24,7 +24,7 @@ pub mod arenas;
 pub mod bits;
 mod primitive;
 
-pub use arenas::{CHUNK_BYTES, CHUNK_SLACK_BYTES, GcBitsArenas, GcBitsStats};
+pub use arenas::{CHUNK_BYTES, CHUNK_SLACK_BYTES, GcBitsArenas, GcBitsStats, MAX_RESERVE_BYTES};
 pub use bits::{FreeRun, SpanBits, next_free_run};
 pub use spangc_arena::os::OsError;
 

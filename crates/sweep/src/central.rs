@@ -22,12 +22,13 @@
 //! tag is opaque.
 
 use crate::mheap::{AllocError, Mheap};
+use crate::source::SpanSource;
 use crate::spanset::SpanSet;
 use crate::sweep::{Dispose, Who};
 use crate::sweepgen::{SpanSweepState, SweepClaim, cache_word, publish_word, try_claim};
 use spangc_arena::sizeclass::{SpanClass, class_npages};
 use spangc_arena::span::Span;
-use spangc_arena::{CountShare, PageCache, SplitCount};
+use spangc_arena::{CountShare, SplitCount};
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
@@ -142,7 +143,7 @@ impl Central {
     pub(crate) fn cache_span<'h>(
         &self,
         heap: &'h Mheap,
-        page_cache: &mut PageCache,
+        source: &mut SpanSource,
         share: &CountShare,
     ) -> Result<&'h Span, AllocError> {
         let h = heap.sweepgen();
@@ -206,7 +207,7 @@ impl Central {
                 }
             }
         }
-        let span = self.grow(heap, page_cache)?;
+        let span = self.grow(heap, source)?;
         share.add(1);
         Ok(span)
     }
@@ -223,17 +224,13 @@ impl Central {
     }
 
     /// A fresh span from the page heap, born swept and cached.
-    fn grow<'h>(
-        &self,
-        heap: &'h Mheap,
-        page_cache: &mut PageCache,
-    ) -> Result<&'h Span, AllocError> {
+    fn grow<'h>(&self, heap: &'h Mheap, source: &mut SpanSource) -> Result<&'h Span, AllocError> {
         let h = heap.sweepgen();
         let span = heap.alloc_span(
             class_npages(self.key.class.size_class()),
             self.key.class,
             self.key.tag,
-            Some(page_cache),
+            source,
         )?;
         cache_word(span.sweepgen(), h);
         Ok(span)

@@ -16,6 +16,7 @@ mod mheap;
 mod pacing;
 mod primitive;
 mod reclaim;
+mod source;
 mod spanset;
 mod stats;
 mod sweep;

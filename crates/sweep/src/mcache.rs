@@ -101,11 +101,12 @@
 
 use crate::central::{Central, CentralKey};
 use crate::mheap::{AllocError, Mheap};
+use crate::source::SpanSource;
 use crate::sweep::allocated_count;
 use crate::sweepgen::SpanSweepState;
 use spangc_arena::sizeclass::{SpanClass, class_npages};
 use spangc_arena::span::Span;
-use spangc_arena::{CountShare, PAGE_SIZE, PageCache};
+use spangc_arena::{CountShare, PAGE_SIZE};
 use spangc_gcbits::{FreeRun, next_free_run};
 use std::ptr::NonNull;
 use std::sync::Arc;
@@ -374,7 +375,8 @@ pub struct MCache {
     /// `heap_live`; [`MCache::release_all`] flushes them.
     objects_unflushed: u64,
     bytes_unflushed: u64,
-    page_cache: PageCache,
+    /// Pages, span records and bitmaps for fresh spans.
+    source: SpanSource,
     sampling: Sampling,
     /// Full spans given up by refills and not yet handed to their centrals
     /// (see "Retiring full spans"), with their centrals.
@@ -398,7 +400,7 @@ impl MCache {
             flush_gen,
             objects_unflushed: 0,
             bytes_unflushed: 0,
-            page_cache: PageCache::new(),
+            source: SpanSource::default(),
             sampling: Sampling {
                 budget: usize::MAX,
                 next_gap: None,
@@ -578,7 +580,7 @@ impl MCache {
             SpanClass::LARGE_SCAN
         };
         let h = heap.sweepgen();
-        let span = heap.alloc_span(npages, class, tag, Some(&mut self.page_cache))?;
+        let span = heap.alloc_span(npages, class, tag, &mut self.source)?;
         span.set_free_index(1);
         span.set_alloc_count(1);
         span.set_alloc_cache(0);
@@ -628,7 +630,7 @@ impl MCache {
         counters
             .bytes_allocated
             .fetch_add(std::mem::take(&mut self.bytes_unflushed), Relaxed);
-        self.page_cache.flush(heap.page_heap());
+        self.source.pages.flush(heap.page_heap());
         self.flush_gen = heap.sweepgen();
     }
 
@@ -706,7 +708,7 @@ impl MCache {
         // free slots join it in one update (pacing is told of both).
         heap.deduct_sweep_credit(class_npages(class.size_class()) * PAGE_SIZE, unused);
         let share = self.slots[i].spans.as_deref().expect("slot has a share");
-        let span = match central.cache_span(heap, &mut self.page_cache, share) {
+        let span = match central.cache_span(heap, &mut self.source, share) {
             Ok(span) => span,
             Err(e) => {
                 heap.sub_heap_live(unused);

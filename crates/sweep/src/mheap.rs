@@ -30,12 +30,13 @@ use crate::central::{Central, CentralKey};
 use crate::mcache::MCache;
 use crate::pacing::ProportionalSweep;
 use crate::reclaim::Reclaim;
+use crate::source::SpanSource;
 use crate::spanset::{SpanRef, SpanSet};
 use crate::stats::{Counters, SweepStats};
 use crate::sweepgen::{SweepDone, next_generation};
 use spangc_arena::sizeclass::SpanClass;
 use spangc_arena::span::Span;
-use spangc_arena::{ArenaError, PageCache, PageHeap, PageHeapConfig, PageHeapStats, SpanState};
+use spangc_arena::{ArenaError, PageHeap, PageHeapConfig, PageHeapStats, SpanState};
 use spangc_gcbits::{GcBitsArenas, SpanBits};
 use std::collections::HashMap;
 use std::fmt;
@@ -359,12 +360,13 @@ impl Mheap {
         npages: usize,
         class: SpanClass,
         tag: usize,
-        page_cache: Option<&mut PageCache>,
+        source: &mut SpanSource,
     ) -> Result<&Span, AllocError> {
+        let h = self.sweepgen();
         let span = self
             .pages
-            .alloc_span(npages, class, tag, self.sweepgen(), page_cache)?;
-        let bits = self.fresh_bits(span.nelems());
+            .alloc_span(npages, class, tag, h, Some(&mut source.pages))?;
+        let bits = self.fresh_bits(span.nelems(), h, source);
         let (alloc, mark) = match bits {
             Ok(b) => b,
             Err(e) => {
@@ -387,23 +389,25 @@ impl Mheap {
         Ok(span)
     }
 
-    /// Zeroed alloc and mark bitmaps for a fresh span of `nelems` slots.
-    /// When both fit in one bitmap of twice the words (`nelems <= 512`:
-    /// every class but the 8-byte one), they are the two halves of one,
-    /// one bump of the gcBits head instead of two: the bump is an atomic
-    /// read-modify-write, which costs most of a refill that grows the heap
-    /// after the cache filled its span with stores. Each half meets the
-    /// contract of a bitmap of its own (8-byte aligned, `ceil(nelems/64)`
-    /// words, in one chunk of the `next` epoch, and starting at least the
-    /// chunk slack before the chunk's end, since the whole did).
+    /// Zeroed alloc and mark bitmaps for a fresh span of `nelems` slots,
+    /// allocated in generation `h`, carved from `source`'s gcBits
+    /// reservation (no atomic operation unless it needs a new block; see
+    /// `source.rs`). When both fit in one bitmap of twice the words
+    /// (`nelems <= 512`: every class but the 8-byte one), they are the two
+    /// halves of one. Each half meets the contract of a bitmap of its own
+    /// (8-byte aligned, `ceil(nelems/64)` words, in one chunk of the `next`
+    /// epoch, and starting at least the chunk slack before the chunk's end,
+    /// since the whole did).
     fn fresh_bits(
         &self,
         nelems: u32,
+        h: u32,
+        source: &mut SpanSource,
     ) -> Result<(NonNull<u64>, NonNull<u64>), spangc_arena::os::OsError> {
         let words = spangc_gcbits::bitmap_words(nelems);
         let both = 128 * words as u32;
         if both <= spangc_gcbits::MAX_NELEMS {
-            let alloc = self.bits.new_alloc_bits(both)?;
+            let alloc = source.bitmaps(&self.bits, h, 16 * words)?;
             // SAFETY: the bitmap has `2 * words` words, so the second half
             // starts inside it.
             let mark = unsafe { alloc.add(words) };

@@ -406,3 +406,45 @@ fn concurrent_allocation_with_rotation() {
     );
     chunk_lists(&a);
 }
+
+/// `reserve` hands out zeroed, 8-byte aligned blocks of up to
+/// `MAX_RESERVE_BYTES` from `next`, disjoint from each other and from
+/// bitmaps, each inside one chunk with the slack after it; other sizes
+/// panic.
+#[test]
+fn reserved_blocks_are_zeroed_disjoint_and_inside_a_chunk() {
+    let a = GcBitsArenas::new();
+    let mut handed: Vec<(usize, usize)> = Vec::new();
+    for i in 0..200 {
+        let (p, bytes) = if i % 3 == 0 {
+            (a.new_mark_bits(300).unwrap(), bitmap_words(300) * 8)
+        } else {
+            (a.reserve(MAX_RESERVE_BYTES).unwrap(), MAX_RESERVE_BYTES)
+        };
+        let start = p.as_ptr() as usize;
+        assert_eq!(start % 8, 0);
+        assert!(
+            handed
+                .iter()
+                .all(|&(s, b)| start + bytes <= s || s + b <= start),
+            "block {i} overlaps an earlier one"
+        );
+        // SAFETY: `bytes` of zeroed memory handed out at `p`.
+        let words = unsafe { std::slice::from_raw_parts(p.as_ptr(), bytes / 8) };
+        assert!(words.iter().all(|&w| w == 0), "block {i} is not zeroed");
+        let lists = chunk_lists(&a);
+        let (base, list) = chunk_of(&lists, start);
+        assert_eq!(list, "next");
+        assert!(
+            start + bytes + CHUNK_SLACK_BYTES <= base + CHUNK_BYTES,
+            "block {i} runs into the chunk's slack"
+        );
+        handed.push((start, bytes));
+    }
+    for bad in [0, 12, MAX_RESERVE_BYTES + 8] {
+        assert!(
+            std::panic::catch_unwind(|| a.reserve(bad)).is_err(),
+            "reserve({bad}) must panic"
+        );
+    }
+}
