@@ -56,9 +56,11 @@
 //! Grown fresh in each collection, such a stack page-faulted its memory in
 //! every time, and the faults were most of the scan of that one object,
 //! which one worker does alone ([`GreyStacks`] has the figures). So the
-//! stacks are kept between collections in [`GreyStacks`], trimmed after
-//! each to twice the depth that collection reached (sampled every
-//! [`BALANCE_EVERY`] objects scanned and when work is shared or taken),
+//! stacks are kept between collections in [`GreyStacks`], one per worker
+//! index, each shrunk after a collection to twice the depth it reached
+//! there when it has room for more than four times that (the depth is
+//! sampled every [`BALANCE_EVERY`] objects scanned and when work is shared
+//! or taken), those of workers a collection did not use freed,
 //! counted as the collector's own memory (`metadata_sys_bytes`, the memory
 //! limit, the pacer's overhead) and freed by `release_memory` and when an
 //! allocation meets the memory limit.
@@ -728,11 +730,14 @@ impl Worker {
 const STACK_MIN: usize = 1024;
 
 /// The mark workers' grey stacks, kept between collections (see "Grey
-/// stacks" in the module docs). `benches/mark.rs` at 256 MiB: the random
-/// graph's root table (4 million pointers) took one worker 38-41 ms to
-/// scan with a fresh stack and 15-17 ms with the last collection's; the
-/// mark as a whole, 2 threads against 1, 1.71x -> 1.81x.
+/// stacks" in the module docs), one slot per worker index: worker 0 marks
+/// the roots and scans alone whatever they hold, so its stack is the one
+/// that grows deep, and it must find it again. `benches/mark.rs` at 256
+/// MiB: the random graph's root table (4 million pointers) took one worker
+/// 38-41 ms to scan with a fresh stack and 15-17 ms with the last
+/// collection's; the mark as a whole, 2 threads against 1, 1.29x -> 1.48x.
 pub(crate) struct GreyStacks {
+    /// Slot `i`: worker `i`'s stack between collections (no capacity: none).
     stacks: std::sync::Mutex<Vec<Vec<Grey>>>,
     /// Bytes of the kept stacks' buffers.
     bytes: AtomicUsize,
@@ -746,22 +751,27 @@ impl GreyStacks {
         }
     }
 
-    /// An empty stack for a worker: a kept one, or a new one.
-    fn take(&self) -> Vec<Grey> {
-        let kept = self.stacks.lock().unwrap_or_else(|e| e.into_inner()).pop();
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Vec<Grey>>> {
+        self.stacks.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// An empty stack for worker `worker`: the one it kept, or a new one.
+    fn take(&self, worker: usize) -> Vec<Grey> {
+        let kept = self.lock().get_mut(worker).map(std::mem::take);
         match kept {
-            Some(v) => {
+            Some(v) if v.capacity() > 0 => {
                 self.bytes
                     .fetch_sub(v.capacity() * size_of::<Grey>(), Ordering::Relaxed);
                 v
             }
-            None => Vec::with_capacity(STACK_MIN),
+            _ => Vec::with_capacity(STACK_MIN),
         }
     }
 
-    /// Keeps a worker's stack, emptied, with room for twice `peak`, the
-    /// deepest it was seen in the collection that just ended.
-    fn give_back(&self, mut stack: Vec<Grey>, peak: usize) {
+    /// Keeps worker `worker`'s stack, emptied; if it has room for more than
+    /// four times `peak` (the deepest it was seen in the collection that
+    /// just ended), it shrinks to twice that.
+    fn give_back(&self, worker: usize, mut stack: Vec<Grey>, peak: usize) {
         stack.clear();
         let keep = (2 * peak).max(STACK_MIN);
         if stack.capacity() > 2 * keep {
@@ -769,10 +779,29 @@ impl GreyStacks {
         }
         self.bytes
             .fetch_add(stack.capacity() * size_of::<Grey>(), Ordering::Relaxed);
-        self.stacks
+        let mut stacks = self.lock();
+        if stacks.len() <= worker {
+            stacks.resize_with(worker + 1, Vec::new);
+        }
+        debug_assert_eq!(
+            stacks[worker].capacity(),
+            0,
+            "worker {worker} kept two stacks"
+        );
+        stacks[worker] = stack;
+    }
+
+    /// Frees the stacks of workers `from` and up, which the collection
+    /// that just ended did not use (it marked with fewer threads because
+    /// the one before scanned little).
+    fn free_unused(&self, from: usize) {
+        let freed: usize = self
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(stack);
+            .iter_mut()
+            .skip(from)
+            .map(|v| std::mem::take(v).capacity() * size_of::<Grey>())
+            .sum();
+        self.bytes.fetch_sub(freed, Ordering::Relaxed);
     }
 
     /// Bytes the kept stacks hold.
@@ -782,12 +811,7 @@ impl GreyStacks {
 
     /// Frees every kept stack.
     pub(crate) fn release(&self) {
-        let stacks = std::mem::take(&mut *self.stacks.lock().unwrap_or_else(|e| e.into_inner()));
-        let freed: usize = stacks
-            .iter()
-            .map(|v| v.capacity() * size_of::<Grey>())
-            .sum();
-        self.bytes.fetch_sub(freed, Ordering::Relaxed);
+        self.free_unused(0);
     }
 }
 
@@ -856,7 +880,7 @@ pub(crate) fn mark(
     // workers four times slower per object than one (benches/mark.rs,
     // tree: 13.9 ns/object with two workers against 6.9 with one).
     let mut workers: Vec<CachePadded<Worker>> = (0..threads)
-        .map(|index| CachePadded::new(Worker::new(index, stacks.take())))
+        .map(|index| CachePadded::new(Worker::new(index, stacks.take(index))))
         .collect();
     let cx = MarkCx {
         pages,
@@ -893,8 +917,9 @@ pub(crate) fn mark(
     let tables = resolve_weak_tables(&mut workers[0], &cx);
     for w in workers.iter_mut() {
         let peak = w.peak.max(w.local.len());
-        stacks.give_back(std::mem::take(&mut w.local), peak);
+        stacks.give_back(w.index, std::mem::take(&mut w.local), peak);
     }
+    stacks.free_unused(threads);
     MarkOutcome {
         bytes: workers.iter().map(|w| w.bytes).sum(),
         objects: workers.iter().map(|w| w.objects).sum(),
@@ -998,31 +1023,55 @@ mod tests {
     }
 
     #[test]
-    fn kept_grey_stacks_are_trimmed_to_twice_their_peak_counted_and_released() {
+    fn kept_grey_stacks_go_back_to_their_worker_are_trimmed_counted_and_released() {
         let stacks = GreyStacks::new();
-        let mut deep = stacks.take();
+        let mut deep = stacks.take(0);
         assert!(deep.is_empty() && deep.capacity() >= STACK_MIN);
         deep.extend((0..100_000).map(grey));
-        stacks.give_back(deep, 100_000);
+        stacks.give_back(0, deep, 100_000);
+        stacks.give_back(1, stacks.take(1), 5);
         assert!(stacks.bytes() >= 100_000 * size_of::<Grey>());
 
-        let again = stacks.take();
+        // Worker 0 finds its own deep stack, whatever the order of taking.
+        let other = stacks.take(1);
+        let again = stacks.take(0);
         assert!(again.is_empty(), "kept stacks come back empty");
-        assert!(again.capacity() >= 100_000, "the deep stack is kept whole");
+        assert!(
+            again.capacity() >= 100_000,
+            "worker 0 gets its deep stack back"
+        );
+        assert!(other.capacity() < 100_000);
         assert_eq!(stacks.bytes(), 0, "a stack in use is not counted as kept");
 
         // A shallow collection: the stack shrinks to twice its peak (at
         // least STACK_MIN).
-        stacks.give_back(again, 10);
+        stacks.give_back(1, other, 5);
+        stacks.give_back(0, again, 10);
         assert!(
-            stacks.bytes() < 4 * STACK_MIN * size_of::<Grey>(),
+            stacks.bytes() < 8 * STACK_MIN * size_of::<Grey>(),
             "{} bytes kept after a collection 10 deep",
             stacks.bytes()
         );
 
+        // A collection on one worker frees the others' stacks.
+        let mut deep = stacks.take(1);
+        deep.extend((0..100_000).map(grey));
+        stacks.give_back(1, deep, 100_000);
+        let mine = stacks.take(0);
+        stacks.give_back(0, mine, 3);
+        stacks.free_unused(1);
+        assert!(
+            stacks.bytes() < 4 * STACK_MIN * size_of::<Grey>(),
+            "worker 1's deep stack was kept by a one-worker collection"
+        );
+
         stacks.release();
         assert_eq!(stacks.bytes(), 0);
-        assert_eq!(stacks.take().capacity(), STACK_MIN, "released: a new stack");
+        assert_eq!(
+            stacks.take(0).capacity(),
+            STACK_MIN,
+            "released: a new stack"
+        );
     }
 
     #[test]

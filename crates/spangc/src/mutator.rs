@@ -408,8 +408,10 @@ impl<B: Brand> Scope<B> {
     #[inline]
     pub fn alloc<'s, T: Trace<B> + Branded<'s>>(&'s self, value: T) -> Gc<'s, T, B> {
         match self.bump::<T>() {
-            // SAFETY: a slot from `bump`, for a `T`.
-            Some(p) => unsafe { Self::init(p, value) },
+            // SAFETY: a fresh slot of this scope's cache from `bump`, sized
+            // and aligned for a `T` (its size class is `SizeReq::of`), that
+            // nothing else references.
+            Some(p) => unsafe { self.init(p, value) },
             None => self.alloc_outlined(value),
         }
     }
@@ -457,8 +459,8 @@ impl<B: Brand> Scope<B> {
         value: T,
     ) -> Result<Gc<'s, T, B>, AllocError<T>> {
         match self.bump::<T>() {
-            // SAFETY: a slot from `bump`, for a `T`.
-            Some(p) => Ok(unsafe { Self::init(p, value) }),
+            // SAFETY: as in `alloc`.
+            Some(p) => Ok(unsafe { self.init(p, value) }),
             None => self.try_alloc_outlined(value),
         }
     }
@@ -483,15 +485,20 @@ impl<B: Brand> Scope<B> {
         }
     }
 
-    /// Moves `value` into the fresh slot `p`.
+    /// Moves `value` into the fresh slot `p`; the `Gc` borrows the scope
+    /// like every other this scope hands out.
     ///
     /// # Safety
     ///
-    /// `p` must be a fresh slot of this heap with room and alignment for a
-    /// `T` (`SizeReq::of`) that nothing else references, allocated in this
-    /// scope.
+    /// `p` must be a fresh slot of this heap, allocated in this scope since
+    /// its last safepoint, with room and alignment for a `T`
+    /// (`SizeReq::of`), that nothing else references.
     #[inline(always)]
-    unsafe fn init<'s, T: Trace<B> + Branded<'s>>(p: NonNull<u8>, value: T) -> Gc<'s, T, B> {
+    unsafe fn init<'s, T: Trace<B> + Branded<'s>>(
+        &'s self,
+        p: NonNull<u8>,
+        value: T,
+    ) -> Gc<'s, T, B> {
         // SAFETY: the caller's contract: room, alignment, no other
         // reference.
         unsafe { p.cast::<T>().write(value) };
@@ -510,7 +517,7 @@ impl<B: Brand> Scope<B> {
         match self.alloc_raw(TypeInfo::of::<B, T>(), SizeReq::of::<B, T>()) {
             // SAFETY: `alloc_raw` hands out fresh slots sized and aligned
             // for the request, `SizeReq::of::<B, T>()`.
-            Ok(p) => Ok(unsafe { Self::init(p, value) }),
+            Ok(p) => Ok(unsafe { self.init(p, value) }),
             Err(kind) => Err(AllocError::new(value, kind)),
         }
     }

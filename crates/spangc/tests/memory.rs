@@ -194,12 +194,21 @@ fn alloc_past_the_limit_panics_with_the_reason() {
 /// A collection that greys many objects at once (one object holding
 /// 200,000 pointers) keeps its grey stack for the next collection, counted
 /// in `metadata_sys_bytes`; a collection with a small grey set trims it,
-/// and `release_memory` frees it.
+/// and `release_memory` frees it; with one mark thread and with two
+/// (where the collections after a deep one mark on one thread, and the
+/// second worker's stack must not stay behind).
 #[test]
 fn grey_stacks_are_kept_counted_trimmed_and_released() {
     let _serial = serial();
     spangc::brand!(Stacks);
-    let heap = Heap::<Stacks>::new(Config::builder().mark_threads(1).build().unwrap()).unwrap();
+    for threads in [1, 2] {
+        grey_stacks_case::<Stacks>(threads);
+    }
+}
+
+fn grey_stacks_case<Stacks: spangc::Brand>(threads: usize) {
+    let heap =
+        Heap::<Stacks>::new(Config::builder().mark_threads(threads).build().unwrap()).unwrap();
     let mut m = heap.mutator();
     let n = 200_000;
     let stack_bytes = n * 16; // one grey entry per blob
@@ -228,7 +237,7 @@ fn grey_stacks_are_kept_counted_trimmed_and_released() {
     let (before, kept) = deep_collection(&mut m);
     assert!(
         kept >= before + stack_bytes,
-        "metadata {before} -> {kept}: the grey stack of {stack_bytes} bytes is not counted"
+        "{threads} threads: metadata {before} -> {kept}: the grey stack of {stack_bytes} bytes is not counted"
     );
     // Drop the blobs: the next collections grey a handful of objects and
     // trim the stack.
@@ -240,7 +249,7 @@ fn grey_stacks_are_kept_counted_trimmed_and_released() {
     let trimmed = heap.stats().metadata_sys_bytes;
     assert!(
         trimmed + stack_bytes / 2 <= kept,
-        "metadata {kept} -> {trimmed}: not trimmed"
+        "{threads} threads: metadata {kept} -> {trimmed}: not trimmed"
     );
     // Deep again, then `release_memory` (whose collection greys the blobs
     // once more) frees the stack.
@@ -249,7 +258,7 @@ fn grey_stacks_are_kept_counted_trimmed_and_released() {
     let released = heap.stats().metadata_sys_bytes;
     assert!(
         released + stack_bytes / 2 <= kept,
-        "metadata {kept} -> {released}: release_memory kept the grey stack"
+        "{threads} threads: metadata {kept} -> {released}: release_memory kept the grey stack"
     );
 }
 

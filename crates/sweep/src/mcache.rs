@@ -257,17 +257,17 @@ impl Slot {
         let size = run.elem_size as usize;
         run.next = self.base + start as usize * size;
         run.end = run.next + len as usize * size;
-        self.mark_dirty(run);
+        self.reset_dirty(run);
         sampling.charge(self, run);
         // `None` if the run was cut at its first slot: the slow path hands
         // that one out.
         run.bump()
     }
 
-    /// Notes that a new run `[run.next, run.end)` may hold old bytes if the
-    /// span's memory is dirty.
+    /// Sets a new run's dirty tail: all of `[run.next, run.end)` if the
+    /// span's memory is dirty, none of it otherwise.
     #[inline]
-    fn mark_dirty(&self, run: &mut Run) {
+    fn reset_dirty(&self, run: &mut Run) {
         run.dirty = if self.needzero {
             (run.end - run.next) as u32
         } else {
@@ -418,7 +418,13 @@ impl MCache {
     pub fn set_sampler(&mut self, next_gap: Option<Box<dyn FnMut() -> usize + Send>>) {
         for (run, slot) in self.runs.iter_mut().zip(self.slots.iter_mut()) {
             if slot.sample_at != 0 {
+                // The run ends at the cut; the slots from there to its real
+                // end join it, as dirty as the span.
+                let grown = slot.sample_end - run.end;
                 run.end = slot.sample_end;
+                if slot.needzero {
+                    run.dirty += grown as u32;
+                }
                 slot.sample_at = 0;
             }
         }
@@ -546,7 +552,7 @@ impl MCache {
         let p = slot.sample_at;
         run.next = p;
         run.end = slot.sample_end;
-        slot.mark_dirty(run);
+        slot.reset_dirty(run);
         run.next = p + run.elem_size as usize;
         slot.sample_at = 0;
         self.sampling.sampled = true;
@@ -854,7 +860,8 @@ mod tests {
             let words = slots * size / 8;
             // One guard word on each side of the run.
             let mut buf = vec![u64::MAX; words + 2];
-            let start = std::ptr::from_mut(&mut buf[1]) as usize;
+            // SAFETY: index 1 is inside `buf`.
+            let start = unsafe { buf.as_mut_ptr().add(1) } as usize;
             let mut run = Run {
                 key: 1,
                 next: start,
@@ -883,7 +890,7 @@ mod tests {
             assert_eq!(buf[words + 1], !0, "{size}: after the run");
 
             let mut clean = vec![u64::MAX; words];
-            let start = std::ptr::from_mut(&mut clean[0]) as usize;
+            let start = clean.as_mut_ptr() as usize;
             let mut run = Run {
                 key: 1,
                 next: start,

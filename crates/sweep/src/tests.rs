@@ -174,6 +174,46 @@ fn sampled_alloc(cache: &mut crate::MCache, tag: usize, class: SpanClass) -> (us
     }
 }
 
+/// Dropping a pending cut (`set_sampler`) gives the run back its slots
+/// past the cut still marked dirty: the zeroing `alloc` clears them. (It
+/// handed them out with old bytes when the cut run had been cleared to its
+/// end.)
+#[test]
+fn a_dropped_cut_leaves_the_rest_of_a_dirty_run_to_be_cleared() {
+    let heap = sampling_heap();
+    let class = SpanClass::new(size_to_class(16).unwrap(), false);
+    let tag = 0x5000;
+    // Dirty some pages: fill spans with ones, then free everything.
+    let mut cache = heap.new_cache();
+    for _ in 0..4000 {
+        let (p, _) = sampled_alloc(&mut cache, tag, class);
+        // SAFETY: a fresh 16-byte slot.
+        unsafe { (p as *mut [u64; 2]).write([!0; 2]) };
+    }
+    cache.release_all();
+    heap.finish_sweep();
+    heap.prepare_mark();
+    heap.finish_mark(0);
+    heap.finish_sweep();
+    // A cut at the 40th object of the first run, a few zeroed allocations
+    // (the first clears the cut run to its end), then the cut is dropped.
+    let mut cache = heap.new_cache();
+    cache.set_sampler(scripted(&[16 * 40]));
+    let check = |cache: &mut crate::MCache, n: usize| {
+        for i in 0..n {
+            let p = cache.alloc(tag, class).unwrap();
+            // SAFETY: a zeroed 16-byte slot.
+            let words = unsafe { p.cast::<[u64; 2]>().read() };
+            assert_eq!(words, [0, 0], "object {i} handed out dirty");
+        }
+    };
+    check(&mut cache, 10);
+    cache.set_sampler(None);
+    check(&mut cache, 500);
+    cache.release_all();
+    heap.verify().unwrap();
+}
+
 /// The sampled object is the one holding each point (an object of `size`
 /// bytes is sampled when `size >= ` the bytes left), counted across runs
 /// and spans; a cut pending in one slot does not hold up another; a span
