@@ -460,25 +460,32 @@ impl MCache {
     /// half.
     #[inline(always)]
     pub fn alloc_bump(&mut self, tag: usize, class: SpanClass) -> Option<NonNull<u8>> {
+        self.home_run(tag, class)?.bump()
+    }
+
+    /// The slot of (tag, class) if it lives in its home slot (the fast
+    /// paths' only lookup: a hash, a load and a compare); always `< len`.
+    #[inline(always)]
+    fn home_index(&self, tag: usize, class: SpanClass) -> Option<usize> {
         let key = key_of(tag, class);
         let i = home(key, self.mask);
         // SAFETY: `home` masks with `mask = len - 1`, so `i < len`.
-        let run = unsafe { self.runs.get_unchecked_mut(i) };
-        if run.key != key {
-            return None;
-        }
-        run.bump()
+        (unsafe { self.runs.get_unchecked(i) }.key == key).then_some(i)
+    }
+
+    /// The run of (tag, class) if it lives in its home slot.
+    #[inline(always)]
+    fn home_run(&mut self, tag: usize, class: SpanClass) -> Option<&mut Run> {
+        let i = self.home_index(tag, class)?;
+        // SAFETY: `home_index` returns indexes below `len`.
+        Some(unsafe { self.runs.get_unchecked_mut(i) })
     }
 
     /// The second half of [`MCache::alloc_fast`]: a slot from the next run
     /// of free slots in the cached span, or `None` (take the slow path).
     #[inline]
     pub fn alloc_next_run(&mut self, tag: usize, class: SpanClass) -> Option<NonNull<u8>> {
-        let key = key_of(tag, class);
-        let i = home(key, self.mask);
-        if self.runs[i].key != key {
-            return None;
-        }
+        let i = self.home_index(tag, class)?;
         self.slots[i].next_run(&mut self.runs[i], &mut self.sampling)
     }
 
@@ -496,11 +503,7 @@ impl MCache {
     /// span is dirty.
     #[inline]
     pub fn alloc(&mut self, tag: usize, class: SpanClass) -> Result<NonNull<u8>, AllocError> {
-        let key = key_of(tag, class);
-        let i = home(key, self.mask);
-        // SAFETY: as in `alloc_fast`.
-        let run = unsafe { self.runs.get_unchecked_mut(i) };
-        if run.key == key
+        if let Some(run) = self.home_run(tag, class)
             && let Some(p) = run.bump()
         {
             // SAFETY: `p` is the slot `bump` just took from `run`.
