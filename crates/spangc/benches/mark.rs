@@ -8,7 +8,8 @@
 //! several times with each mark-thread count, alternating on the one heap,
 //! and prints the best and median mark time, mark throughput (GB/s and ns
 //! per object), pause, and the median of each round's one-thread over
-//! two-thread time.
+//! two-thread time. `SPANGC_BENCH_SHAPES` (default `tree,graph`) picks
+//! the shapes.
 //! Runs as `cargo bench -p spangc --bench mark`.
 
 use spangc::{Config, Gc, GcCell, Heap, Root, Scope, Trace};
@@ -177,7 +178,12 @@ fn main() {
         "{:<7} {:>7} {:>11} {:>11} {:>9} {:>9} {:>11}",
         "shape", "threads", "best ms", "median ms", "GB/s", "ns/obj", "pause ms"
     );
-    for shape in ["tree", "graph"] {
+    let shapes = std::env::var("SPANGC_BENCH_SHAPES").unwrap_or_else(|_| "tree,graph".into());
+    for shape in shapes.split(',') {
+        assert!(
+            shape == "tree" || shape == "graph",
+            "SPANGC_BENCH_SHAPES: unknown shape {shape:?} (tree, graph)"
+        );
         let m = measure(shape, n);
         for (t, f) in [(1, &m.one), (2, &m.two)] {
             println!(

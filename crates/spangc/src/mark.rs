@@ -47,6 +47,22 @@
 //! 1 GiB (`benches/mark.rs`), two workers against one: 1.61x-1.63x with the
 //! marks of one object's scan combined, 1.69x-1.77x with pending marks.
 //!
+//! # Runs of one type
+//!
+//! A grey entry carries its object's scan function (the type record's
+//! `trace_erased::<T>`), which `drain` calls through a pointer. After each
+//! object, that function asks [`Tracer::next_grey`] for the next one: the
+//! worker does its per-object bookkeeping (pending marks, balancing) and
+//! pops the top of its stack if that entry has the same scan function, and
+//! the function loops. A tree of one node type is then scanned in one call,
+//! with `T::trace` inlined in the loop, instead of one indirect call (and
+//! six saved registers) per object: `benches/mark.rs`, tree of 1 GiB, two
+//! interleaved runs each, one thread 95.0-95.8 -> 71.5-73.6 ms, two
+//! 55.9-57.7 -> 43.8-46.8 ms; binary-trees depth 21 on `spangc-2`, three
+//! interleaved pairs, 5.68-5.93 -> 5.22-5.43 s. A mismatch (another type
+//! on top, or the same function at two addresses from two codegen units)
+//! only ends the loop.
+//!
 //! # Grey stacks
 //!
 //! A worker's local stack is as deep as the grey set it holds: a few dozen
@@ -83,7 +99,7 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// How a marker scans an object of one type (from its `TypeInfo`).
-type TraceFn = unsafe fn(NonNull<u8>, &mut Tracer<'_>);
+pub(crate) type TraceFn = unsafe fn(NonNull<u8>, &mut Tracer<'_>);
 
 /// A grey object: marked, not yet scanned, with the function that scans
 /// it.
@@ -262,6 +278,19 @@ impl<'a> Tracer<'a> {
         }
     }
 
+    /// Called by a scan function after each object it traced: when
+    /// marking, does the per-object bookkeeping and takes the top grey
+    /// object off the worker's stack if its scan function is `same`, for
+    /// the caller to trace next (see "Runs of one type" in the module
+    /// docs); `None` otherwise.
+    #[inline(always)]
+    pub(crate) fn next_grey(&mut self, same: TraceFn) -> Option<NonNull<u8>> {
+        match &mut self.kind {
+            Kind::Mark { worker, cx } => worker.next_grey(cx, same),
+            Kind::Visit(_) => None,
+        }
+    }
+
     /// Marks the object at `addr` (what `Gc::trace` calls).
     #[inline(always)]
     pub(crate) fn mark(&mut self, addr: NonNull<u8>) {
@@ -409,6 +438,8 @@ pub(crate) struct Worker {
     pend: [Pending; PENDING],
     /// Objects popped before the pending marks are applied anyway.
     until_flush: u32,
+    /// Objects scanned before the next check for hungry workers.
+    until_balance: u32,
     /// The deepest the local stack was seen (see "Grey stacks").
     peak: usize,
 }
@@ -436,6 +467,7 @@ impl Worker {
             last_trace: None,
             pend: [Pending::default(); PENDING],
             until_flush: FLUSH_EVERY,
+            until_balance: BALANCE_EVERY,
             peak: 0,
         }
     }
@@ -606,7 +638,6 @@ impl Worker {
     /// with the mark probe of commit 7912b8a that `benches/mark.rs`
     /// replaced).
     fn drain(&mut self, cx: &MarkCx<'_>) {
-        let mut until_balance = BALANCE_EVERY;
         loop {
             while let Some(g) = self.local.pop() {
                 let mut t = Tracer {
@@ -614,23 +645,10 @@ impl Worker {
                 };
                 // SAFETY: `g` was pushed by `mark` with the trace function
                 // of the object's own type, and the object is live (just
-                // marked) and unchanging (the world is stopped).
+                // marked) and unchanging (the world is stopped). The trace
+                // function does the bookkeeping of each object it scans
+                // (`next_grey`).
                 unsafe { (g.trace)(g.addr, &mut t) };
-                // A lone worker has no pending marks.
-                if !cx.sole {
-                    self.until_flush -= 1;
-                    if self.until_flush == 0 {
-                        self.flush();
-                    }
-                }
-                until_balance -= 1;
-                if until_balance == 0 {
-                    until_balance = BALANCE_EVERY;
-                    self.peak = self.peak.max(self.local.len());
-                    if self.local.len() > SHARE_MIN && cx.hungry.load(Ordering::Relaxed) {
-                        self.share(cx);
-                    }
-                }
             }
             // Every mark is applied before this worker can count itself
             // idle, so "all idle" means every mark bit is set.
@@ -639,6 +657,33 @@ impl Worker {
                 return;
             }
         }
+    }
+
+    /// After an object is scanned: applies the pending marks every
+    /// [`FLUSH_EVERY`] objects and shares work every [`BALANCE_EVERY`] if
+    /// someone is hungry; then pops the top grey object if its scan
+    /// function is `same` (see [`Tracer::next_grey`]).
+    #[inline(always)]
+    fn next_grey(&mut self, cx: &MarkCx<'_>, same: TraceFn) -> Option<NonNull<u8>> {
+        // A lone worker has no pending marks.
+        if !cx.sole {
+            self.until_flush -= 1;
+            if self.until_flush == 0 {
+                self.flush();
+            }
+        }
+        self.until_balance -= 1;
+        if self.until_balance == 0 {
+            self.until_balance = BALANCE_EVERY;
+            self.peak = self.peak.max(self.local.len());
+            if self.local.len() > SHARE_MIN && cx.hungry.load(Ordering::Relaxed) {
+                self.share(cx);
+            }
+        }
+        if !std::ptr::fn_addr_eq(self.local.last()?.trace, same) {
+            return None;
+        }
+        self.local.pop().map(|g| g.addr)
     }
 
     /// Moves the bottom half of the local stack (the oldest, likely
@@ -1016,6 +1061,61 @@ mod tests {
             addr: NonNull::new((0x10_0000 + 16 * i) as *mut u8).unwrap(),
             trace: never,
         }
+    }
+
+    /// A mark context over an empty heap, for the worker's own logic.
+    fn cx_over(pages: &PageHeap, sole: bool) -> MarkCx<'_> {
+        MarkCx {
+            pages,
+            stealers: Vec::new(),
+            idle: CachePadded::new(AtomicUsize::new(0)),
+            hungry: CachePadded::new(AtomicBool::new(false)),
+            done: CachePadded::new(AtomicBool::new(false)),
+            strict: false,
+            sole,
+            weak_tables: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    fn scan_a(_: NonNull<u8>, _: &mut Tracer<'_>) {}
+    fn scan_b(_: NonNull<u8>, _: &mut Tracer<'_>) {}
+
+    #[test]
+    fn next_grey_continues_only_with_the_same_scan_function_and_keeps_the_bookkeeping() {
+        let pages = PageHeap::new(spangc_arena::PageHeapConfig::default()).unwrap();
+        let with = |i: usize, trace: TraceFn| Grey { trace, ..grey(i) };
+        let addr = |i: usize| grey(i).addr;
+        for sole in [true, false] {
+            let cx = cx_over(&pages, sole);
+            let mut w = Worker::new(0, Vec::new());
+            w.local = vec![
+                with(0, scan_a),
+                with(1, scan_b),
+                with(2, scan_a),
+                with(3, scan_a),
+            ];
+            // `scan_a` goes on with the two objects of its own on top...
+            assert_eq!(w.next_grey(&cx, scan_a), Some(addr(3)));
+            assert_eq!(w.next_grey(&cx, scan_a), Some(addr(2)));
+            // ...and stops at `scan_b`'s, leaving it on the stack.
+            assert_eq!(w.next_grey(&cx, scan_a), None);
+            assert_eq!(addrs(&w.local), addrs(&[grey(0), grey(1)]));
+            assert_eq!(w.next_grey(&cx, scan_b), Some(addr(1)));
+            assert_eq!(w.next_grey(&cx, scan_b), None);
+            // Each call counted one object scanned towards balancing and
+            // (unless the worker is alone: no pending marks) flushing.
+            assert_eq!(w.until_balance, BALANCE_EVERY - 5);
+            let flush_left = if sole { FLUSH_EVERY } else { FLUSH_EVERY - 5 };
+            assert_eq!(w.until_flush, flush_left);
+            for _ in 5..BALANCE_EVERY {
+                w.next_grey(&cx, scan_b);
+            }
+            assert_eq!(w.until_balance, BALANCE_EVERY, "rewound at the check");
+            assert_eq!(w.peak, 1, "the depth is sampled at the balance check");
+        }
+        let mut f = |_: NonNull<u8>| {};
+        let mut visit = Tracer::visit(&mut f);
+        assert_eq!(visit.next_grey(scan_a), None, "no runs when visiting");
     }
 
     fn addrs(gs: &[Grey]) -> Vec<usize> {
