@@ -101,6 +101,12 @@ pub trait SpanBits {
     /// combine the marks of neighbouring objects into one such call.
     fn set_marked_word(&self, word: usize, mask: u64) -> u64;
 
+    /// The mark bitmap as `ceil(nelems / 64)` words, checked once (bit `i`
+    /// of word `w` is slot `64 * w + i`): for a marker that tests and sets
+    /// many bits of one span ([`set_bit_sole`], `fetch_or`). Bits past
+    /// `nelems` in the last word must stay clear.
+    fn mark_words(&self) -> &[AtomicU64];
+
     /// Number of marked slots (popcount of the mark bits below `nelems`).
     fn count_marked(&self) -> u32;
 
@@ -385,7 +391,14 @@ pub(crate) fn set_marked_sole<S: SpanRecord + ?Sized>(s: &S, i: usize) -> bool {
     if i >= nelems as usize {
         bad_index(s, "set_marked_sole", i);
     }
-    let (word, mask) = (&words[i / 64], 1u64 << (i % 64));
+    set_bit_sole(&words[i / 64], 1 << (i % 64))
+}
+
+/// Sets the bit `mask` of `word` with a plain load and store, for a
+/// marker that is the only thread setting bits of the bitmap (see
+/// [`SpanBits::set_marked_sole`]); returns whether it was already set.
+#[inline(always)]
+pub fn set_bit_sole(word: &AtomicU64, mask: u64) -> bool {
     let w = word.load(Relaxed);
     if w & mask != 0 {
         return true;
@@ -405,6 +418,11 @@ pub(crate) fn set_marked_word<S: SpanRecord + ?Sized>(s: &S, word: usize, mask: 
     }
     // Relaxed: as in `set_bit`; each bit is flipped by exactly one RMW.
     mask & !words[word].fetch_or(mask, Relaxed)
+}
+
+#[inline]
+pub(crate) fn mark_words<S: SpanRecord + ?Sized>(s: &S) -> &[AtomicU64] {
+    words(s, Which::Mark).0
 }
 
 #[inline]
@@ -468,6 +486,10 @@ macro_rules! impl_span_bits {
             #[inline]
             fn set_marked_word(&self, word: usize, mask: u64) -> u64 {
                 $crate::bits::set_marked_word(self, word, mask)
+            }
+            #[inline]
+            fn mark_words(&self) -> &[std::sync::atomic::AtomicU64] {
+                $crate::bits::mark_words(self)
             }
             #[inline]
             fn count_marked(&self) -> u32 {

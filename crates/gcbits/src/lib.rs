@@ -25,7 +25,7 @@ pub mod bits;
 mod primitive;
 
 pub use arenas::{CHUNK_BYTES, CHUNK_SLACK_BYTES, GcBitsArenas, GcBitsStats, MAX_RESERVE_BYTES};
-pub use bits::{FreeRun, SpanBits, next_free_run};
+pub use bits::{FreeRun, SpanBits, next_free_run, set_bit_sole};
 pub use spangc_arena::os::OsError;
 
 /// The most object slots a span can have, so the longest bitmap is

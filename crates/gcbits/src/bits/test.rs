@@ -186,16 +186,16 @@ impl Fixture {
     }
 
     /// Marks exactly the slots set in `model`, checking set_marked's result
-    /// (alternating the atomic and the sole-marker variants, which must
-    /// agree).
+    /// (rotating through the atomic and the sole-marker variants and the
+    /// word-level sole set on `mark_words`, which must all agree).
     fn mark(&self, model: &BitSlice) {
+        let words = self.span.mark_words();
+        assert_eq!(words.len(), crate::bitmap_words(self.span.nelems));
         for (n, i) in model.iter_ones().enumerate() {
-            let set = |i| {
-                if n % 2 == 0 {
-                    self.span.set_marked(i)
-                } else {
-                    self.span.set_marked_sole(i)
-                }
+            let set = |i: usize| match n % 3 {
+                0 => self.span.set_marked(i),
+                1 => self.span.set_marked_sole(i),
+                _ => crate::set_bit_sole(&words[i / 64], 1 << (i % 64)),
             };
             assert!(!set(i), "slot {i} marked twice");
             assert!(set(i), "slot {i} not marked");
@@ -491,6 +491,10 @@ fn null_bitmap_panics_with_span() {
         m.contains("mark bits of mock span nelems 8 free_index 3 are null"),
         "{m}"
     );
+    let m = msg(std::panic::catch_unwind(|| {
+        span.mark_words();
+    }));
+    assert!(m.contains("mark bits of mock span"), "{m}");
     let m = msg(std::panic::catch_unwind(|| {
         span.count_allocated();
     }));
