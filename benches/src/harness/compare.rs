@@ -54,8 +54,28 @@ enum Launch {
     Program(PathBuf),
 }
 
+/// Whether the environment variable `name` tunes a system's collector
+/// (spangc's `SPANGC_*` overrides, Go's `GOGC`, `GOMEMLIMIT`, `GODEBUG`,
+/// `GOMAXPROCS`, the Boehm collector's `GC_*`): the children run without
+/// them, so every system runs at its defaults whatever the caller's shell
+/// has set.
+fn tunes_a_collector(name: &str) -> bool {
+    ["SPANGC_", "GC_"].iter().any(|p| name.starts_with(p))
+        || ["GOGC", "GOMEMLIMIT", "GODEBUG", "GOMAXPROCS"].contains(&name)
+}
+
 impl Launch {
     fn command(&self, system: &System, workload: Workload, size: u64) -> Command {
+        let mut cmd = self.bare_command(system, workload, size);
+        for (name, _) in std::env::vars_os() {
+            if name.to_str().is_some_and(tunes_a_collector) {
+                cmd.env_remove(name);
+            }
+        }
+        cmd
+    }
+
+    fn bare_command(&self, system: &System, workload: Workload, size: u64) -> Command {
         let size = size.to_string();
         match self {
             Launch::Harness(exe) => {
@@ -236,4 +256,27 @@ pub fn compare(opts: &Options) -> io::Result<()> {
         write_charts(&opts.out_dir, workload, size, &rows);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tunes_a_collector;
+
+    #[test]
+    fn collector_tunings_are_recognised_and_nothing_else() {
+        for name in [
+            "SPANGC_GC_PERCENT",
+            "SPANGC_MARK_THREADS",
+            "GOGC",
+            "GOMEMLIMIT",
+        ] {
+            assert!(tunes_a_collector(name), "{name}");
+        }
+        for name in ["GC_INITIAL_HEAP_SIZE", "GODEBUG", "GOMAXPROCS"] {
+            assert!(tunes_a_collector(name), "{name}");
+        }
+        for name in ["PATH", "HOME", "GOPATH", "GOCACHE", "RUST_LOG", "XGOGC"] {
+            assert!(!tunes_a_collector(name), "{name}");
+        }
+    }
 }

@@ -200,17 +200,19 @@ impl<const MARK_THREADS: usize> Heap for SpangcHeap<MARK_THREADS> {
         let count = self.heap.gc_count();
         if count != self.seen_cycles {
             self.seen_cycles = count;
-            let s = self.heap.stats();
-            CYCLES
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(HeapCycle {
+            let mut cycles = CYCLES.lock().unwrap_or_else(|e| e.into_inner());
+            // Handles that share a heap (the threads workload) see the same
+            // cycles: the first to see one records it.
+            if cycles.last().is_none_or(|c| c.cycle < count) {
+                let s = self.heap.stats();
+                cycles.push(HeapCycle {
                     cycle: count,
                     t_ms: self.start.elapsed().as_millis() as u64,
                     heap_live_bytes: s.heap_marked_bytes as u64,
                     heap_goal_bytes: s.heap_goal_bytes as u64,
                     rss_bytes: current_rss_bytes().unwrap_or(0),
                 });
+            }
         }
     }
 

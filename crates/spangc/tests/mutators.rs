@@ -28,20 +28,17 @@ struct Link<'gc> {
 
 /// A mutator stays inside its scope, computing, while another thread asks
 /// for a collection: the collection waits for its next safepoint and then
-/// completes; neither deadlocks.
+/// completes; neither deadlocks. Checked from the busy side: no collection
+/// ever completes while it is between two safepoints (holding an unrooted
+/// `Gc`, which verify mode would catch freed), and both happen inside its
+/// `safepoint` calls.
 #[test]
 fn collection_waits_for_a_busy_mutator() {
-    let heap = Heap::<Waits>::new(Config::default()).unwrap();
+    let heap = Heap::<Waits>::new(Config::builder().verify(true).build().unwrap()).unwrap();
     let inside = Arc::new(Barrier::new(2));
     let stop = Arc::new(AtomicBool::new(false));
-    let safepoints = Arc::new(AtomicU64::new(0));
     let busy = {
-        let (heap, inside, stop, safepoints) = (
-            heap.clone(),
-            inside.clone(),
-            stop.clone(),
-            safepoints.clone(),
-        );
+        let (heap, inside, stop) = (heap.clone(), inside.clone(), stop.clone());
         std::thread::spawn(move || {
             let mut m = heap.mutator();
             m.enter(|cx| {
@@ -49,19 +46,32 @@ fn collection_waits_for_a_busy_mutator() {
                     value: 42,
                     next: GcCell::new(None),
                 }));
+                let mut at_safepoints = 0;
                 inside.wait();
-                while !stop.load(Ordering::SeqCst) {
-                    // Work that holds Gcs, then a safepoint.
-                    let c = keep.get(cx);
+                for i in 0.. {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    // Work that holds an unrooted Gc: no collection may
+                    // complete until the safepoint below.
+                    let before = heap.gc_count();
+                    let c = cx.alloc(Cell::<Waits> {
+                        value: i,
+                        next: GcCell::new(Some(keep.get(cx))),
+                    });
                     let t = Instant::now();
                     while t.elapsed() < Duration::from_millis(2) {
                         std::hint::black_box(c.value);
                     }
+                    assert_eq!(heap.gc_count(), before, "collected between safepoints");
+                    assert_eq!(c.value, i);
+                    assert_eq!(c.next.get().unwrap().value, 42);
                     cx.safepoint();
-                    safepoints.fetch_add(1, Ordering::SeqCst);
+                    at_safepoints += heap.gc_count() - before;
                 }
                 assert_eq!(keep.get(cx).value, 42);
-            });
+                at_safepoints
+            })
         })
     };
     inside.wait();
@@ -70,12 +80,12 @@ fn collection_waits_for_a_busy_mutator() {
     heap.collect();
     assert_eq!(heap.stats().gc_count, 2);
     assert!(t.elapsed() < Duration::from_secs(10));
-    assert!(
-        safepoints.load(Ordering::SeqCst) >= 1,
-        "the busy mutator reached a safepoint"
-    );
     stop.store(true, Ordering::SeqCst);
-    busy.join().unwrap();
+    let at_safepoints = busy.join().unwrap();
+    assert_eq!(
+        at_safepoints, 2,
+        "both collections ran at the busy mutator's safepoints"
+    );
 }
 
 /// Mutator threads that exit (dropping their mutators, even with objects

@@ -99,6 +99,113 @@ fn destructors_run_once_for_dead_objects_only() {
     });
 }
 
+spangc::brand!(Bombs);
+
+static BOMB_DROPS: AtomicUsize = AtomicUsize::new(0);
+
+/// Its destructor panics for odd values.
+#[derive(Trace)]
+#[gc(brand = Bombs, allow_drop)]
+struct Bomb(u64);
+
+impl Drop for Bomb {
+    fn drop(&mut self) {
+        BOMB_DROPS.fetch_add(1, Ordering::SeqCst);
+        assert!(self.0 % 2 == 0, "bomb {} goes off", self.0);
+    }
+}
+
+#[test]
+fn a_panicking_destructor_is_caught_counted_and_its_object_freed() {
+    let heap = Heap::<Bombs>::new(Config::builder().verify(true).build().unwrap()).unwrap();
+    let mut m = heap.mutator();
+    m.enter(|cx| {
+        let kept = cx.root(cx.alloc(Bomb(1)));
+        for i in 0..100 {
+            cx.alloc(Bomb(i));
+        }
+        let freed_before = heap.stats().objects_freed_total;
+        cx.collect();
+        let s = heap.stats();
+        assert_eq!(
+            BOMB_DROPS.load(Ordering::SeqCst),
+            100,
+            "every dead bomb dropped once"
+        );
+        assert_eq!(s.destructor_panics, 50, "{s}");
+        assert!(s.objects_freed_total >= freed_before + 100, "{s}");
+        // The heap goes on: the live one is intact, and more cycles run.
+        assert_eq!(kept.get(cx).0, 1);
+        for i in 0..100 {
+            cx.alloc(Bomb(2 * i));
+        }
+        cx.collect();
+        assert_eq!(BOMB_DROPS.load(Ordering::SeqCst), 200);
+        assert_eq!(heap.stats().destructor_panics, 50);
+    });
+}
+
+spangc::brand!(Generic);
+
+/// A derived struct with a data type parameter and a const parameter.
+#[derive(Trace)]
+#[gc(brand = B)]
+struct Slots<'gc, T, B: Brand, const N: usize> {
+    items: [T; N],
+    first: Option<Gc<'gc, Node<'gc, B>, B>>,
+}
+
+/// A derived enum with a data type parameter.
+#[derive(Trace)]
+#[gc(brand = B)]
+enum Either<'gc, T, B: Brand> {
+    Data(T),
+    Node(Gc<'gc, Node<'gc, B>, B>),
+}
+
+#[test]
+fn derived_generic_types_trace_their_parameters() {
+    let heap = Heap::<Generic>::new(Config::builder().verify(true).build().unwrap()).unwrap();
+    let mut m = heap.mutator();
+    m.enter(|cx| {
+        // Type arguments that hold Gc pointers (traced through `T`: were
+        // they not, the trees in `items` would be freed) and one that
+        // holds none.
+        let slots = cx.root(cx.alloc(Slots::<_, Generic, 3> {
+            items: [Some(tree(cx, 2)), None, Some(tree(cx, 3))],
+            first: Some(tree(cx, 1)),
+        }));
+        let either = cx.root(cx.alloc(Slots::<_, Generic, 2> {
+            items: [Either::Data(Some(tree(cx, 4))), Either::Node(tree(cx, 0))],
+            first: None,
+        }));
+        let plain = cx.root(cx.alloc(Slots::<u64, Generic, 2> {
+            items: [5, 6],
+            first: None,
+        }));
+        for _ in 0..3 {
+            for _ in 0..1000 {
+                tree(cx, 3);
+            }
+            cx.collect();
+        }
+        let s = slots.get(cx);
+        let sizes: Vec<_> = s.items.iter().map(|t| t.map_or(0, count)).collect();
+        assert_eq!(sizes, [7, 0, 15]);
+        assert_eq!(count(s.first.unwrap()), 3);
+        match &either.get(cx).items {
+            [Either::Data(Some(t)), Either::Node(n)] => {
+                assert_eq!((count(*t), count(*n)), (31, 1));
+            }
+            _ => panic!("wrong variants"),
+        }
+        assert_eq!(plain.get(cx).items, [5, 6]);
+        // Exactly the rooted trees and the three holders are live.
+        let marked = heap.stats().objects_marked;
+        assert_eq!(marked, 7 + 15 + 3 + 31 + 1 + 3);
+    });
+}
+
 #[test]
 fn strings_and_slices() {
     let heap = Heap::<Strings>::new(Config::builder().verify(true).build().unwrap()).unwrap();
