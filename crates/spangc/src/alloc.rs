@@ -69,8 +69,32 @@ impl SizeReq {
     }
 }
 
-/// Why an allocation failed: see [`AllocError`], which has the
-/// example, and [`Scope::try_alloc`](crate::Scope::try_alloc).
+/// Why an allocation failed: see [`AllocError`] and
+/// [`Scope::try_alloc`](crate::Scope::try_alloc). `#[non_exhaustive]`, so
+/// a `match` needs a wildcard arm.
+///
+/// ```
+/// # spangc::brand!(Doc);
+/// # type Heap = spangc::Heap<Doc>;
+/// use spangc::{AllocErrorKind, Config, MIN_MEMORY_LIMIT};
+///
+/// fn advice(kind: &AllocErrorKind) -> &'static str {
+///     match kind {
+///         AllocErrorKind::MemoryLimit { .. } => "collect, then retry",
+///         AllocErrorKind::TooLarge { .. } => "split the object",
+///         AllocErrorKind::OutOfMemory(_) => "give up",
+///         _ => "unknown",
+///     }
+/// }
+///
+/// let config = Config::builder().memory_limit(Some(MIN_MEMORY_LIMIT)).build().unwrap();
+/// let heap = Heap::new(config).unwrap();
+/// heap.mutator().enter(|cx| {
+///     let err = (0u64..).find_map(|i| cx.try_alloc([i; 512]).err()).unwrap();
+///     assert_eq!(advice(err.kind()), "collect, then retry");
+///     assert!(err.kind().to_string().starts_with("memory limit of 4194304 bytes"));
+/// });
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum AllocErrorKind {
@@ -171,13 +195,52 @@ impl<T> AllocError<T> {
         AllocError { value, kind }
     }
 
-    /// Why the allocation failed. See the example on [`AllocError`].
+    /// Why the allocation failed. [`AllocError`] has another example.
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// use spangc::{AllocErrorKind, Config};
+    ///
+    /// let heap = Heap::new(Config::builder().memory_limit(Some(8 << 20)).build().unwrap()).unwrap();
+    /// heap.mutator().enter(|cx| {
+    ///     let err = (0u64..).find_map(|i| cx.try_alloc([i; 512]).err()).unwrap();
+    ///     match err.kind() {
+    ///         AllocErrorKind::MemoryLimit { limit, needed } => {
+    ///             assert_eq!(*limit, 8 << 20);
+    ///             assert!(needed > limit);
+    ///         }
+    ///         other => panic!("unexpected: {other}"),
+    ///     }
+    /// });
+    /// ```
     pub fn kind(&self) -> &AllocErrorKind {
         &self.kind
     }
 
-    /// The value that was to be allocated. See the example on
-    /// [`AllocError`].
+    /// The value that was to be allocated, given back so that nothing is
+    /// lost. [`AllocError`] has another example.
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// use spangc::Config;
+    ///
+    /// let heap = Heap::new(Config::builder().memory_limit(Some(8 << 20)).build().unwrap()).unwrap();
+    /// heap.mutator().enter(|cx| {
+    ///     let mut n = 0;
+    ///     let err = loop {
+    ///         match cx.try_alloc([n; 512]) {
+    ///             Ok(_) => n += 1,
+    ///             Err(e) => break e,
+    ///         }
+    ///     };
+    ///     let block: [u64; 512] = err.into_value();
+    ///     assert_eq!(block[0], n, "the block that did not fit");
+    ///     cx.collect(); // the earlier blocks were garbage
+    ///     assert_eq!(cx.try_alloc(block).unwrap()[0], n);
+    /// });
+    /// ```
     pub fn into_value(self) -> T {
         self.value
     }

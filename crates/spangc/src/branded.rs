@@ -75,6 +75,19 @@ use std::sync::Arc;
 /// lifetime other than `'gc`.
 pub unsafe trait Branded<'gc> {
     /// `Self` with `'gc` replaced by `'static`.
+    ///
+    /// ```
+    /// use spangc::{Branded, Gc};
+    /// use std::any::TypeId;
+    ///
+    /// fn erased<'gc, T: Branded<'gc> + ?Sized>() -> TypeId {
+    ///     TypeId::of::<T::Erased>()
+    /// }
+    ///
+    /// assert_eq!(erased::<Gc<'_, str>>(), TypeId::of::<Gc<'static, str>>());
+    /// assert_eq!(erased::<(u8, Vec<Gc<'_, u64>>)>(), TypeId::of::<(u8, Vec<Gc<'static, u64>>)>());
+    /// assert_eq!(erased::<String>(), TypeId::of::<String>()); // no lifetime: itself
+    /// ```
     type Erased: Rootable + ?Sized;
 }
 
@@ -136,6 +149,24 @@ pub unsafe trait Branded<'gc> {
 /// `Self`.
 pub unsafe trait Rootable: 'static {
     /// `Self` branded with `'gc`.
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// # type Gc<'gc, T> = spangc::Gc<'gc, T, Doc>;
+    /// use spangc::{Config, Rootable};
+    ///
+    /// // What a root of `Vec<Gc<'static, str>>` hands out in a scope `'s`.
+    /// type Strings<'s> = <Vec<Gc<'static, str>> as Rootable>::At<'s>;
+    ///
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// heap.mutator().enter(|cx| {
+    ///     let v: Strings<'_> = vec![cx.alloc_str("re-branded")];
+    ///     let root = cx.root(cx.alloc(v));
+    ///     let back: Gc<Strings<'_>> = root.get(cx);
+    ///     assert_eq!(&*back[0], "re-branded");
+    /// });
+    /// ```
     type At<'gc>: Branded<'gc, Erased = Self> + ?Sized;
 }
 

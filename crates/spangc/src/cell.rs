@@ -68,7 +68,20 @@ pub struct GcCell<T> {
 
 impl<T> GcCell<T> {
     /// A cell holding `value`. Needs no scope: the cell is not in the heap
-    /// yet. See the example on [`GcCell`].
+    /// yet. [`GcCell`] has another example.
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// use spangc::{Config, GcCell};
+    ///
+    /// let cell = GcCell::new(3u32); // built outside any scope
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// heap.mutator().enter(|cx| {
+    ///     let obj = cx.alloc(cell); // moved into the heap
+    ///     assert_eq!(obj.get(), 3);
+    /// });
+    /// ```
     pub const fn new(value: T) -> Self {
         GcCell {
             value: Cell::new(value),
@@ -79,14 +92,43 @@ impl<T> GcCell<T> {
 impl<T: Copy> GcCell<T> {
     /// The current value (a copy). Needs no scope: the value read is
     /// re-branded with the lifetime of the object reference it is read
-    /// through, the scope borrow. See the example on [`GcCell`].
+    /// through, the scope borrow. [`GcCell`] has another example.
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// # type Gc<'gc, T> = spangc::Gc<'gc, T, Doc>;
+    /// use spangc::{Config, GcCell};
+    ///
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// heap.mutator().enter(|cx| {
+    ///     let slot = cx.alloc(GcCell::new(cx.alloc_str("first")));
+    ///     let s: Gc<str> = slot.get(); // a copy of the pointer; no scope needed
+    ///     assert_eq!(&*s, "first");
+    /// });
+    /// ```
     #[inline]
     pub fn get(&self) -> T {
         self.value.get()
     }
 
     /// Stores `value`. `T: Trace<B>` keeps pointers of other heaps out.
-    /// See the example on [`GcCell`].
+    /// [`GcCell`] has another example.
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// # type Gc<'gc, T> = spangc::Gc<'gc, T, Doc>;
+    /// use spangc::{Config, GcCell};
+    ///
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// heap.mutator().enter(|cx| {
+    ///     let slot = cx.root(cx.alloc(GcCell::<Option<Gc<str>>>::new(None)));
+    ///     slot.get(cx).set(cx, Some(cx.alloc_str("stored")));
+    ///     cx.collect(); // the string is reached through the rooted cell
+    ///     assert_eq!(slot.get(cx).get().as_deref(), Some("stored"));
+    /// });
+    /// ```
     #[inline]
     pub fn set<B: Brand>(&self, cx: &Scope<B>, value: T)
     where
@@ -185,15 +227,42 @@ pub struct GcRefCell<T> {
 
 impl<T> GcRefCell<T> {
     /// A cell holding `value`. Needs no scope: the cell is not in the heap
-    /// yet. See the example on [`GcRefCell`].
+    /// yet. [`GcRefCell`] has another example.
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// use spangc::{Config, GcRefCell};
+    ///
+    /// let lines = GcRefCell::new(vec!["a".to_string()]); // outside any scope
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// heap.mutator().enter(|cx| {
+    ///     let obj = cx.alloc(lines);
+    ///     assert_eq!(obj.borrow()[0], "a");
+    /// });
+    /// ```
     pub const fn new(value: T) -> Self {
         GcRefCell {
             value: RefCell::new(value),
         }
     }
 
-    /// Borrows the value. Panics if it is mutably borrowed. See the example
-    /// on [`GcRefCell`].
+    /// Borrows the value. Panics if it is mutably borrowed. Needs no scope;
+    /// [`GcRefCell`] has another example.
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// use spangc::{Config, GcRefCell};
+    ///
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// heap.mutator().enter(|cx| {
+    ///     let words = cx.alloc(GcRefCell::new(vec![cx.alloc_str("a"), cx.alloc_str("b")]));
+    ///     let (first, second) = (words.borrow(), words.borrow()); // shared borrows
+    ///     let joined: String = first.iter().map(|s| &**s).collect();
+    ///     assert_eq!((joined.as_str(), second.len()), ("ab", 2));
+    /// });
+    /// ```
     #[inline]
     pub fn borrow(&self) -> Ref<'_, T> {
         self.value.borrow()
@@ -222,13 +291,29 @@ impl<T> GcRefCell<T> {
         self.value.try_borrow().ok()
     }
 
-    /// Borrows the value mutably. Panics if it is borrowed. See the example
-    /// on [`GcRefCell`].
+    /// Borrows the value mutably. Panics if it is borrowed. [`GcRefCell`]
+    /// has another example.
     ///
     /// The write barrier runs at the borrow, before any write, on the
     /// value as it was (the shape a snapshot-at-the-beginning barrier
     /// needs); in verify mode the value is checked again when the borrow
     /// ends.
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// # type Gc<'gc, T> = spangc::Gc<'gc, T, Doc>;
+    /// use spangc::{Config, GcRefCell};
+    ///
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// heap.mutator().enter(|cx| {
+    ///     let names = cx.root(cx.alloc(GcRefCell::new(Vec::<Gc<str>>::new())));
+    ///     names.get(cx).borrow_mut(cx).push(cx.alloc_str("x"));
+    ///     names.get(cx).borrow_mut(cx).push(cx.alloc_str("y"));
+    ///     cx.collect(); // the strings are reached through the rooted vector
+    ///     assert_eq!(&*names.get(cx).borrow()[1], "y");
+    /// });
+    /// ```
     #[inline]
     pub fn borrow_mut<'a, B: Brand>(&'a self, cx: &Scope<B>) -> RefMut<'a, T>
     where

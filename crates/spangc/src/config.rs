@@ -91,6 +91,7 @@ impl std::error::Error for ConfigError {}
 /// | [`background_scavenge`](ConfigBuilder::background_scavenge) | on | `SPANGC_BACKGROUND_SCAVENGE` (same) |
 /// | [`verify`](ConfigBuilder::verify) | off | `SPANGC_VERIFY` (same) |
 /// | [`gc_stress`](ConfigBuilder::gc_stress) | off | `SPANGC_GC_STRESS` (same) |
+/// | [`profile_rate`](ConfigBuilder::profile_rate) | 512 KiB | `SPANGC_PROFILE_RATE` (`off`, or bytes with an optional suffix) |
 ///
 /// ```
 /// # spangc::brand!(Doc);

@@ -138,15 +138,43 @@ pub struct Heap<B: Brand = Global> {
 }
 
 /// A handle to a [`Heap`] that does not keep it alive; see
-/// [`Heap::downgrade`].
+/// [`Heap::downgrade`]. For closures the heap itself runs (cleanups,
+/// finalizers), which would otherwise keep it alive forever.
+///
+/// ```
+/// # spangc::brand!(Doc);
+/// # type Heap = spangc::Heap<Doc>;
+/// use spangc::Config;
+///
+/// let heap = Heap::new(Config::default()).unwrap();
+/// let weak = heap.downgrade();
+/// assert_eq!(weak.upgrade().map(|h| h.gc_count()), Some(0));
+/// drop(heap);
+/// assert!(weak.upgrade().is_none(), "the heap is gone");
+/// ```
 pub struct WeakHeap<B: Brand = Global> {
     inner: Weak<HeapInner<B>>,
 }
 
 impl<B: Brand> WeakHeap<B> {
     /// The heap, if some [`Heap`], [`Mutator`](crate::Mutator) or
-    /// [`Root`](crate::Root) still keeps it alive. See [`Heap::downgrade`]
-    /// for an example.
+    /// [`Root`](crate::Root) still keeps it alive. [`Heap::downgrade`] has
+    /// another example.
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// use spangc::Config;
+    ///
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// let weak = heap.downgrade();
+    /// let m = heap.mutator();
+    /// drop(heap);
+    /// let again = weak.upgrade().expect("the mutator keeps the heap alive");
+    /// again.collect();
+    /// drop((m, again));
+    /// assert!(weak.upgrade().is_none());
+    /// ```
     pub fn upgrade(&self) -> Option<Heap<B>> {
         self.inner.upgrade().map(Heap::from_inner)
     }
@@ -614,8 +642,18 @@ impl<B: Brand> Heap<B> {
         self.inner.add_external(bytes);
     }
 
-    /// Reports released external memory (see [`Heap::add_external`], which
-    /// has the example).
+    /// Reports released external memory (see [`Heap::add_external`]).
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// use spangc::Config;
+    ///
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// heap.add_external(10 << 20); // two native buffers: 4 MiB and 6 MiB
+    /// heap.sub_external(4 << 20); // the first was freed
+    /// assert_eq!(heap.stats().external_bytes, 6 << 20);
+    /// ```
     pub fn sub_external(&self, bytes: usize) {
         self.inner.sub_external(bytes);
     }
@@ -654,7 +692,26 @@ impl<B: Brand> Heap<B> {
         self.inner.gc_count.load(Relaxed)
     }
 
-    /// Current figures. See [`Stats`], which has an example.
+    /// Current figures. [`Stats`] describes each and has another example.
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// use spangc::Config;
+    ///
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// let before = heap.stats();
+    /// heap.mutator().enter(|cx| {
+    ///     for i in 0..1000u64 {
+    ///         cx.alloc(i); // garbage
+    ///     }
+    ///     cx.collect();
+    /// });
+    /// let after = heap.stats();
+    /// assert_eq!(after.gc_count, before.gc_count + 1);
+    /// assert!(after.objects_freed_total >= before.objects_freed_total + 1000);
+    /// println!("{after}"); // a compact report
+    /// ```
     pub fn stats(&self) -> Stats {
         self.inner.stats()
     }
@@ -663,6 +720,24 @@ impl<B: Brand> Heap<B> {
     /// reads it): allocated and in-use objects and bytes by allocating
     /// stack, estimated from the sampled allocations. Empty when
     /// `profile_rate` is 0.
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// use spangc::Config;
+    ///
+    /// // Sample about one allocation per 4 KiB (the default is 512 KiB).
+    /// let heap = Heap::new(Config::builder().profile_rate(4096).build().unwrap()).unwrap();
+    /// heap.mutator().enter(|cx| {
+    ///     for i in 0..10_000u64 {
+    ///         cx.alloc([i; 8]);
+    ///     }
+    /// });
+    /// let mut profile = Vec::new(); // or a `std::fs::File`, for `go tool pprof`
+    /// heap.write_heap_profile(&mut profile).unwrap();
+    /// let mentions = |s: &str| profile.windows(s.len()).any(|w| w == s.as_bytes());
+    /// assert!(mentions("inuse_space") && mentions("alloc_objects"));
+    /// ```
     pub fn write_heap_profile(&self, w: impl std::io::Write) -> std::io::Result<()> {
         match &self.inner.hooks.profiler {
             Some(p) => p.write_pprof(w),
@@ -671,7 +746,29 @@ impl<B: Brand> Heap<B> {
     }
 
     /// The allocation profile's buckets (estimated allocated and in-use
-    /// objects and bytes per allocating stack and size).
+    /// objects and bytes per allocating stack and size). Empty when
+    /// `profile_rate` is 0.
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// use spangc::Config;
+    ///
+    /// let heap = Heap::new(Config::builder().profile_rate(4096).build().unwrap()).unwrap();
+    /// heap.mutator().enter(|cx| {
+    ///     for i in 0..10_000u64 {
+    ///         cx.alloc([i; 8]); // 64 bytes each
+    ///     }
+    /// });
+    /// let estimate: u64 = heap
+    ///     .profile_summary()
+    ///     .iter()
+    ///     .filter(|b| b.object_size_bytes == 64)
+    ///     .map(|b| b.alloc_objects)
+    ///     .sum();
+    /// // About 1 in 65 of them was sampled; the estimate scales back up.
+    /// assert!((5_000..15_000).contains(&estimate), "{estimate}");
+    /// ```
     pub fn profile_summary(&self) -> Vec<BucketStats> {
         self.inner
             .hooks

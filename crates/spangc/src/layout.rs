@@ -255,8 +255,21 @@ impl<H, T> WithTail<H, T> {
         unsafe { p.cast::<usize>().write(len) }
     }
 
-    /// Number of tail elements (`tail.len()`). See the example on
-    /// [`WithTail`].
+    /// Number of tail elements (`tail.len()`). [`WithTail`] has another
+    /// example.
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// use spangc::Config;
+    ///
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// heap.mutator().enter(|cx| {
+    ///     let obj = cx.alloc_tail_copy("header", &[1u8, 2, 3]);
+    ///     assert_eq!(obj.len(), 3);
+    ///     assert_eq!(obj.len(), obj.tail.len());
+    /// });
+    /// ```
     #[inline]
     pub fn len(&self) -> usize {
         self.len

@@ -228,6 +228,31 @@ pub use root::Root;
 /// assert_eq!(joined_len(&runtime, "de", "fgh"), 5);
 /// ```
 pub use spangc_derive::Trace;
+/// One bucket of the allocation profile, from
+/// [`Heap::profile_summary`]: an allocating stack and object size, with
+/// the estimated objects and bytes allocated there and still in use.
+///
+/// ```
+/// # spangc::brand!(Doc);
+/// # type Heap = spangc::Heap<Doc>;
+/// use spangc::{BucketStats, Config};
+///
+/// let heap = Heap::new(Config::builder().profile_rate(4096).build().unwrap()).unwrap();
+/// heap.mutator().enter(|cx| {
+///     for i in 0..10_000u64 {
+///         cx.alloc([i; 8]); // 64-byte garbage
+///     }
+///     cx.collect();
+/// });
+/// let garbage: Vec<BucketStats> =
+///     heap.profile_summary().into_iter().filter(|b| b.object_size_bytes == 64).collect();
+/// assert!(!garbage.is_empty());
+/// for b in &garbage {
+///     assert_eq!(b.sampled_frees, b.sampled_allocs); // the sweeper saw each die
+///     assert_eq!((b.inuse_objects, b.inuse_bytes), (0, 0));
+///     assert!(b.alloc_objects > b.sampled_allocs); // each sample stands for many
+/// }
+/// ```
 pub use spangc_specials::profile::BucketStats;
 pub use stats::{STATS_VERSION, Stats, TypeStats};
 pub use trace::Trace;

@@ -253,7 +253,48 @@ impl<'a> Tracer<'a> {
 
     /// Traces `value`: visits every `Gc` it owns. Does nothing (and costs
     /// nothing) when `T::NEEDS_TRACE` is false. `B` is the brand of the heap
-    /// being traced; see the example on [`Tracer`].
+    /// being traced; see also the example on [`Tracer`].
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// # type Gc<'gc, T> = spangc::Gc<'gc, T, Doc>;
+    /// use spangc::{Brand, Config, Trace, Tracer};
+    ///
+    /// /// A value and a tag, from another crate: the derive cannot see in.
+    /// struct Tagged<T> {
+    ///     value: T,
+    ///     tag: u64,
+    /// }
+    ///
+    /// // SAFETY: the value, and so every `Gc` in it, is traced (rule 1);
+    /// // NEEDS_TRACE is the value's (rule 2); `trace` only reads (rule 3);
+    /// // the drop glue drops a `T`, whose own impl upholds rule 4; the
+    /// // value is `Trace<B>`, so its pointers are of brand B (rule 5).
+    /// unsafe impl<B: Brand, T: Trace<B>> Trace<B> for Tagged<T> {
+    ///     const NEEDS_TRACE: bool = T::NEEDS_TRACE;
+    ///     fn trace(&self, tracer: &mut Tracer<'_>) {
+    ///         tracer.trace::<B, T>(&self.value);
+    ///         tracer.trace::<B, u64>(&self.tag); // noscan: compiles to nothing
+    ///     }
+    /// }
+    ///
+    /// #[derive(spangc::Trace)]
+    /// # #[gc(brand = Doc)]
+    /// struct Named<'gc> {
+    ///     name: Tagged<Gc<'gc, str>>,
+    /// }
+    ///
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// let mut m = heap.mutator();
+    /// m.enter(|cx| {
+    ///     let name = Tagged { value: cx.alloc_str("ada"), tag: 7 };
+    ///     let named = cx.root(cx.alloc(Named { name }));
+    ///     cx.collect(); // the string survives: traced through `Tagged`
+    ///     let named = named.get(cx);
+    ///     assert_eq!((&*named.name.value, named.name.tag), ("ada", 7));
+    /// });
+    /// ```
     #[inline(always)]
     pub fn trace<B: Brand, T: ?Sized + Trace<B>>(&mut self, value: &T) {
         if T::NEEDS_TRACE {

@@ -540,10 +540,10 @@ impl<B: Brand> Scope<B> {
     /// });
     /// ```
     pub fn alloc_str<'s>(&'s self, s: &str) -> Gc<'s, str, B> {
-        let bytes = self.alloc_slice_copy(s.as_bytes());
-        // SAFETY: the object holds the bytes of a `str`, so it is valid
-        // UTF-8; `str` and `[u8]` objects share a layout.
-        unsafe { Gc::from_raw(Gc::as_raw(bytes)) }
+        // SAFETY: a `str` object is laid out as `WithTail<(), u8>`; this
+        // one holds the bytes of a `str`, so they are valid UTF-8, and
+        // `tail_copy` returns it initialised, of this scope's heap.
+        unsafe { Gc::from_raw(self.tail_copy(TypeInfo::of::<B, str>(), (), s.as_bytes())) }
     }
 
     /// Allocates a slice, copying `items` (one `memcpy`).
@@ -566,9 +566,9 @@ impl<B: Brand> Scope<B> {
         &'s self,
         items: &[T],
     ) -> Gc<'s, [T], B> {
-        let gc = self.alloc_tail_copy((), items);
-        // SAFETY: a `[T]` object is laid out as `WithTail<(), T>`.
-        unsafe { Gc::from_raw(Gc::as_raw(gc)) }
+        // SAFETY: a `[T]` object is laid out as `WithTail<(), T>`, and
+        // `tail_copy` returns an initialised one of this scope's heap.
+        unsafe { Gc::from_raw(self.tail_copy(TypeInfo::of::<B, [T]>(), (), items)) }
     }
 
     /// Allocates `head` followed by a copy of `tail` (one `memcpy`): see
@@ -593,28 +593,59 @@ impl<B: Brand> Scope<B> {
         H: Trace<B> + Branded<'s>,
         T: Copy + Trace<B> + Branded<'s>,
     {
-        let (p, elems) = self.begin_tail::<H, T>(head, tail.len());
+        // SAFETY: the record is the type's own; `tail_copy` returns an
+        // initialised object of this scope's heap.
+        unsafe { Gc::from_raw(self.tail_copy(TypeInfo::of::<B, WithTail<H, T>>(), head, tail)) }
+    }
+
+    /// `alloc_tail_copy` with the type record `info`: an initialised
+    /// `WithTail<H, T>` object, returned as its address.
+    ///
+    /// # Safety
+    ///
+    /// `info` is the record of a type laid out as `WithTail<H, T>`, with
+    /// its trace and drop glue: `WithTail<H, T>`'s own, or, when `H` is
+    /// `()`, `[T]`'s (or `str`'s for `u8` elements that are UTF-8), so
+    /// that slices and strings carry their own type's name.
+    unsafe fn tail_copy<H: Trace<B>, T: Copy + Trace<B>>(
+        &self,
+        info: &'static TypeInfo,
+        head: H,
+        tail: &[T],
+    ) -> NonNull<u8> {
+        // SAFETY: the caller's contract on `info`.
+        let (p, elems) = unsafe { self.begin_tail::<H, T>(info, head, tail.len()) };
         // SAFETY: `begin_tail` made room for `tail.len()` elements at
         // `elems`, a fresh object no one else sees; `T: Copy`, so a bitwise
         // copy is a valid value and needs no drop bookkeeping.
         unsafe {
             std::ptr::copy_nonoverlapping(tail.as_ptr(), elems, tail.len());
             WithTail::<H, T>::set_len(p, tail.len());
-            Gc::from_raw(p)
         }
+        p
     }
 
-    /// Allocates a `WithTail<H, T>` object with room for `len` elements,
-    /// writes `head`, and returns the object and its first element's
-    /// address. The length word says 0 until the caller raises it.
-    fn begin_tail<H, T>(&self, head: H, len: usize) -> (NonNull<u8>, *mut T)
+    /// Allocates a `WithTail<H, T>` object of type record `info` with room
+    /// for `len` elements, writes `head`, and returns the object and its
+    /// first element's address. The length word says 0 until the caller
+    /// raises it.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Scope::tail_copy`]: `info` describes objects laid out as
+    /// `WithTail<H, T>`.
+    unsafe fn begin_tail<H, T>(
+        &self,
+        info: &'static TypeInfo,
+        head: H,
+        len: usize,
+    ) -> (NonNull<u8>, *mut T)
     where
         H: Trace<B>,
         T: Trace<B>,
     {
         let layout = WithTail::<H, T>::layout(len)
             .unwrap_or_else(|| alloc_failed(AllocErrorKind::TooLarge { bytes: usize::MAX }));
-        let info = TypeInfo::of::<B, WithTail<H, T>>();
         let req = SizeReq::for_layout_in(layout, !<WithTail<H, T> as Trace<B>>::NEEDS_TRACE);
         let p = match self.alloc_raw(info, req) {
             Ok(p) => p,
@@ -656,9 +687,9 @@ impl<B: Brand> Scope<B> {
         I: IntoIterator<Item = T>,
         I::IntoIter: ExactSizeIterator,
     {
-        let gc = self.alloc_with_tail((), items);
-        // SAFETY: a `[T]` object is laid out as `WithTail<(), T>`.
-        unsafe { Gc::from_raw(Gc::as_raw(gc)) }
+        // SAFETY: a `[T]` object is laid out as `WithTail<(), T>`, and
+        // `with_tail` returns an initialised one of this scope's heap.
+        unsafe { Gc::from_raw(self.with_tail(TypeInfo::of::<B, [T]>(), (), items)) }
     }
 
     /// Allocates `head` followed by the items of `tail` in one object (see
@@ -690,9 +721,29 @@ impl<B: Brand> Scope<B> {
         I: IntoIterator<Item = T>,
         I::IntoIter: ExactSizeIterator,
     {
+        // SAFETY: the record is the type's own; `with_tail` returns an
+        // initialised object of this scope's heap.
+        unsafe { Gc::from_raw(self.with_tail(TypeInfo::of::<B, WithTail<H, T>>(), head, tail)) }
+    }
+
+    /// `alloc_with_tail` with the type record `info`: an initialised
+    /// `WithTail<H, T>` object, returned as its address.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Scope::tail_copy`]: `info` describes objects laid out as
+    /// `WithTail<H, T>`.
+    unsafe fn with_tail<H, T, I>(&self, info: &'static TypeInfo, head: H, tail: I) -> NonNull<u8>
+    where
+        H: Trace<B>,
+        T: Trace<B>,
+        I: IntoIterator<Item = T>,
+        I::IntoIter: ExactSizeIterator,
+    {
         let mut items = tail.into_iter();
         let len = items.len();
-        let (p, elems) = self.begin_tail::<H, T>(head, len);
+        // SAFETY: the caller's contract on `info`.
+        let (p, elems) = unsafe { self.begin_tail::<H, T>(info, head, len) };
         // SAFETY: `begin_tail` made room for `len` elements at `elems`. The
         // length word is raised as each element is written: if the iterator
         // panics, the object (garbage from then on) drops exactly the
@@ -710,8 +761,7 @@ impl<B: Brand> Scope<B> {
             items.next().is_none(),
             "alloc_with_tail: iterator yielded more than the {len} items it promised"
         );
-        // SAFETY: the object is fully initialised with `len` elements.
-        unsafe { Gc::from_raw(p) }
+        p
     }
 
     /// The allocation path shared by every `alloc_*`: a slot for an object
@@ -1215,8 +1265,31 @@ impl<B: Brand> Scope<B> {
 
     /// Runs the finalizers set with [`Scope::set_local_finalizer`] on this
     /// mutator whose objects were found unreachable; returns how many ran.
-    /// Call it regularly (an interpreter: at safepoints). See the example
-    /// on [`Scope::set_local_finalizer`].
+    /// Call it regularly (an interpreter: at safepoints).
+    /// [`Scope::set_local_finalizer`] has another example.
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// use spangc::Config;
+    /// use std::cell::Cell;
+    /// use std::rc::Rc;
+    ///
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// let mut m = heap.mutator();
+    /// let ran = Rc::new(Cell::new(0));
+    /// m.enter(|cx| {
+    ///     for i in 0..3u32 {
+    ///         let ran = ran.clone();
+    ///         cx.set_local_finalizer(cx.alloc(i), move |_cx, _obj| ran.set(ran.get() + 1))
+    ///             .unwrap();
+    ///     }
+    ///     assert_eq!(cx.run_finalizers(), 0); // the objects were not collected yet
+    ///     cx.collect();
+    ///     assert_eq!(cx.run_finalizers(), 3);
+    /// });
+    /// assert_eq!(ran.get(), 3);
+    /// ```
     pub fn run_finalizers(&mut self) -> usize {
         let m = self.m();
         let due = m.heap.hooks.take_local(m.id.index());
@@ -1265,8 +1338,33 @@ impl<B: Brand> Scope<B> {
         self.m().heap.add_external(bytes);
     }
 
-    /// Reports that `bytes` of external memory were released. See the
-    /// example on [`Scope::add_external`].
+    /// Reports that `bytes` of external memory were released.
+    /// [`Scope::add_external`] has another example.
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// use spangc::{Config, Trace};
+    ///
+    /// #[derive(Trace)]
+    /// # #[gc(brand = Doc)]
+    /// struct Buffer {
+    ///     #[gc(skip)]
+    ///     bytes: Vec<u8>,
+    /// }
+    ///
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// heap.mutator().enter(|cx| {
+    ///     let buf = cx.alloc(Buffer { bytes: vec![0; 1 << 20] });
+    ///     cx.add_external(buf.bytes.len());
+    ///     // Report the release when the buffer's object dies.
+    ///     cx.set_local_finalizer(buf, |cx, b| cx.sub_external(b.bytes.len())).unwrap();
+    ///     assert_eq!(cx.heap().stats().external_bytes, 1 << 20);
+    ///     cx.collect();
+    ///     cx.run_finalizers();
+    ///     assert_eq!(cx.heap().stats().external_bytes, 0);
+    /// });
+    /// ```
     pub fn sub_external(&self, bytes: usize) {
         self.m().heap.sub_external(bytes);
     }

@@ -42,6 +42,23 @@
 //! The scavenger keeps retained memory near `goal * 1.10` (Go 1.19's
 //! retained-heap goal), and the sweeper's proportional pacing is set from
 //! the trigger (see the sweep crate).
+//!
+//! # Example
+//!
+//! The pacer is a pure function of sizes, so a scenario runs without a
+//! heap: a live heap of 40 MiB, then a limit of 64 MiB set at run time.
+//!
+//! ```
+//! use spangc::GcPercent;
+//! use spangc::pacer::{MarkReport, Pacer};
+//!
+//! const MIB: usize = 1 << 20;
+//! let mut p = Pacer::new(GcPercent::Percent(100), None);
+//! let report = MarkReport { heap_marked: 40 * MIB, ..MarkReport::default() };
+//! assert_eq!(p.end_cycle(&report).heap_goal, 80 * MIB);
+//! p.set_memory_limit(Some(64 * MIB), &report);
+//! assert_eq!(p.goals().heap_goal, 64 * MIB / 100 * 97);
+//! ```
 
 use crate::config::GcPercent;
 
@@ -204,12 +221,34 @@ impl Pacer {
     }
 
     /// The current goals (those of the last [`Pacer::end_cycle`] or
-    /// setting change). See the example on [`Pacer`].
+    /// setting change). See also the example on [`Pacer`].
+    ///
+    /// ```
+    /// use spangc::GcPercent;
+    /// use spangc::pacer::{MarkReport, Pacer};
+    ///
+    /// const MIB: usize = 1 << 20;
+    /// let mut p = Pacer::new(GcPercent::Percent(100), None);
+    /// assert_eq!(p.goals().heap_goal, 4 * MIB); // the minimum before any mark
+    /// let g = p.end_cycle(&MarkReport { heap_marked: 10 * MIB, ..MarkReport::default() });
+    /// assert_eq!(p.goals(), g);
+    /// assert_eq!(g.heap_goal, 20 * MIB);
+    /// ```
     pub fn goals(&self) -> Goals {
         self.goals
     }
 
-    /// The memory limit. See the example on [`Pacer::new`].
+    /// The memory limit.
+    ///
+    /// ```
+    /// use spangc::GcPercent;
+    /// use spangc::pacer::{MarkReport, Pacer};
+    ///
+    /// let mut p = Pacer::new(GcPercent::Percent(100), Some(64 << 20));
+    /// assert_eq!(p.memory_limit(), Some(64 << 20));
+    /// p.set_memory_limit(None, &MarkReport::default());
+    /// assert_eq!(p.memory_limit(), None);
+    /// ```
     pub fn memory_limit(&self) -> Option<usize> {
         self.memory_limit
     }

@@ -99,7 +99,46 @@ pub unsafe trait Trace<B: Brand = Global> {
     const NEEDS_TRACE: bool;
 
     /// Reports every `Gc` the value owns to `tracer`. Called by the marker
-    /// with the world stopped; see [`Tracer`] for a hand-written impl.
+    /// with the world stopped; [`Tracer`] has another hand-written impl.
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// # type Gc<'gc, T> = spangc::Gc<'gc, T, Doc>;
+    /// use spangc::{Config, Trace, Tracer};
+    ///
+    /// enum Value<'gc> {
+    ///     Number(f64),
+    ///     Str(Gc<'gc, str>),
+    /// }
+    ///
+    /// // By hand for the example; `#[derive(Trace)]` would write the same.
+    /// // SAFETY: the only `Gc` a value can own is traced (rules 1, 2, 5);
+    /// // `trace` only reads (rule 3); no drop glue (rule 4).
+    /// unsafe impl Trace<Doc> for Value<'_> {
+    ///     const NEEDS_TRACE: bool = true;
+    ///     fn trace(&self, tracer: &mut Tracer<'_>) {
+    ///         if let Value::Str(s) = self {
+    ///             tracer.trace::<Doc, _>(s);
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// #[derive(Trace)]
+    /// # #[gc(brand = Doc)]
+    /// struct Registers<'gc> {
+    ///     values: Vec<Value<'gc>>, // traced through `Value::trace`
+    /// }
+    ///
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// heap.mutator().enter(|cx| {
+    ///     let values = vec![Value::Number(1.5), Value::Str(cx.alloc_str("traced"))];
+    ///     let regs = cx.root(cx.alloc(Registers { values }));
+    ///     cx.collect(); // the string survives: `trace` reported it
+    ///     let Value::Str(s) = &regs.get(cx).values[1] else { unreachable!() };
+    ///     assert_eq!(&**s, "traced");
+    /// });
+    /// ```
     fn trace(&self, tracer: &mut Tracer<'_>);
 }
 

@@ -140,8 +140,23 @@ impl<T: ?Sized, B: Brand> fmt::Debug for Weak<'_, T, B> {
 
 impl<'s, T: ?Sized, B: Brand> Weak<'s, T, B> {
     /// A weak reference to `gc`'s object: its canonical cell, created on
-    /// first use (one small allocation and a special record). See the
-    /// example on [`Weak`].
+    /// first use (one small allocation and a special record). [`Weak`]
+    /// has another example.
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// # type Weak<'gc, T> = spangc::Weak<'gc, T, Doc>;
+    /// use spangc::Config;
+    ///
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// heap.mutator().enter(|cx| {
+    ///     let obj = cx.alloc(7u64);
+    ///     let (w1, w2) = (Weak::new(cx, obj), Weak::new(cx, obj));
+    ///     assert!(Weak::ptr_eq(w1, w2)); // the second reuses the object's cell
+    ///     assert_eq!(w1.upgrade(cx).map(|g| *g), Some(7));
+    /// });
+    /// ```
     pub fn new(cx: &'s Scope<B>, gc: Gc<'s, T, B>) -> Weak<'s, T, B> {
         let heap = cx.heap_inner();
         let addr = Gc::as_raw(gc);
@@ -183,8 +198,26 @@ impl<'s, T: ?Sized, B: Brand> Weak<'s, T, B> {
     }
 
     /// The object, if it is still alive. Never yields an object the last
-    /// collection found dead, even before the sweeper has reached it. See
-    /// the example on [`Weak`].
+    /// collection found dead, even before the sweeper has reached it.
+    /// [`Weak`] has another example.
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// # type Weak<'gc, T> = spangc::Weak<'gc, T, Doc>;
+    /// use spangc::Config;
+    ///
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// heap.mutator().enter(|cx| {
+    ///     let kept = cx.root(cx.alloc_str("kept"));
+    ///     let temp = cx.alloc_str("temp"); // referenced only weakly
+    ///     let pair = cx.root(cx.alloc((Weak::new(cx, kept.get(cx)), Weak::new(cx, temp))));
+    ///     cx.collect();
+    ///     let (k, t) = *pair.get(cx);
+    ///     assert_eq!(k.upgrade(cx).as_deref(), Some("kept"));
+    ///     assert!(t.upgrade(cx).is_none());
+    /// });
+    /// ```
     pub fn upgrade(self, cx: &'s Scope<B>) -> Option<Gc<'s, T, B>> {
         let heap: &HeapInner<B> = cx.heap_inner();
         loop {

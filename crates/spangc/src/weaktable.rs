@@ -106,13 +106,44 @@ fn key_of<K: ?Sized, B: Brand>(k: Gc<'_, K, B>) -> usize {
 }
 
 impl<'gc, K: ?Sized, V, B: Brand> EphemeronMap<'gc, K, V, B> {
-    /// An empty map. See the example on [`EphemeronMap`].
+    /// An empty map. [`EphemeronMap`] has another example.
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// # type EphemeronMap<'gc, K, V> = spangc::EphemeronMap<'gc, K, V, Doc>;
+    /// use spangc::Config;
+    ///
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// heap.mutator().enter(|cx| {
+    ///     let map = cx.alloc(EphemeronMap::<str, u32>::new());
+    ///     assert!(map.is_empty());
+    /// });
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Maps `key` to `value`, returning the previous value. See the
-    /// example on [`EphemeronMap`].
+    /// Maps `key` to `value`, returning the previous value. Keys are
+    /// compared by address, not content. [`EphemeronMap`] has another
+    /// example.
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// # type EphemeronMap<'gc, K, V> = spangc::EphemeronMap<'gc, K, V, Doc>;
+    /// use spangc::Config;
+    ///
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// heap.mutator().enter(|cx| {
+    ///     let map = cx.alloc(EphemeronMap::<str, u32>::new());
+    ///     let key = cx.alloc_str("k");
+    ///     assert_eq!(map.insert(cx, key, 1), None);
+    ///     assert_eq!(map.insert(cx, key, 2), Some(1));
+    ///     assert_eq!(map.insert(cx, cx.alloc_str("k"), 3), None); // another object
+    ///     assert_eq!(map.len(), 2);
+    /// });
+    /// ```
     pub fn insert(&self, cx: &Scope<B>, key: Gc<'gc, K, B>, value: V) -> Option<V>
     where
         V: Trace<B>,
@@ -126,7 +157,23 @@ impl<'gc, K: ?Sized, V, B: Brand> EphemeronMap<'gc, K, V, B> {
     }
 
     /// The value for `key`, borrowed (a `Ref`: drop it before writing to
-    /// the map). See the example on [`EphemeronMap`].
+    /// the map). [`EphemeronMap`] has another example.
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// # type EphemeronMap<'gc, K, V> = spangc::EphemeronMap<'gc, K, V, Doc>;
+    /// use spangc::Config;
+    ///
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// heap.mutator().enter(|cx| {
+    ///     let map = cx.alloc(EphemeronMap::<str, Vec<u8>>::new());
+    ///     let key = cx.alloc_str("k");
+    ///     map.insert(cx, key, vec![1, 2]);
+    ///     assert_eq!(map.get(key).as_deref(), Some(&vec![1, 2]));
+    ///     assert!(map.get(cx.alloc_str("k")).is_none()); // same content, other object
+    /// });
+    /// ```
     pub fn get(&self, key: Gc<'gc, K, B>) -> Option<Ref<'_, V>> {
         Ref::filter_map(self.entries.borrow(), |e| {
             e.get(&key_of(key)).map(|(_, v)| v)
@@ -134,8 +181,24 @@ impl<'gc, K: ?Sized, V, B: Brand> EphemeronMap<'gc, K, V, B> {
         .ok()
     }
 
-    /// Removes `key`'s entry, returning its value. See the example on
-    /// [`EphemeronMap`].
+    /// Removes `key`'s entry, returning its value. [`EphemeronMap`] has
+    /// another example.
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// # type EphemeronMap<'gc, K, V> = spangc::EphemeronMap<'gc, K, V, Doc>;
+    /// use spangc::Config;
+    ///
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// heap.mutator().enter(|cx| {
+    ///     let map = cx.alloc(EphemeronMap::<str, u8>::new());
+    ///     let key = cx.alloc_str("k");
+    ///     map.insert(cx, key, 5);
+    ///     assert_eq!(map.remove(cx, key), Some(5));
+    ///     assert_eq!(map.remove(cx, key), None);
+    /// });
+    /// ```
     pub fn remove(&self, cx: &Scope<B>, key: Gc<'gc, K, B>) -> Option<V> {
         barrier::write::<B, _>(cx, &key);
         self.entries
@@ -145,12 +208,48 @@ impl<'gc, K: ?Sized, V, B: Brand> EphemeronMap<'gc, K, V, B> {
     }
 
     /// Number of entries (entries whose key died are removed at the next
-    /// collection). See the example on [`EphemeronMap`].
+    /// collection). [`EphemeronMap`] has another example.
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// # type EphemeronMap<'gc, K, V> = spangc::EphemeronMap<'gc, K, V, Doc>;
+    /// use spangc::Config;
+    ///
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// heap.mutator().enter(|cx| {
+    ///     let table = cx.root(cx.alloc(EphemeronMap::<str, u8>::new()));
+    ///     let kept = cx.root(cx.alloc_str("kept"));
+    ///     table.get(cx).insert(cx, kept.get(cx), 1);
+    ///     table.get(cx).insert(cx, cx.alloc_str("dropped"), 2);
+    ///     assert_eq!(table.get(cx).len(), 2);
+    ///     cx.collect(); // the entry of the dead key goes
+    ///     assert_eq!(table.get(cx).len(), 1);
+    /// });
+    /// ```
     pub fn len(&self) -> usize {
         self.entries.borrow().len()
     }
 
-    /// Whether the map is empty. See the example on [`EphemeronMap`].
+    /// Whether the map is empty. [`EphemeronMap`] has another example.
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// # type EphemeronMap<'gc, K, V> = spangc::EphemeronMap<'gc, K, V, Doc>;
+    /// use spangc::Config;
+    ///
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// heap.mutator().enter(|cx| {
+    ///     let map = cx.alloc(EphemeronMap::<str, u8>::new());
+    ///     assert!(map.is_empty());
+    ///     let key = cx.alloc_str("k");
+    ///     map.insert(cx, key, 1);
+    ///     assert!(!map.is_empty());
+    ///     map.remove(cx, key);
+    ///     assert!(map.is_empty());
+    /// });
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -308,13 +407,45 @@ impl<T: ?Sized, B: Brand> Default for WeakSet<'_, T, B> {
 }
 
 impl<'gc, T: ?Sized + Object, B: Brand> WeakSet<'gc, T, B> {
-    /// An empty set. See the example on [`WeakSet`].
+    /// An empty set. [`WeakSet`] has another example.
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// # type WeakSet<'gc, T> = spangc::WeakSet<'gc, T, Doc>;
+    /// use spangc::Config;
+    ///
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// heap.mutator().enter(|cx| {
+    ///     let set = cx.alloc(WeakSet::<str>::new());
+    ///     assert_eq!(set.len(), 0);
+    ///     assert!(set.find(0, |_| true).is_none());
+    /// });
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// The member with this hash for which `eq` holds. See the example on
-    /// [`WeakSet`].
+    /// The member with this hash for which `eq` holds. [`WeakSet`] has
+    /// another example.
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// # type Gc<'gc, T> = spangc::Gc<'gc, T, Doc>;
+    /// # type WeakSet<'gc, T> = spangc::WeakSet<'gc, T, Doc>;
+    /// use spangc::Config;
+    ///
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// heap.mutator().enter(|cx| {
+    ///     let set = cx.alloc(WeakSet::<str>::new());
+    ///     let hello = cx.alloc_str("hello");
+    ///     set.insert(cx, 5, hello); // 5: any hash the caller computes from the content
+    ///     assert!(Gc::ptr_eq(set.find(5, |s| s == "hello").unwrap(), hello));
+    ///     assert!(set.find(5, |s| s == "world").is_none()); // same hash, not equal
+    ///     assert!(set.find(6, |s| s == "hello").is_none()); // another hash
+    /// });
+    /// ```
     pub fn find(&self, hash: u64, eq: impl Fn(&T) -> bool) -> Option<Gc<'gc, T, B>> {
         let t = self.table.borrow();
         if t.slots.is_empty() {
@@ -332,8 +463,25 @@ impl<'gc, T: ?Sized + Object, B: Brand> WeakSet<'gc, T, B> {
     }
 
     /// Adds `member` under `hash` (the caller checks with
-    /// [`WeakSet::find`] first if members must be unique). See the example
-    /// on [`WeakSet`].
+    /// [`WeakSet::find`] first if members must be unique). [`WeakSet`] has
+    /// another example.
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// # type WeakSet<'gc, T> = spangc::WeakSet<'gc, T, Doc>;
+    /// use spangc::Config;
+    ///
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// heap.mutator().enter(|cx| {
+    ///     let set = cx.alloc(WeakSet::<u64>::new());
+    ///     for i in 0..100u64 {
+    ///         set.insert(cx, i, cx.alloc(i)); // the table grows as needed
+    ///     }
+    ///     assert_eq!(set.len(), 100);
+    ///     assert!((0..100u64).all(|i| set.find(i, |m| *m == i).is_some()));
+    /// });
+    /// ```
     pub fn insert(&self, cx: &Scope<B>, hash: u64, member: Gc<'gc, T, B>) {
         barrier::write::<B, _>(cx, &member);
         let mut t = self.table.borrow_mut();
@@ -348,7 +496,25 @@ impl<'gc, T: ?Sized + Object, B: Brand> WeakSet<'gc, T, B> {
     }
 
     /// Number of members (dead members are removed at the next
-    /// collection). See the example on [`WeakSet`].
+    /// collection). [`WeakSet`] has another example.
+    ///
+    /// ```
+    /// # spangc::brand!(Doc);
+    /// # type Heap = spangc::Heap<Doc>;
+    /// # type WeakSet<'gc, T> = spangc::WeakSet<'gc, T, Doc>;
+    /// use spangc::Config;
+    ///
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// heap.mutator().enter(|cx| {
+    ///     let set = cx.root(cx.alloc(WeakSet::<str>::new()));
+    ///     let kept = cx.root(cx.alloc_str("kept"));
+    ///     set.get(cx).insert(cx, 1, kept.get(cx));
+    ///     set.get(cx).insert(cx, 2, cx.alloc_str("temporary"));
+    ///     assert_eq!(set.get(cx).len(), 2);
+    ///     cx.collect(); // "temporary" was referenced only by the set
+    ///     assert_eq!(set.get(cx).len(), 1);
+    /// });
+    /// ```
     pub fn len(&self) -> usize {
         self.table.borrow().count
     }
