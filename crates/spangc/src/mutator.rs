@@ -223,6 +223,7 @@ impl<B: Brand> Mutator<B> {
         let _exit = ExitGuard(m);
         let mut scope = Scope {
             m: NonNull::from(m),
+            cache: m.cache,
             poll: NonNull::from(m.heap.world.poll_flag()),
             verify: m.heap.config.verify,
             _not_send_sync: PhantomData,
@@ -315,6 +316,12 @@ impl<B: Brand> Drop for ExitGuard<'_, B> {
 /// ```
 pub struct Scope<B: Brand = Global> {
     m: NonNull<MutatorInner<B>>,
+    /// The mutator's allocation cache (`MutatorInner::cache`, whose
+    /// allocation outlives the scope), cached so the inlined allocation
+    /// path starts one load nearer the cache's table: binary-trees depth
+    /// 21 on `spangc-2`, eight interleaved pairs, median 5.06 -> 4.96 s
+    /// (faster or even in seven of the eight).
+    cache: NonNull<MCache>,
     /// The heap's safepoint poll flag, cached so a poll is one load.
     poll: NonNull<AtomicBool>,
     /// The heap's verify setting, cached for the write barrier.
@@ -372,7 +379,7 @@ impl<B: Brand> Scope<B> {
         // SAFETY: per the contract, this is the only live reference: the
         // cache belongs to this thread (`Scope` is `!Send`), and while a
         // scope is open the mutator is not idle, so no collector touches it.
-        unsafe { &mut *self.m().cache.as_ptr() }
+        unsafe { &mut *self.cache.as_ptr() }
     }
 
     /// Allocates `value` and returns a pointer to it, valid until the next
