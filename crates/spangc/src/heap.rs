@@ -512,7 +512,7 @@ impl<B: Brand> Heap<B> {
     /// assert!(s.heap_in_use_bytes < 1 << 20, "{s}");
     /// ```
     pub fn release_memory(&self) {
-        self.collect();
+        self.inner.mheap.freeing_empty_spans(|| self.collect());
         self.inner.grey_stacks.release();
         self.inner.mheap.scavenge_all();
     }
@@ -989,6 +989,7 @@ impl<B: Brand> HeapInner<B> {
         self.trigger.store(goals.trigger, Relaxed);
         self.mheap.set_scavenge_goal(goals.scavenge_goal);
         self.mheap.set_sweep_pacing(goals.trigger);
+        self.mheap.set_reuse_empty_spans(!goals.limited);
     }
 
     /// Runs one collection cycle (see the module docs). `me` is the calling

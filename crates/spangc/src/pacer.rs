@@ -137,6 +137,9 @@ pub struct MarkReport {
 /// let g = Pacer::new(GcPercent::Percent(100), None).goals();
 /// assert!(g.trigger <= g.heap_goal);
 /// assert_eq!(g.scavenge_goal, g.heap_goal / 100 * 110); // 10% above the goal
+/// assert!(!g.limited);
+/// // A 4 MiB limit is below the 4 MiB minimum plus headroom: it sets the goal.
+/// assert!(Pacer::new(GcPercent::Percent(100), Some(4 << 20)).goals().limited);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Goals {
@@ -147,6 +150,10 @@ pub struct Goals {
     pub trigger: usize,
     /// Retained-memory goal for the scavenger.
     pub scavenge_goal: usize,
+    /// The memory limit sets the goal (it is below what `gc_percent` would
+    /// allow): memory is short, so the heap gives empty spans back to the
+    /// page heap at once instead of keeping them a cycle for reuse.
+    pub limited: bool,
 }
 
 /// The pacer's state between cycles.
@@ -214,6 +221,7 @@ impl Pacer {
                 heap_goal: 0,
                 trigger: 0,
                 scavenge_goal: 0,
+                limited: false,
             },
         };
         p.goals = p.plan(&MarkReport::default());
@@ -375,6 +383,7 @@ impl Pacer {
             heap_goal,
             trigger,
             scavenge_goal,
+            limited: limit_goal < gc_goal,
         }
     }
 }

@@ -93,9 +93,18 @@ fn median(mut v: Vec<Duration>) -> Duration {
 }
 
 /// Builds a heap of `object`-byte objects, kills `dead_percent` of them,
-/// and times one `finish_sweep`; returns (time, heap bytes swept).
-fn sweep_once(object: usize, dead_percent: u64, tag: usize, seed: u64) -> (Duration, usize) {
+/// and times one `finish_sweep`, with empty spans kept for reuse (the
+/// default) or freed at once (`keep_empty` false: what the freeing target
+/// measures); returns (time, heap bytes swept).
+fn sweep_once(
+    object: usize,
+    dead_percent: u64,
+    tag: usize,
+    keep_empty: bool,
+    seed: u64,
+) -> (Duration, usize) {
     let heap = new_heap();
+    heap.set_reuse_empty_spans(keep_empty);
     let mut cache = heap.new_cache();
     let mut rng = Rng(seed);
     let mut live = Vec::new();
@@ -134,26 +143,35 @@ fn sweep_throughput() {
         HEAP_BYTES >> 20
     );
     println!(
-        "{:<10} {:>6} {:>6} {:>10} {:>10} {:>10}",
-        "object", "dead", "hook", "ms", "MB/ms", "ns/page"
+        "{:<10} {:>6} {:>6} {:>6} {:>10} {:>10} {:>10}",
+        "object", "dead", "hook", "empty", "ms", "MB/ms", "ns/page"
     );
     for object in [32, 1024, 64 << 10] {
-        for dead in [0, 50, 100] {
+        // Wholly dead small spans are kept for reuse by default; the
+        // freeing target is measured with that off.
+        let cases: &[(u64, bool)] = if object > 32 << 10 {
+            &[(0, true), (50, true), (100, false)]
+        } else {
+            &[(0, true), (50, true), (100, false), (100, true)]
+        };
+        for &(dead, keep_empty) in cases {
             for tag in [TAG_PLAIN, TAG_HOOKED] {
                 let mut times = Vec::new();
                 let mut bytes = 0;
                 for rep in 0..REPS {
-                    let (d, b) = sweep_once(object, dead, tag, 0x9e37_79b9 + rep as u64);
+                    let seed = 0x9e37_79b9 + rep as u64;
+                    let (d, b) = sweep_once(object, dead, tag, keep_empty, seed);
                     times.push(d);
                     bytes = b;
                 }
                 let d = median(times);
                 let ms = d.as_secs_f64() * 1e3;
                 println!(
-                    "{:<10} {:>5}% {:>6} {:>10.3} {:>10.1} {:>10.1}",
+                    "{:<10} {:>5}% {:>6} {:>6} {:>10.3} {:>10.1} {:>10.1}",
                     format!("{object} B"),
                     dead,
                     if tag == TAG_HOOKED { "yes" } else { "no" },
+                    if keep_empty { "keep" } else { "free" },
                     ms,
                     bytes as f64 / 1e6 / ms,
                     d.as_nanos() as f64 / (bytes / PAGE_SIZE) as f64,

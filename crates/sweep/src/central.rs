@@ -24,7 +24,7 @@
 use crate::mheap::{AllocError, Mheap};
 use crate::source::SpanSource;
 use crate::spanset::SpanSet;
-use crate::sweep::{Dispose, Who};
+use crate::sweep::{Dispose, Empty, Who};
 use crate::sweepgen::{SpanSweepState, SweepClaim, cache_word, publish_word, try_claim};
 use spangc_arena::sizeclass::{SpanClass, class_npages};
 use spangc_arena::span::Span;
@@ -193,7 +193,7 @@ impl Central {
                 if let Some(claim) = try_claim(span, h) {
                     let start = Instant::now();
                     let span = claim.span();
-                    let d = heap.sweep_span(&claim, Some(self), true);
+                    let d = heap.sweep_span(&claim, Some(self), Empty::Keep);
                     let kept = d != Dispose::KeepFull;
                     if kept {
                         claim.release_cached();
@@ -217,7 +217,7 @@ impl Central {
     /// kept for the cache rather than freed (the seed's `preserve`).
     fn sweep_for_cache<'h>(&self, heap: &'h Mheap, claim: SweepClaim<'h>) -> &'h Span {
         let span = claim.span();
-        heap.sweep_span(&claim, Some(self), true);
+        heap.sweep_span(&claim, Some(self), Empty::Keep);
         debug_assert!(span.alloc_count() < span.nelems());
         claim.release_cached();
         span
@@ -244,7 +244,7 @@ impl Central {
             // Cached since before the last advance: ours to sweep.
             let start = Instant::now();
             let claim = SweepClaim::from_stale_cached(span, h);
-            let d = heap.sweep_span(&claim, Some(self), false);
+            let d = heap.sweep_span(&claim, Some(self), Empty::Reuse);
             heap.dispose(claim, d, Some(self));
             heap.counters.add_time(Who::Uncache, start.elapsed());
         } else {

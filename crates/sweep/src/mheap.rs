@@ -42,7 +42,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::ptr::NonNull;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
-use std::sync::atomic::{AtomicU32, AtomicUsize};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize};
 use std::sync::{Arc, RwLock};
 
 /// What the layer above does when objects die. Called by whichever thread
@@ -203,6 +203,12 @@ pub struct Mheap {
     pub(crate) swept_this_gen: AtomicUsize,
     /// Immutable: overwrite freed objects with [`POISON`](crate::POISON).
     pub(crate) poison: bool,
+    /// Whether sweepers may keep empty spans in their centrals for reuse
+    /// (see "Empty spans" in `sweep.rs`), unless `freeing_empty` is
+    /// non-zero.
+    reuse_empty: AtomicBool,
+    /// Calls of [`Mheap::freeing_empty_spans`] running.
+    freeing_empty: AtomicUsize,
     /// Its own lock and condition variable (`background.rs`).
     pub(crate) background: Background,
 }
@@ -231,6 +237,8 @@ impl Mheap {
             in_use_at_advance: AtomicUsize::new(0),
             swept_this_gen: AtomicUsize::new(0),
             poison: config.poison,
+            reuse_empty: AtomicBool::new(true),
+            freeing_empty: AtomicUsize::new(0),
             background: Background::default(),
         });
         // Generation 0 starts with nothing to sweep.
@@ -444,6 +452,36 @@ impl Mheap {
             }
         }
         self.swept_this_gen.fetch_add(1, Relaxed);
+    }
+
+    /// Lets sweepers keep empty small-object spans whose objects died in
+    /// the last cycle in their centrals for reuse (on by default), or
+    /// makes them return every empty span to the page heap (see "Empty
+    /// spans" in `sweep.rs`). Empty spans already kept go back when a
+    /// later sweep finds them unused.
+    pub fn set_reuse_empty_spans(&self, on: bool) {
+        self.reuse_empty.store(on, Relaxed);
+    }
+
+    /// Runs `f` with every empty span that a sweeper finds meanwhile going
+    /// back to the page heap, whatever [`Mheap::set_reuse_empty_spans`]
+    /// says: for a caller that collects and sweeps to give memory back
+    /// (the facade's `release_memory`).
+    pub fn freeing_empty_spans<R>(&self, f: impl FnOnce() -> R) -> R {
+        struct Done<'a>(&'a AtomicUsize);
+        impl Drop for Done<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Relaxed);
+            }
+        }
+        self.freeing_empty.fetch_add(1, Relaxed);
+        let _done = Done(&self.freeing_empty);
+        f()
+    }
+
+    /// Whether sweepers may keep empty spans for reuse.
+    pub(crate) fn reuse_empty_spans(&self) -> bool {
+        self.reuse_empty.load(Relaxed) && self.freeing_empty.load(Relaxed) == 0
     }
 
     /// Whether every span of this generation is swept.

@@ -18,7 +18,7 @@
 
 use crate::central::Central;
 use crate::mheap::Mheap;
-use crate::sweep::{Dispose, Who};
+use crate::sweep::{Dispose, Empty, Who};
 use crate::sweepgen::try_claim;
 use spangc_arena::{HeapArena, PAGES_PER_ARENA, PageHeap};
 use std::ptr::NonNull;
@@ -141,7 +141,7 @@ impl Mheap {
                     _ => self.central_for(span),
                 };
                 let n = span.npages();
-                let d = self.sweep_span(&claim, central.as_deref(), false);
+                let d = self.sweep_span(&claim, central.as_deref(), Empty::Free);
                 if d == Dispose::Free {
                     freed += n;
                 }

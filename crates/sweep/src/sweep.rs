@@ -16,12 +16,30 @@
 //!    0, `alloc_count` to the marked count, `alloc_cache` is refilled.
 //!    Freed slots are dirty, so `needzero` is set. A span left empty that
 //!    goes back to the page heap skips this step (its bitmaps are simply
-//!    dropped), unless the caller preserves it for a cache.
+//!    dropped), unless it is kept (see below).
 //! 4. **Disposal** ([`Dispose`]): an empty span goes back to the page heap;
 //!    a large-object span whose object died likewise; others go to their
 //!    central's swept partial or full set (or the heap's large swept set).
 //!    The claim is released (`sweepgen = h`) *before* the span is pushed, so
 //!    whoever pops it sees it swept.
+//!
+//! # Empty spans ([`Empty`])
+//!
+//! A refill that sweeps a span for its cache keeps it whatever it holds
+//! (the seed's `preserve`). Other sweepers keep an empty small-object
+//! span in its central for reuse when its objects died in the last cycle
+//! (it was allocated from, so its class is likely to want it again) and
+//! the heap allows it ([`Mheap::set_reuse_empty_spans`]: the facade turns
+//! it off when the memory limit sets the goal, and while
+//! `release_memory` sweeps); an empty span that nobody allocated from for
+//! a whole cycle, and every empty span the page reclaimer sweeps, go back
+//! to the page heap. Go frees every empty span; reusing them spares a
+//! page-heap free and a page-heap allocation (summary updates, a fresh
+//! span record and bitmaps) per span in the steady state of a heap that
+//! allocates and drops one size class, at the cost of holding a cycle's
+//! worth of empty spans at most: binary-trees depth 21 on `spangc-2`,
+//! eight interleaved pairs, median 5.11 -> 4.87 s, peak RSS unchanged
+//! (161 MiB).
 
 use crate::central::Central;
 use crate::mheap::Mheap;
@@ -46,6 +64,18 @@ pub(crate) enum Who {
     Reclaim,
     Finish,
     Uncache,
+}
+
+/// What a sweeper does with a span it finds empty (see "Empty spans").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Empty {
+    /// Keep it: a refill sweeping the span for its cache.
+    Keep,
+    /// Keep it in its central if its objects died in the last cycle and
+    /// the heap allows it; else free it.
+    Reuse,
+    /// Free it: the page reclaimer, sweeping to free pages.
+    Free,
 }
 
 /// What to do with a span after sweeping.
@@ -84,15 +114,14 @@ impl Mheap {
     /// Sweeps the claimed span (steps 1-3 of the module docs) and says
     /// what to do with it; the caller disposes of it ([`Mheap::dispose`])
     /// or hands it to a cache. `central` is the span's central (`None` for
-    /// a large span). With `preserve` the caller keeps the span whatever
-    /// it holds (a refill caching it: the seed's `preserve`); otherwise an
-    /// empty span is going back to the page heap, and its bitmaps are not
-    /// renewed.
+    /// a large span); `empty` says whether an empty span is kept (see
+    /// "Empty spans": a kept one comes back as `KeepPartial`) or goes back
+    /// to the page heap (`Free`, its bitmaps not renewed).
     pub(crate) fn sweep_span(
         &self,
         claim: &SweepClaim<'_>,
         central: Option<&Central>,
-        preserve: bool,
+        empty: Empty,
     ) -> Dispose {
         let span = claim.span();
         let nelems = span.nelems();
@@ -130,8 +159,15 @@ impl Mheap {
             }
         }
         self.note_swept(span, central, nfreed);
-        if nalloc == 0 && !preserve {
-            return Dispose::Free;
+        if nalloc == 0 {
+            let keep = match empty {
+                Empty::Keep => true,
+                Empty::Reuse => central.is_some() && nfreed > 0 && self.reuse_empty_spans(),
+                Empty::Free => false,
+            };
+            if !keep {
+                return Dispose::Free;
+            }
         }
 
         // 3. Mark bits become alloc bits; fresh mark bits.
@@ -153,10 +189,10 @@ impl Mheap {
         if nfreed > 0 {
             span.set_needzero(true);
         }
-        match nalloc {
-            0 => Dispose::Free,
-            n if n == nelems => Dispose::KeepFull,
-            _ => Dispose::KeepPartial,
+        if nalloc == nelems {
+            Dispose::KeepFull
+        } else {
+            Dispose::KeepPartial
         }
     }
 

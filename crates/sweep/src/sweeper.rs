@@ -20,7 +20,7 @@
 use crate::central::Central;
 use crate::mheap::{CursorAt, Mheap};
 use crate::spanset::SpanRef;
-use crate::sweep::Who;
+use crate::sweep::{Empty, Who};
 use crate::sweepgen::{SweepClaim, try_claim};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -56,7 +56,7 @@ impl Mheap {
                 self.done.mark_drained(&sweeper);
                 break true;
             };
-            let d = self.sweep_span(&claim, central.as_deref(), false);
+            let d = self.sweep_span(&claim, central.as_deref(), Empty::Reuse);
             self.dispose(claim, d, central.as_deref());
         };
         self.counters.add_time(who, start.elapsed());

@@ -33,7 +33,8 @@ struct Obj {
 /// Marks a random half of 3000 objects of three kinds (two hooked tags and
 /// a plain one), except every object of one span, which dies whole; then
 /// checks that exactly the unmarked objects died, once each, survivors
-/// keep their contents, the dead span went back to the page heap, alloc
+/// keep their contents, the dead span went back to the page heap (empty
+/// spans are not kept for reuse here; `empty_spans_*` test that), alloc
 /// bits equal the marks, freed slots are poisoned in verify mode, and
 /// freed slots are what the next allocations reuse. With and without the
 /// background sweeper.
@@ -42,6 +43,7 @@ fn exactly_the_unmarked_objects_die() {
     for (background, poison) in [(false, false), (false, true), (true, false)] {
         let hooks = Arc::new(Hooks::recording());
         let heap = heap(background, poison, hooks.clone());
+        heap.set_reuse_empty_spans(false);
         let mut cache = heap.new_cache();
         let mut rng = Rng::from_env(0x5eed);
         let mut objs = Vec::new();
@@ -148,11 +150,13 @@ fn exactly_the_unmarked_objects_die() {
     }
 }
 
-/// A span with no marked object goes back to the page heap; with nothing
-/// marked at all, the heap ends up empty.
+/// A span with no marked object goes back to the page heap at once when
+/// the heap does not reuse empty spans; with nothing marked at all, the
+/// heap ends up empty.
 #[test]
 fn empty_spans_return_to_the_page_heap() {
     let heap = heap(false, false, Arc::new(Hooks::default()));
+    heap.set_reuse_empty_spans(false);
     let mut cache = heap.new_cache();
     for _ in 0..3 * 128 {
         cache.alloc(TAG_PLAIN, class_for(64)).unwrap();
@@ -169,6 +173,75 @@ fn empty_spans_return_to_the_page_heap() {
     let p = heap.page_stats();
     assert_eq!((p.pages_in_use, p.in_use_bytes), (0, 0));
     assert_eq!(heap.heap_live(), 0);
+    heap.verify().unwrap();
+}
+
+/// By default an empty span whose objects died in the last cycle stays with
+/// its central: the next allocations of its class reuse it without taking
+/// pages from the page heap, and one nobody allocated from for a whole
+/// cycle goes back then. A large span is never kept.
+#[test]
+fn empty_spans_are_reused_and_go_back_after_a_cycle_unused() {
+    let heap = heap(false, false, Arc::new(Hooks::default()));
+    let mut cache = heap.new_cache();
+    let first: HashSet<usize> = (0..3 * 128)
+        .map(|_| addr(cache.alloc(TAG_PLAIN, class_for(64)).unwrap()))
+        .collect();
+    cache.alloc_large(100_000, TAG_PLAIN, true).unwrap();
+    cache.release_all();
+    let large_pages = heap.page_stats().pages_in_use - 3;
+    collect(&heap, []);
+    heap.finish_sweep();
+    let st = heap.sweep_stats();
+    assert_eq!(
+        (st.objects_freed, st.spans_freed),
+        (385, 1),
+        "only the large span freed"
+    );
+    assert_eq!(
+        heap.page_stats().pages_in_use,
+        3,
+        "the three small spans kept"
+    );
+    assert!(large_pages > 0);
+    assert_eq!(heap.heap_live(), 0);
+    heap.verify().unwrap();
+
+    // Two spans' worth of allocation reuses kept spans: no new pages.
+    cache.prepare_for_sweep();
+    let again: HashSet<usize> = (0..2 * 128)
+        .map(|_| addr(cache.alloc(TAG_PLAIN, class_for(64)).unwrap()))
+        .collect();
+    cache.release_all();
+    assert_eq!(heap.page_stats().pages_in_use, 3);
+    assert!(again.is_subset(&first), "the kept spans' slots, reused");
+    heap.verify().unwrap();
+
+    // Next cycle: the two used spans die again and are kept; the third,
+    // unused for a whole cycle, goes back.
+    collect(&heap, []);
+    heap.finish_sweep();
+    assert_eq!(heap.page_stats().pages_in_use, 2);
+    heap.verify().unwrap();
+    // And with nothing allocated for another cycle, so do they.
+    collect(&heap, []);
+    heap.finish_sweep();
+    assert_eq!(heap.page_stats().pages_in_use, 0);
+    assert_eq!(heap.sweep_stats().spans_freed, 4);
+    heap.verify().unwrap();
+
+    // A sweep inside `freeing_empty_spans` keeps none, reuse on or not.
+    cache.prepare_for_sweep();
+    for _ in 0..128 {
+        cache.alloc(TAG_PLAIN, class_for(64)).unwrap();
+    }
+    cache.release_all();
+    assert_eq!(heap.page_stats().pages_in_use, 1);
+    heap.freeing_empty_spans(|| {
+        collect(&heap, []);
+        heap.finish_sweep();
+    });
+    assert_eq!(heap.page_stats().pages_in_use, 0);
     heap.verify().unwrap();
 }
 
