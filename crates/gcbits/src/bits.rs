@@ -149,17 +149,25 @@ pub struct FreeRun {
 ///
 /// At a word boundary below `nelems` the cache is reloaded from the next
 /// word, so `alloc_cache` always describes the word holding `free_index`.
+/// A run that reaches the end of its word goes on into the next one while
+/// the slots there are free, so a free span is one run, not one per 64
+/// slots, and the cache leaves its inlined bump path once per span rather
+/// than once per 64 objects: `cargo bench -p spangc-sweep --bench alloc`,
+/// one thread, two interleaved runs, the zeroing `alloc` of 16 bytes
+/// 1.42-1.44 -> 1.38-1.39 ns (32 and 64 bytes within noise);
+/// binary-trees depth 21 on `spangc-2` faster in six of eight interleaved
+/// pairs (the VM changed speed halfway, so the medians say little).
 ///
 /// ```
 /// use spangc_gcbits::{FreeRun, next_free_run};
 ///
-/// // 70 slots; slots 0, 1 and 5 allocated, the second word all free.
-/// let words = [0b100011u64, 0];
+/// // 140 slots; slots 0, 1, 5 and 130 allocated, the rest free.
+/// let words = [0b100011u64, 0, 0b100];
 /// let (mut fi, mut cache) = (0, !words[0]);
-/// let mut next = || next_free_run(&mut fi, &mut cache, 70, |w| words[w as usize]);
+/// let mut next = || next_free_run(&mut fi, &mut cache, 140, |w| words[w as usize]);
 /// assert_eq!(next(), Some(FreeRun { start: 2, len: 3 }));
-/// assert_eq!(next(), Some(FreeRun { start: 6, len: 58 }));
-/// assert_eq!(next(), Some(FreeRun { start: 64, len: 6 }));
+/// assert_eq!(next(), Some(FreeRun { start: 6, len: 124 })); // across two words
+/// assert_eq!(next(), Some(FreeRun { start: 131, len: 9 }));
 /// assert_eq!(next(), None);
 /// ```
 #[inline]
@@ -177,11 +185,19 @@ pub fn next_free_run(
                 break; // bits past the last slot read as free
             }
             let c = *alloc_cache >> bit;
-            let len = (!c).trailing_zeros().min(nelems - start);
+            let mut len = (!c).trailing_zeros().min(nelems - start);
             *alloc_cache = c.checked_shr(len).unwrap_or(0);
             *free_index = start + len;
-            if free_index.is_multiple_of(64) && *free_index < nelems {
+            while free_index.is_multiple_of(64) && *free_index < nelems {
                 *alloc_cache = !word(*free_index / 64);
+                // The run goes on while the next word starts free.
+                let more = alloc_cache.trailing_ones().min(nelems - *free_index);
+                if more == 0 {
+                    break;
+                }
+                *alloc_cache = alloc_cache.checked_shr(more).unwrap_or(0);
+                *free_index += more;
+                len += more;
             }
             return Some(FreeRun { start, len });
         }

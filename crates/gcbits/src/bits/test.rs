@@ -254,10 +254,7 @@ fn check_span(nelems: u32, model: &BitSlice, start: u32) {
     while let Some(FreeRun { start, len }) = next_free_run(&mut fi, &mut cache, nelems, |w| {
         words[w as usize].load(Relaxed)
     }) {
-        assert!(
-            len >= 1 && start / 64 == (start + len - 1) / 64,
-            "{start}+{len}"
-        );
+        assert!(len >= 1, "{start}+{len}");
         assert_eq!(fi, start + len, "the cursor is past the run");
         if fi < nelems {
             // The cache describes the word holding the cursor.
@@ -265,10 +262,10 @@ fn check_span(nelems: u32, model: &BitSlice, start: u32) {
             s.init_alloc_cache();
             assert_eq!(cache, s.alloc_cache(), "cursor {fi}, nelems {nelems}");
         }
-        // A run is maximal within its word: the slot after it is
-        // allocated, at a word boundary, or past the end.
+        // A run is maximal, across word boundaries too: the slot after it
+        // is allocated or past the end.
         let after = start + len;
-        assert!(after == nelems || after.is_multiple_of(64) || model[after as usize]);
+        assert!(after == nelems || model[after as usize], "{start}+{len}");
         taken.extend(start..start + len);
     }
     assert_eq!(taken, expect, "nelems {nelems}: free slots");
@@ -353,22 +350,31 @@ fn counts_ignore_bits_past_nelems() {
 }
 
 #[test]
-fn runs_stop_at_word_ends_and_nelems() {
-    // Slot 63 free and the next word all free: two runs, the cache
-    // reloaded from word 1 as the cursor reaches 64.
-    let words = [!(1u64 << 63), 0];
+fn runs_cross_free_word_boundaries_and_stop_at_nelems() {
+    // Slot 63 free, the next word free but for slot 70: one run across
+    // the boundary, the cache reloaded from word 1 on the way.
+    let words = [!(1u64 << 63), 1 << 6];
     let (mut fi, mut cache) = (0, 1u64 << 63);
     let next = |fi: &mut u32, cache: &mut u64| next_free_run(fi, cache, 128, |w| words[w as usize]);
     assert_eq!(
         next(&mut fi, &mut cache),
-        Some(FreeRun { start: 63, len: 1 })
+        Some(FreeRun { start: 63, len: 7 })
     );
-    assert_eq!((fi, cache), (64, !0));
+    assert_eq!((fi, cache), (70, !(1u64 << 6) >> 6));
     assert_eq!(
         next(&mut fi, &mut cache),
-        Some(FreeRun { start: 64, len: 64 })
+        Some(FreeRun { start: 71, len: 57 })
     );
     assert_eq!((fi, cache), (128, 0));
+    // A run that ends exactly at a word boundary leaves the cache on the
+    // next word.
+    let words = [!(1u64 << 63), !0];
+    let (mut fi, mut cache) = (0, 1u64 << 63);
+    assert_eq!(
+        next_free_run(&mut fi, &mut cache, 128, |w| words[w as usize]),
+        Some(FreeRun { start: 63, len: 1 })
+    );
+    assert_eq!((fi, cache), (64, 0));
     // Free bits at or past nelems are not slots.
     let (mut fi, mut cache) = (0, !0u64 << 10);
     assert_eq!(
