@@ -513,6 +513,9 @@ impl<B: Brand> Heap<B> {
     /// ```
     pub fn release_memory(&self) {
         self.inner.mheap.freeing_empty_spans(|| self.collect());
+        // Spans kept by a sweep that ran outside the call (a collection
+        // this one joined) go back too.
+        self.inner.mheap.free_kept_empty_spans();
         self.inner.grey_stacks.release();
         self.inner.mheap.scavenge_all();
     }
@@ -956,10 +959,13 @@ impl<B: Brand> HeapInner<B> {
         }
         // Over: collect at the next safepoint; meanwhile make room now by
         // finishing the sweep (dead spans of the last collection go back
-        // to the page heap) and giving idle memory back.
+        // to the page heap, and so do empty spans kept for reuse) and
+        // giving idle memory back.
         self.world.want_collection();
         self.grey_stacks.release();
+        self.mheap.set_reuse_empty_spans(false);
         self.mheap.finish_sweep();
+        self.mheap.free_kept_empty_spans();
         let over = (self.mapped_bytes() + bytes).saturating_sub(limit);
         self.mheap.scavenge(over);
         let needed = self.mapped_bytes() + bytes;
@@ -990,6 +996,10 @@ impl<B: Brand> HeapInner<B> {
         self.mheap.set_scavenge_goal(goals.scavenge_goal);
         self.mheap.set_sweep_pacing(goals.trigger);
         self.mheap.set_reuse_empty_spans(!goals.limited);
+        if goals.limited {
+            // Memory is short: the spans kept so far go back too.
+            self.mheap.free_kept_empty_spans();
+        }
     }
 
     /// Runs one collection cycle (see the module docs). `me` is the calling

@@ -309,3 +309,40 @@ fn release_memory_returns_idle_pages() {
         s.heap_in_use_bytes + s.metadata_sys_bytes
     );
 }
+
+/// Empty spans kept for reuse after a collection do not count against a
+/// memory limit set afterwards: once the limit sets the goal they go back
+/// to the page heap, and an allocation that fits under the limit succeeds.
+#[test]
+fn spans_kept_for_reuse_give_way_to_a_memory_limit() {
+    let _serial = serial();
+    spangc::brand!(KeptThenLimited);
+    let config = Config::builder()
+        .gc_percent(None)
+        .memory_limit(None)
+        .build()
+        .unwrap();
+    let heap = Heap::<KeptThenLimited>::new(config).unwrap();
+    let mut m = heap.mutator();
+    m.enter(|cx| {
+        for i in 0..600_000u64 {
+            std::hint::black_box(cx.alloc([i; 8])); // 64-byte garbage, ~38 MiB
+        }
+    });
+    heap.collect();
+    let kept = heap.stats().heap_in_use_bytes;
+    assert!(
+        kept > 30 * MIB,
+        "the dead spans were kept for reuse: {kept}"
+    );
+    heap.set_memory_limit(Some(24 * MIB)).unwrap();
+    let s = heap.stats();
+    assert!(s.heap_in_use_bytes < MIB, "kept spans went back: {s}");
+    m.enter(|cx| {
+        // 16 MiB more, without a safepoint (so without a collection).
+        for i in 0..4096u64 {
+            let r = cx.try_alloc([i; 512]).map(|_| ());
+            assert!(r.is_ok(), "block {i} under a 24 MiB limit: {:?}", r.err());
+        }
+    });
+}

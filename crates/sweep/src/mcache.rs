@@ -15,8 +15,9 @@
 //! `free_index`, shifted so that bit 0 is slot `free_index`, as the seed's
 //! `allocCache`) gives the next free slot with `trailing_zeros` and the
 //! run's length with a second `trailing_zeros` on the complement; at the
-//! end of a word it loads the next word of alloc bits. A fresh span, or one
-//! whose objects all died, is one run per 64 slots. `free_index` and
+//! end of a word it loads the next word of alloc bits, and a run that
+//! reaches the end of its word goes on while the next word starts free. A
+//! fresh span, or one whose objects all died, is one run. `free_index` and
 //! `alloc_cache` describe the position after the current run, with the
 //! gcBits invariant (at a word boundary below `nelems` the cache holds the
 //! new word), and are written back to the span when the cache gives it

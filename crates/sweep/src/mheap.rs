@@ -463,6 +463,38 @@ impl Mheap {
         self.reuse_empty.store(on, Relaxed);
     }
 
+    /// Returns to the page heap the empty spans that sweepers kept for
+    /// reuse (see "Empty spans" in `sweep.rs`) and that still wait in
+    /// their centrals' swept sets; returns how many it freed. For callers
+    /// that need the pages now, for another size class or the OS: the
+    /// facade at the memory limit, when the limit starts to set the goal,
+    /// and in `release_memory`. Partial spans popped on the way go back;
+    /// a refill racing with this may meanwhile take a fresh span instead.
+    pub fn free_kept_empty_spans(&self) -> usize {
+        let h = self.sweepgen();
+        let mut freed = 0;
+        for central in self.all_centrals() {
+            let set = central.partial_swept(h);
+            let mut partial = Vec::new();
+            while let Some(s) = set.pop() {
+                // SAFETY: spans in a central's sets belong to this heap,
+                // which outlives the call; popped from a swept set, the
+                // span is ours (as in `Central::cache_span`).
+                let span = unsafe { s.get() };
+                if span.alloc_count() == 0 {
+                    self.free_span(span, Some(&central));
+                    freed += 1;
+                } else {
+                    partial.push(span);
+                }
+            }
+            for span in partial {
+                set.push(span);
+            }
+        }
+        freed
+    }
+
     /// Runs `f` with every empty span that a sweeper finds meanwhile going
     /// back to the page heap, whatever [`Mheap::set_reuse_empty_spans`]
     /// says: for a caller that collects and sweeps to give memory back

@@ -31,9 +31,11 @@
 //! (it was allocated from, so its class is likely to want it again) and
 //! the heap allows it ([`Mheap::set_reuse_empty_spans`]: the facade turns
 //! it off when the memory limit sets the goal, and while
-//! `release_memory` sweeps); an empty span that nobody allocated from for
-//! a whole cycle, and every empty span the page reclaimer sweeps, go back
-//! to the page heap. Go frees every empty span; reusing them spares a
+//! `release_memory` sweeps, and then frees the kept ones with
+//! [`Mheap::free_kept_empty_spans`]); an empty span that nobody allocated
+//! from for a whole cycle, and every empty span the page reclaimer
+//! sweeps, go back to the page heap. docs/sweep.md has the costs. Go
+//! frees every empty span; reusing them spares a
 //! page-heap free and a page-heap allocation (summary updates, a fresh
 //! span record and bitmaps) per span in the steady state of a heap that
 //! allocates and drops one size class, at the cost of holding a cycle's

@@ -245,6 +245,36 @@ fn empty_spans_are_reused_and_go_back_after_a_cycle_unused() {
     heap.verify().unwrap();
 }
 
+/// `free_kept_empty_spans` gives back the kept empty spans and leaves the
+/// partial ones where they were.
+#[test]
+fn kept_empty_spans_can_be_freed_at_once() {
+    let heap = heap(false, false, Arc::new(Hooks::default()));
+    let mut cache = heap.new_cache();
+    let objs: Vec<usize> = (0..4 * 128)
+        .map(|_| addr(cache.alloc(TAG_PLAIN, class_for(64)).unwrap()))
+        .collect();
+    cache.release_all();
+    // One object survives in the last span: three spans kept empty, one
+    // partial.
+    collect(&heap, [objs[4 * 128 - 1]]);
+    heap.finish_sweep();
+    assert_eq!(heap.page_stats().pages_in_use, 4);
+    assert_eq!(heap.free_kept_empty_spans(), 3);
+    assert_eq!(heap.page_stats().pages_in_use, 1);
+    assert_eq!(heap.free_kept_empty_spans(), 0);
+    heap.verify().unwrap();
+    // The partial span is still there for the next refill.
+    cache.prepare_for_sweep();
+    let a = addr(cache.alloc(TAG_PLAIN, class_for(64)).unwrap());
+    assert_eq!(
+        span_of(&heap, a).unwrap().start(),
+        span_of(&heap, objs[4 * 128 - 1]).unwrap().start()
+    );
+    cache.release_all();
+    heap.verify().unwrap();
+}
+
 /// Large objects: the dead ones' hooks run once at the object's start and
 /// their spans go back whole; the marked one survives intact.
 #[test]
