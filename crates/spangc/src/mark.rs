@@ -634,6 +634,12 @@ impl Worker {
         self.bytes += fresh * span.elem_size();
     }
 
+    /// Notes the local stack's depth in `peak` (see "Grey stacks").
+    #[inline(always)]
+    fn sample_depth(&mut self) {
+        self.peak = self.peak.max(self.local.len());
+    }
+
     /// Applies every pending mark.
     fn flush(&mut self) {
         for i in 0..PENDING {
@@ -763,7 +769,7 @@ impl Worker {
         self.until_balance -= 1;
         if self.until_balance == 0 {
             self.until_balance = BALANCE_EVERY;
-            self.peak = self.peak.max(self.local.len());
+            self.sample_depth();
             if self.local.len() > SHARE_MIN && cx.hungry.load(Ordering::Relaxed) {
                 self.share(cx);
             }
@@ -784,7 +790,7 @@ impl Worker {
 
     /// `share` without the flag: the packing, on its own for the tests.
     fn share_half(&mut self) {
-        self.peak = self.peak.max(self.local.len());
+        self.sample_depth();
         let n = self.local.len() / 2;
         for packet in self.local[..n].chunks(PACKET) {
             self.deque.push(packet.to_vec());
@@ -799,7 +805,7 @@ impl Worker {
     /// 1.72x-1.86x).
     fn take(&mut self, packet: &[Grey]) {
         self.local.extend(packet.iter().rev());
-        self.peak = self.peak.max(self.local.len());
+        self.sample_depth();
     }
 
     /// Refills the local stack from the own deque or by stealing; `false`
@@ -1052,8 +1058,8 @@ pub(crate) fn mark(
     }
     let tables = resolve_weak_tables(&mut workers[0], &cx);
     for w in workers.iter_mut() {
-        let peak = w.peak.max(w.local.len());
-        stacks.give_back(w.index, std::mem::take(&mut w.local), peak);
+        w.sample_depth();
+        stacks.give_back(w.index, std::mem::take(&mut w.local), w.peak);
     }
     stacks.free_unused(threads);
     MarkOutcome {

@@ -483,10 +483,17 @@ impl<B: Brand> Scope<B> {
     /// 5.26) out of line.
     #[inline(always)]
     fn bump<T: Trace<B>>(&self) -> Option<NonNull<u8>> {
-        match SizeReq::of::<B, T>() {
+        self.bump_raw(TypeInfo::of::<B, T>(), SizeReq::of::<B, T>())
+    }
+
+    /// [`Scope::bump`] for a type record and size: `None` for large
+    /// objects, which have no runs.
+    #[inline(always)]
+    fn bump_raw(&self, info: &'static TypeInfo, req: SizeReq) -> Option<NonNull<u8>> {
+        match req {
             SizeReq::Small(class) => {
                 // SAFETY: the reference does not outlive this statement.
-                unsafe { self.cache() }.alloc_bump(TypeInfo::of::<B, T>().tag(), class)
+                unsafe { self.cache() }.alloc_bump(info.tag(), class)
             }
             SizeReq::Large { .. } => None,
         }
@@ -521,9 +528,10 @@ impl<B: Brand> Scope<B> {
         &'s self,
         value: T,
     ) -> Result<Gc<'s, T, B>, AllocError<T>> {
-        match self.alloc_raw(TypeInfo::of::<B, T>(), SizeReq::of::<B, T>()) {
-            // SAFETY: `alloc_raw` hands out fresh slots sized and aligned
-            // for the request, `SizeReq::of::<B, T>()`.
+        // The inlined bump just failed: go on from the next run.
+        match self.alloc_past_bump(TypeInfo::of::<B, T>(), SizeReq::of::<B, T>()) {
+            // SAFETY: `alloc_past_bump` hands out fresh slots sized and
+            // aligned for the request, `SizeReq::of::<B, T>()`.
             Ok(p) => Ok(unsafe { self.init(p, value) }),
             Err(kind) => Err(AllocError::new(value, kind)),
         }
@@ -772,24 +780,35 @@ impl<B: Brand> Scope<B> {
     }
 
     /// The allocation path shared by every `alloc_*`: a slot for an object
-    /// of type `info`, uninitialised. The fast path is the cache hit inlined
-    /// from `MCache::alloc_fast`.
+    /// of type `info`, uninitialised. The fast path is the bump of the
+    /// cache's current run, inlined; past it, [`Scope::alloc_past_bump`].
     #[inline(always)]
     fn alloc_raw(
         &self,
         info: &'static TypeInfo,
         req: SizeReq,
     ) -> Result<NonNull<u8>, AllocErrorKind> {
-        match req {
-            SizeReq::Small(class) => {
-                // SAFETY: the reference does not outlive this statement.
-                if let Some(p) = unsafe { self.cache() }.alloc_fast(info.tag(), class) {
-                    return Ok(p);
-                }
-                self.alloc_slow(info, req)
-            }
-            SizeReq::Large { .. } => self.alloc_slow(info, req),
+        match self.bump_raw(info, req) {
+            Some(p) => Ok(p),
+            None => self.alloc_past_bump(info, req),
         }
+    }
+
+    /// [`Scope::alloc_raw`] after the bump of the current run failed: the
+    /// next run of the cached span, else the slow path.
+    #[inline(always)]
+    fn alloc_past_bump(
+        &self,
+        info: &'static TypeInfo,
+        req: SizeReq,
+    ) -> Result<NonNull<u8>, AllocErrorKind> {
+        if let SizeReq::Small(class) = req
+            // SAFETY: the reference does not outlive this statement.
+            && let Some(p) = unsafe { self.cache() }.alloc_next_run(info.tag(), class)
+        {
+            return Ok(p);
+        }
+        self.alloc_slow(info, req)
     }
 
     #[cold]
