@@ -464,10 +464,18 @@ pub(crate) struct Worker {
     local: Vec<Grey>,
     deque: Deque<Packet>,
     /// Bytes and objects this worker marked, and how many of those
-    /// objects had pointers to scan.
+    /// objects had pointers to scan; exact after `drain` (see
+    /// `last_objects`).
     bytes: usize,
     objects: usize,
     scanned: usize,
+    /// Objects of `last_span` this worker marked alone and has not yet
+    /// added to `objects` and `bytes`: one integer add per object instead
+    /// of two, settled when the worker leaves the span. The compiler
+    /// paired the two adds into one vector add through memory, whose
+    /// store-to-load latency bound a run of noscan marks (churn's ring:
+    /// see docs/PERFORMANCE.md, "Marking").
+    last_objects: usize,
     /// The span whose `page_marks` bit this worker set last: objects are
     /// mostly marked in runs within one span, and the page-mark lookup is
     /// a second walk of the arena map.
@@ -518,6 +526,7 @@ impl Worker {
             bytes: 0,
             objects: 0,
             scanned: 0,
+            last_objects: 0,
             last_page_marked: std::ptr::null(),
             last_span: std::ptr::null(),
             last_start: 0,
@@ -556,7 +565,7 @@ impl Worker {
         if cx.sole {
             if !spangc_gcbits::set_bit_sole(marks, bit) {
                 let trace = self.span_marked(cx, span);
-                self.marked(span, trace, addr);
+                self.marked(trace, addr);
             }
             return;
         }
@@ -592,6 +601,7 @@ impl Worker {
     /// not in the heap (outside verify mode, which panics instead).
     #[inline(never)]
     fn enter_span(&mut self, cx: &MarkCx<'_>, a: usize) -> bool {
+        self.settle_counts();
         // A `Gc` always points at an object of an in-use span of this heap
         // (brands keep heaps apart), so the plain span-map lookup and a
         // bounds check suffice; verify mode checks the span's state too.
@@ -665,18 +675,24 @@ impl Worker {
         self.last_trace
     }
 
-    /// Records an object of `span` this worker marked alone: the counts,
-    /// and a grey entry if it has pointers to scan.
+    /// Records an object of `last_span` this worker marked alone: the
+    /// count, and a grey entry if it has pointers to scan.
     #[inline(always)]
-    fn marked(
-        &mut self,
-        span: &spangc_arena::span::Span,
-        trace: Option<TraceFn>,
-        addr: NonNull<u8>,
-    ) {
-        self.bytes += span.elem_size();
-        self.objects += 1;
+    fn marked(&mut self, trace: Option<TraceFn>, addr: NonNull<u8>) {
+        self.last_objects += 1;
         self.greyed(trace, addr);
+    }
+
+    /// Adds the objects counted in `last_objects` to `objects` and `bytes`.
+    fn settle_counts(&mut self) {
+        if self.last_objects != 0 {
+            // SAFETY: objects were counted, so `last_span` was set by
+            // `enter_span` during this mark phase (see `Worker`).
+            let span = unsafe { &*self.last_span };
+            self.objects += self.last_objects;
+            self.bytes += self.last_objects * span.elem_size();
+            self.last_objects = 0;
+        }
     }
 
     /// Pushes a grey entry for an object just marked, if it has pointers
@@ -748,6 +764,7 @@ impl Worker {
             // idle, so "all idle" means every mark bit is set.
             self.flush();
             if !self.find_work(cx) {
+                self.settle_counts();
                 return;
             }
         }

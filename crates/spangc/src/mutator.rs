@@ -82,51 +82,79 @@ pub(crate) struct MutatorInner<B: Brand> {
     _thread: PhantomData<*mut ()>,
 }
 
+/// The heaps a thread is inside scopes of, innermost last: scopes nest
+/// (each is a closure of [`Mutator::enter`]), so the set is a stack. Entering
+/// with nothing entered, the common case, reads and writes the depth and
+/// writes one id; the earlier `Cell<[usize; 4]>` read and wrote all four
+/// words twice per scope and searched them (churn, 50 million scopes, see
+/// docs/PERFORMANCE.md).
+struct Entered {
+    depth: Cell<usize>,
+    ids: [Cell<usize>; MAX_ENTERED],
+}
+
+/// How many heaps' scopes one thread may be inside at once.
+const MAX_ENTERED: usize = 4;
+
 thread_local! {
     /// Heaps this thread is inside a scope of (by heap id), to turn nested
     /// entry and collection requests from inside a scope into panics
     /// instead of deadlocks.
-    static ENTERED: Cell<[usize; 4]> = const { Cell::new([0; 4]) };
+    static ENTERED: Entered = const {
+        Entered { depth: Cell::new(0), ids: [const { Cell::new(0) }; MAX_ENTERED] }
+    };
+}
+
+impl Entered {
+    /// The ids of the heaps entered, outermost first.
+    fn ids(&self) -> impl Iterator<Item = usize> + '_ {
+        self.ids[..self.depth.get()].iter().map(Cell::get)
+    }
 }
 
 /// Marks the current thread as inside a scope of heap `id` for its life.
-struct EnteredGuard(usize);
+struct EnteredGuard;
 
 impl EnteredGuard {
+    #[inline(always)]
     fn new(id: usize) -> EnteredGuard {
         ENTERED.with(|e| {
-            let mut set = e.get();
-            assert!(
-                !set.contains(&id),
-                "spangc: nested Mutator::enter on a heap this thread is already inside; \
-                 use the outer scope instead (a nested scope would deadlock the next collection)"
-            );
-            let free = set
-                .iter()
-                .position(|&x| x == 0)
-                .expect("spangc: a thread may be inside scopes of at most 4 heaps at once");
-            set[free] = id;
-            e.set(set);
+            let depth = e.depth.get();
+            if depth != 0 {
+                Self::check_nested(e, id);
+            }
+            e.ids[depth].set(id);
+            e.depth.set(depth + 1);
         });
-        EnteredGuard(id)
+        EnteredGuard
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn check_nested(e: &Entered, id: usize) {
+        assert!(
+            e.ids().all(|x| x != id),
+            "spangc: nested Mutator::enter on a heap this thread is already inside; \
+             use the outer scope instead (a nested scope would deadlock the next collection)"
+        );
+        assert!(
+            e.depth.get() < MAX_ENTERED,
+            "spangc: a thread may be inside scopes of at most {MAX_ENTERED} heaps at once"
+        );
     }
 }
 
 impl Drop for EnteredGuard {
+    #[inline(always)]
     fn drop(&mut self) {
-        ENTERED.with(|e| {
-            let mut set = e.get();
-            if let Some(i) = set.iter().position(|&x| x == self.0) {
-                set[i] = 0;
-            }
-            e.set(set);
-        });
+        // Scopes nest, so this guard's id is the innermost.
+        ENTERED.with(|e| e.depth.set(e.depth.get() - 1));
     }
 }
 
 /// Whether the current thread is inside a scope of heap `id`.
 pub(crate) fn thread_inside(id: usize) -> bool {
-    ENTERED.with(|e| e.get().contains(&id))
+    ENTERED.with(|e| e.ids().any(|x| x == id))
 }
 
 impl<B: Brand> Mutator<B> {
@@ -414,23 +442,16 @@ impl<B: Brand> Scope<B> {
     /// ```
     #[inline]
     pub fn alloc<'s, T: Trace<B> + Branded<'s>>(&'s self, value: T) -> Gc<'s, T, B> {
-        match self.bump::<T>() {
-            // SAFETY: a fresh slot of this scope's cache from `bump`, sized
-            // and aligned for a `T` (its size class is `SizeReq::of`), that
-            // nothing else references.
-            Some(p) => unsafe { self.init(p, value) },
-            None => self.alloc_outlined(value),
-        }
-    }
-
-    /// [`Scope::alloc`] past the bump of the current run (see
-    /// [`Scope::bump`]).
-    #[inline(never)]
-    fn alloc_outlined<'s, T: Trace<B> + Branded<'s>>(&'s self, value: T) -> Gc<'s, T, B> {
-        match self.try_alloc_outlined(value) {
-            Ok(gc) => gc,
-            Err(e) => alloc_failed(e.kind().clone()),
-        }
+        let p = match self.bump::<T>() {
+            Some(p) => p,
+            None => self
+                .slot_outlined(TypeInfo::of::<B, T>(), SizeReq::of::<B, T>())
+                .unwrap_or_else(|kind| alloc_failed(kind)),
+        };
+        // SAFETY: a fresh slot of this scope's cache, from `bump` or
+        // `slot_outlined`, sized and aligned for a `T` (its size class is
+        // `SizeReq::of`), that nothing else references.
+        unsafe { self.init(p, value) }
     }
 
     /// Allocates `value`, or gives it back in the error if the heap cannot
@@ -465,11 +486,15 @@ impl<B: Brand> Scope<B> {
         &'s self,
         value: T,
     ) -> Result<Gc<'s, T, B>, AllocError<T>> {
-        match self.bump::<T>() {
-            // SAFETY: as in `alloc`.
-            Some(p) => Ok(unsafe { self.init(p, value) }),
-            None => self.try_alloc_outlined(value),
-        }
+        let p = match self.bump::<T>() {
+            Some(p) => p,
+            None => match self.slot_outlined(TypeInfo::of::<B, T>(), SizeReq::of::<B, T>()) {
+                Ok(p) => p,
+                Err(kind) => return Err(AllocError::new(value, kind)),
+            },
+        };
+        // SAFETY: as in `alloc`.
+        Ok(unsafe { self.init(p, value) })
     }
 
     /// A slot for a `T` from the current run of the cache's span for its
@@ -521,20 +546,20 @@ impl<B: Brand> Scope<B> {
         unsafe { Gc::from_raw(p) }
     }
 
-    /// [`Scope::try_alloc`] past the bump of the current run (see
-    /// [`Scope::bump`]).
+    /// A slot past the bump of the current run (see [`Scope::bump`]). It
+    /// returns only the slot: `alloc` and `try_alloc` write the value, so
+    /// that their inlined path need not keep it in memory to pass its
+    /// address here. Passing the value (as this function once did) made the
+    /// compiler build each value on the stack and copy it into the slot
+    /// with wider loads than the stores that built it, a store-forwarding
+    /// stall per allocation (see docs/PERFORMANCE.md, "Allocation path").
     #[inline(never)]
-    fn try_alloc_outlined<'s, T: Trace<B> + Branded<'s>>(
-        &'s self,
-        value: T,
-    ) -> Result<Gc<'s, T, B>, AllocError<T>> {
-        // The inlined bump just failed: go on from the next run.
-        match self.alloc_past_bump(TypeInfo::of::<B, T>(), SizeReq::of::<B, T>()) {
-            // SAFETY: `alloc_past_bump` hands out fresh slots sized and
-            // aligned for the request, `SizeReq::of::<B, T>()`.
-            Ok(p) => Ok(unsafe { self.init(p, value) }),
-            Err(kind) => Err(AllocError::new(value, kind)),
-        }
+    fn slot_outlined(
+        &self,
+        info: &'static TypeInfo,
+        req: SizeReq,
+    ) -> Result<NonNull<u8>, AllocErrorKind> {
+        self.alloc_past_bump(info, req)
     }
 
     /// Allocates a string: a `Gc<str>` is one thin pointer to the length

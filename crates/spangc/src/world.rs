@@ -323,15 +323,22 @@ impl World {
 
     /// `Outside -> Running`, waiting while a collection is in progress.
     /// Without the lock unless a collector is active (see the module docs).
+    #[inline(always)]
     pub(crate) fn enter(&self, id: &MutatorId) {
         debug_assert_eq!(id.status(), Status::Outside, "enter from {:?}", id.status());
         id.status.set(Status::Running);
         self.light_fence();
-        if !self.collecting.load(Ordering::Acquire) {
-            return;
+        if self.collecting.load(Ordering::Acquire) {
+            self.enter_during_collection(id);
         }
-        // A collector is active, and may have seen us Running: step back
-        // under the lock (waking it if it is waiting for us), then wait.
+    }
+
+    /// The slow path of [`World::enter`]: a collector is active, and may
+    /// have seen us Running: step back under the lock (waking it if it is
+    /// waiting for us), then wait.
+    #[cold]
+    #[inline(never)]
+    fn enter_during_collection(&self, id: &MutatorId) {
         let mut s = self.lock();
         id.status.set(Status::Outside);
         self.wake_stopper(&s);
@@ -343,14 +350,23 @@ impl World {
 
     /// `Running -> Outside`. Without the lock unless a collector is
     /// stopping the world (see the module docs).
+    #[inline(always)]
     pub(crate) fn exit(&self, id: &MutatorId) {
         debug_assert_eq!(id.status(), Status::Running, "exit from {:?}", id.status());
         id.status.set(Status::Outside);
         self.light_fence();
         if self.stopping.load(Ordering::Relaxed) {
-            let s = self.lock();
-            self.wake_stopper(&s);
+            self.exit_while_stopping();
         }
+    }
+
+    /// The slow path of [`World::exit`]: wake the collector that is
+    /// stopping the world.
+    #[cold]
+    #[inline(never)]
+    fn exit_while_stopping(&self) {
+        let s = self.lock();
+        self.wake_stopper(&s);
     }
 
     /// `Running -> Blocking`: the mutator will not touch the heap until

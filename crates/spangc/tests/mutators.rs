@@ -225,6 +225,55 @@ fn reentrant_collect_and_nested_enter_panic() {
     m.enter(|cx| cx.collect());
 }
 
+/// A thread may be inside scopes of four heaps at once; a fifth panics
+/// before entering, and the scopes it unwinds through leave the thread's
+/// record of entered heaps exact: each heap can be entered again, and
+/// nesting the same heap is still caught at every depth.
+#[test]
+fn scopes_of_up_to_four_heaps_nest() {
+    fn panic_message(r: std::thread::Result<()>) -> String {
+        let e = r.unwrap_err();
+        e.downcast_ref::<String>()
+            .cloned()
+            .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap()
+    }
+    spangc::brand!(N1);
+    spangc::brand!(N2);
+    spangc::brand!(N3);
+    spangc::brand!(N4);
+    spangc::brand!(N5);
+    let h1 = Heap::<N1>::new(Config::default()).unwrap();
+    let h2 = Heap::<N2>::new(Config::default()).unwrap();
+    let h3 = Heap::<N3>::new(Config::default()).unwrap();
+    let h4 = Heap::<N4>::new(Config::default()).unwrap();
+    let h5 = Heap::<N5>::new(Config::default()).unwrap();
+    let (mut a, mut b, mut c, mut d, mut e) = (
+        h1.mutator(),
+        h2.mutator(),
+        h3.mutator(),
+        h4.mutator(),
+        h5.mutator(),
+    );
+    let four = a.enter(|_| b.enter(|_| c.enter(|_| d.enter(|cx| *cx.alloc(7u32)))));
+    assert_eq!(four, 7);
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        a.enter(|_| b.enter(|_| c.enter(|_| d.enter(|_| e.enter(|_| ())))));
+    }));
+    let msg = panic_message(r);
+    assert!(msg.contains("at most 4 heaps"), "{msg}");
+    let four = e.enter(|_| b.enter(|_| c.enter(|_| d.enter(|cx| *cx.alloc(7u32)))));
+    assert_eq!(four, 7, "every scope was left");
+    let mut again = h3.mutator();
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        a.enter(|_| b.enter(|_| c.enter(|_| again.enter(|_| ()))));
+    }));
+    let msg = panic_message(r);
+    assert!(msg.contains("nested Mutator::enter"), "{msg}");
+    assert_eq!(again.enter(|cx| *cx.alloc(8u32)), 8);
+    h3.collect();
+}
+
 /// A mutator that leaves its scope with spans cached and stays outside
 /// across several collections: the collector flushes its stale cache (in
 /// verify mode every span must be swept exactly once per generation), and
