@@ -26,7 +26,7 @@ use crate::brand::{Brand, Global};
 use crate::config::{Config, ConfigError, GcPercent, Resolved};
 use crate::layout::TypeInfo;
 use crate::mark;
-use crate::mutator::{Mutator, thread_inside};
+use crate::mutator::Mutator;
 use crate::pacer::{Goals, MarkReport, Pacer};
 use crate::root::RootTable;
 use crate::special::{self, Hooks, IN_DESTRUCTOR};
@@ -256,7 +256,7 @@ impl SweepTotals {
 }
 
 pub(crate) struct HeapInner<B: Brand> {
-    /// Distinguishes heaps in thread-local checks (never 0).
+    /// Distinguishes heaps in `Debug` output.
     pub(crate) id: usize,
     pub(crate) config: Resolved,
     pub(crate) mheap: Arc<Mheap>,
@@ -900,7 +900,7 @@ impl<B: Brand> HeapInner<B> {
 
     fn check_may_wait(&self, what: &str) {
         assert!(
-            !thread_inside(self.id),
+            !self.world.running_here(),
             "spangc: Heap::{what} called from inside a scope of the same heap; use Scope::collect"
         );
         assert!(

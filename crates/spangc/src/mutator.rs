@@ -37,7 +37,6 @@ use crate::trace::Trace;
 use crate::world::{CachePtr, MutatorId};
 use spangc_specials::Kind;
 use spangc_sweep::MCache;
-use std::cell::Cell;
 use std::marker::PhantomData;
 use std::ptr::NonNull;
 use std::sync::Arc;
@@ -80,81 +79,6 @@ pub(crate) struct MutatorInner<B: Brand> {
     cache: NonNull<MCache>,
     /// Not `Send`, not `Sync`: the cache belongs to the thread.
     _thread: PhantomData<*mut ()>,
-}
-
-/// The heaps a thread is inside scopes of, innermost last: scopes nest
-/// (each is a closure of [`Mutator::enter`]), so the set is a stack. Entering
-/// with nothing entered, the common case, reads and writes the depth and
-/// writes one id; the earlier `Cell<[usize; 4]>` read and wrote all four
-/// words twice per scope and searched them (churn, 50 million scopes, see
-/// docs/PERFORMANCE.md).
-struct Entered {
-    depth: Cell<usize>,
-    ids: [Cell<usize>; MAX_ENTERED],
-}
-
-/// How many heaps' scopes one thread may be inside at once.
-const MAX_ENTERED: usize = 4;
-
-thread_local! {
-    /// Heaps this thread is inside a scope of (by heap id), to turn nested
-    /// entry and collection requests from inside a scope into panics
-    /// instead of deadlocks.
-    static ENTERED: Entered = const {
-        Entered { depth: Cell::new(0), ids: [const { Cell::new(0) }; MAX_ENTERED] }
-    };
-}
-
-impl Entered {
-    /// The ids of the heaps entered, outermost first.
-    fn ids(&self) -> impl Iterator<Item = usize> + '_ {
-        self.ids[..self.depth.get()].iter().map(Cell::get)
-    }
-}
-
-/// Marks the current thread as inside a scope of heap `id` for its life.
-struct EnteredGuard;
-
-impl EnteredGuard {
-    #[inline(always)]
-    fn new(id: usize) -> EnteredGuard {
-        ENTERED.with(|e| {
-            let depth = e.depth.get();
-            if depth != 0 {
-                Self::check_nested(e, id);
-            }
-            e.ids[depth].set(id);
-            e.depth.set(depth + 1);
-        });
-        EnteredGuard
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn check_nested(e: &Entered, id: usize) {
-        assert!(
-            e.ids().all(|x| x != id),
-            "spangc: nested Mutator::enter on a heap this thread is already inside; \
-             use the outer scope instead (a nested scope would deadlock the next collection)"
-        );
-        assert!(
-            e.depth.get() < MAX_ENTERED,
-            "spangc: a thread may be inside scopes of at most {MAX_ENTERED} heaps at once"
-        );
-    }
-}
-
-impl Drop for EnteredGuard {
-    #[inline(always)]
-    fn drop(&mut self) {
-        // Scopes nest, so this guard's id is the innermost.
-        ENTERED.with(|e| e.depth.set(e.depth.get() - 1));
-    }
-}
-
-/// Whether the current thread is inside a scope of heap `id`.
-pub(crate) fn thread_inside(id: usize) -> bool {
-    ENTERED.with(|e| e.ids().any(|x| x == id))
 }
 
 impl<B: Brand> Mutator<B> {
@@ -246,7 +170,6 @@ impl<B: Brand> Mutator<B> {
     /// ```
     pub fn enter<R>(&mut self, f: impl for<'x> FnOnce(&'x mut Scope<B>) -> R) -> R {
         let m = &*self.inner;
-        let _entered = EnteredGuard::new(m.heap.id);
         m.heap.world.enter(&m.id);
         let _exit = ExitGuard(m);
         let mut scope = Scope {

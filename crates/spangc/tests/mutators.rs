@@ -199,7 +199,9 @@ fn allocation_triggered_collections_across_threads() {
 }
 
 /// Collecting from inside a scope through the heap handle would deadlock;
-/// it panics instead, and so does a nested scope on the same heap.
+/// it panics instead. So does a nested scope on the same heap (a second
+/// mutator's, on the same thread) where it would wait for a collection;
+/// until then it works.
 #[test]
 fn reentrant_collect_and_nested_enter_panic() {
     spangc::brand!(Nested);
@@ -208,70 +210,68 @@ fn reentrant_collect_and_nested_enter_panic() {
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         m.enter(|_| heap.collect());
     }));
-    let msg = r.unwrap_err().downcast::<String>().unwrap();
-    assert!(msg.contains("inside a scope of the same heap"), "{msg}");
+    assert!(panic_message(r).contains("inside a scope of the same heap"));
     let mut m2 = heap.mutator();
+    let sum = m.enter(|cx| {
+        let a = cx.alloc(1u32);
+        *a + m2.enter(|cx2| *cx2.alloc(2u32))
+    });
+    assert_eq!(sum, 3, "a nested scope that waits for nothing works");
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        m.enter(|_| m2.enter(|_| ()));
+        m.enter(|_| m2.enter(|cx| cx.collect()));
     }));
-    let msg = r
-        .unwrap_err()
-        .downcast::<&str>()
-        .map(|s| s.to_string())
-        .unwrap_or_else(|e| *e.downcast::<String>().unwrap());
-    assert!(msg.contains("nested Mutator::enter"), "{msg}");
+    assert!(panic_message(r).contains("nested Mutator::enter"));
     // The heap is still usable.
     heap.collect();
     m.enter(|cx| cx.collect());
+    m2.enter(|cx| cx.collect());
 }
 
-/// A thread may be inside scopes of four heaps at once; a fifth panics
-/// before entering, and the scopes it unwinds through leave the thread's
-/// record of entered heaps exact: each heap can be entered again, and
-/// nesting the same heap is still caught at every depth.
+/// A nested scope on one thread while another thread collects: that
+/// collection waits for both scopes; the inner one panics at its next
+/// safepoint instead of parking (its thread could never bring the outer
+/// one to a safepoint), the panic leaves both scopes, and the collection
+/// completes.
 #[test]
-fn scopes_of_up_to_four_heaps_nest() {
-    fn panic_message(r: std::thread::Result<()>) -> String {
-        let e = r.unwrap_err();
-        e.downcast_ref::<String>()
-            .cloned()
-            .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap()
-    }
-    spangc::brand!(N1);
-    spangc::brand!(N2);
-    spangc::brand!(N3);
-    spangc::brand!(N4);
-    spangc::brand!(N5);
-    let h1 = Heap::<N1>::new(Config::default()).unwrap();
-    let h2 = Heap::<N2>::new(Config::default()).unwrap();
-    let h3 = Heap::<N3>::new(Config::default()).unwrap();
-    let h4 = Heap::<N4>::new(Config::default()).unwrap();
-    let h5 = Heap::<N5>::new(Config::default()).unwrap();
-    let (mut a, mut b, mut c, mut d, mut e) = (
-        h1.mutator(),
-        h2.mutator(),
-        h3.mutator(),
-        h4.mutator(),
-        h5.mutator(),
-    );
-    let four = a.enter(|_| b.enter(|_| c.enter(|_| d.enter(|cx| *cx.alloc(7u32)))));
-    assert_eq!(four, 7);
+fn a_nested_scope_panics_at_a_safepoint_of_another_threads_collection() {
+    spangc::brand!(NestedRace);
+    let heap = Heap::<NestedRace>::new(Config::default()).unwrap();
+    let (mut outer, mut inner) = (heap.mutator(), heap.mutator());
+    let started = Arc::new(AtomicBool::new(false));
+    let collector = {
+        let (heap, started) = (heap.clone(), started.clone());
+        std::thread::spawn(move || {
+            started.store(true, Ordering::SeqCst);
+            heap.collect();
+            heap.gc_count()
+        })
+    };
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        a.enter(|_| b.enter(|_| c.enter(|_| d.enter(|_| e.enter(|_| ())))));
+        outer.enter(|_| {
+            inner.enter(|cx| {
+                while !started.load(Ordering::SeqCst) {
+                    std::hint::spin_loop();
+                }
+                // Safepoints until the collection is under way and one of
+                // them would park.
+                loop {
+                    cx.safepoint();
+                }
+            })
+        })
     }));
-    let msg = panic_message(r);
-    assert!(msg.contains("at most 4 heaps"), "{msg}");
-    let four = e.enter(|_| b.enter(|_| c.enter(|_| d.enter(|cx| *cx.alloc(7u32)))));
-    assert_eq!(four, 7, "every scope was left");
-    let mut again = h3.mutator();
-    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        a.enter(|_| b.enter(|_| c.enter(|_| again.enter(|_| ()))));
-    }));
-    let msg = panic_message(r);
-    assert!(msg.contains("nested Mutator::enter"), "{msg}");
-    assert_eq!(again.enter(|cx| *cx.alloc(8u32)), 8);
-    h3.collect();
+    assert!(panic_message(r).contains("nested Mutator::enter"));
+    assert!(collector.join().unwrap() >= 1, "the collection completed");
+    outer.enter(|cx| assert_eq!(*cx.alloc(5u8), 5));
+}
+
+/// The message of a caught panic.
+fn panic_message(r: std::thread::Result<()>) -> String {
+    let e = r.unwrap_err();
+    e.downcast_ref::<String>()
+        .cloned()
+        .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap()
 }
 
 /// A mutator that leaves its scope with spans cached and stays outside
