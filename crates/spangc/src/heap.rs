@@ -451,8 +451,9 @@ impl<B: Brand> Heap<B> {
     /// reflect it. Call from a thread that is not inside a scope of this
     /// heap (inside one, use [`Scope::collect`](crate::Scope::collect)).
     ///
-    /// Panics if called from inside a scope of this heap or from a
-    /// destructor the sweeper is running (either would deadlock).
+    /// Panics if called from inside a scope of this heap (except inside
+    /// [`Scope::blocking`](crate::Scope::blocking)) or from a destructor
+    /// the sweeper or the collector is running (either would deadlock).
     ///
     /// The sweep includes the spans that idle mutators (outside their
     /// scope, or inside [`Scope::blocking`](crate::Scope::blocking)) had

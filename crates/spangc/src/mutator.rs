@@ -149,9 +149,15 @@ impl<B: Brand> Mutator<B> {
     /// Runs `f` inside a scope. Waits first if a collection is in progress.
     ///
     /// Nothing branded with the scope can be returned or leak out: `f` is
-    /// generic over the scope borrow. Panics if this thread is already
-    /// inside a scope of the same heap. If `f` panics, the scope is left
+    /// generic over the scope borrow. If `f` panics, the scope is left
     /// correctly and the panic continues.
+    ///
+    /// A scope opened inside another scope of the same heap on one thread
+    /// (through a second mutator) works until it would wait for a
+    /// collection or begin one (a safepoint that parks or collects,
+    /// `blocking`, entering during a collection): there it panics, since
+    /// the collection would wait for the outer scope. A thread inside a
+    /// scope of one heap can enter scopes of other heaps freely.
     ///
     /// ```
     /// # spangc::brand!(Doc);
@@ -192,11 +198,16 @@ impl<B: Brand> Drop for Mutator<B> {
         // Finalizers due on this thread will never run: drop them (their
         // objects are freed at the next collection that finds them dead).
         drop(m.heap.hooks.take_local(m.id.index()));
-        m.heap.world.deregister(&m.id);
-        // SAFETY: deregistered, so no collector can reach the cache; no
-        // scope is open (`&mut self`); the box was leaked in `new` and is
-        // reclaimed once, here. Dropping the cache gives its spans back.
-        drop(unsafe { Box::from_raw(m.cache.as_ptr()) });
+        if m.heap.world.deregister(&m.id) {
+            // SAFETY: deregistered, so no collector can reach the cache; no
+            // scope is open (`&mut self`); the box was leaked in `new` and
+            // is reclaimed once, here. Dropping the cache gives its spans
+            // back.
+            drop(unsafe { Box::from_raw(m.cache.as_ptr()) });
+        }
+        // Otherwise the world took the cache over (dropped during a
+        // collection inside another scope of this thread; see
+        // `World::deregister`) and frees it when the collection ends.
     }
 }
 

@@ -75,16 +75,21 @@
 //! A thread inside a scope of a heap (one mutator `Running`) may open a
 //! scope of the same heap through a second mutator. That is harmless until
 //! the thread waits for a collection or runs one: the collection waits for
-//! the outer scope, which cannot go on until the thread does. So every
-//! place where a thread would wait for a collection or begin one (a
-//! safepoint that parks or collects, `enter` during a collection,
-//! `end_blocking`, `deregister`, `Heap::collect`) first checks, under the
-//! lock, that no other mutator of its thread is `Running`
-//! (`State::check_not_nested`, by the thread each mutator registered on)
-//! and panics instead of deadlocking. The check is on those rare paths
-//! only: entering and leaving stay a store and a load each. (A
-//! thread-local set of entered heaps, checked at every `enter`, cost a
-//! tenth of the churn benchmark, which enters once per object.)
+//! the outer scope, which cannot go on until the thread does. The same
+//! holds for a thread that is running a collection and calls back into the
+//! heap (a destructor or `Trace` impl). So every place where a thread would
+//! wait for a collection or begin one (a safepoint that parks or collects,
+//! `enter` during a collection, `begin_blocking`, `Heap::collect`) first
+//! checks, under the lock, that no other mutator of its thread is
+//! `Running` and that it is not the collector (`State::nested`, by the
+//! thread each mutator registered on), and panics instead of deadlocking,
+//! after letting go of the lock and before changing any state.
+//! `deregister` cannot panic (it runs while such a panic unwinds): there a
+//! nested mutator leaves its cache to the world instead of waiting, and
+//! `restart` frees it. The check is on those rare paths only: entering and
+//! leaving stay a store and a load each. (A thread-local set of entered
+//! heaps, checked at every `enter`, cost a tenth of the churn benchmark,
+//! which enters once per object.)
 //!
 //! A safepoint's fast path is one relaxed load of [`World::poll`]: it is
 //! set while a collection is wanted (the allocator crossed the trigger) or
@@ -193,6 +198,12 @@ struct State {
     /// Whether the collector has asked mutators to stop; mirrored in
     /// `World::stopping`.
     stopping: bool,
+    /// The thread of the active collector, if any.
+    collector: Option<ThreadId>,
+    /// Caches of mutators dropped during a collection from inside another
+    /// scope of their thread (see [`World::deregister`]): the collector
+    /// may be flushing them, so `restart` frees them.
+    orphans: Vec<CachePtr>,
 }
 
 impl State {
@@ -213,17 +224,24 @@ impl State {
         })
     }
 
-    /// Panics if the calling thread, about to wait for a collection or to
-    /// run one, has another mutator `Running`: a scope of this heap opened
-    /// inside another on one thread. The collection would wait for the
-    /// outer scope, which cannot go on until this thread does (see
+    /// Why the calling thread must not wait for a collection or begin one
+    /// (`me` is its mutator doing so, if any), or `None`: another of its
+    /// mutators is `Running` (a scope of this heap opened inside another
+    /// on one thread), or the thread is the collector (a destructor or
+    /// `Trace` impl calling back into the heap). Either way the
+    /// collection would wait for this thread, which would wait for it (see
     /// "Nested scopes" in the module docs).
-    fn check_not_nested(&self, me: Option<&MutatorId>) {
-        assert!(
-            !self.running_here(me),
+    fn nested(&self, me: Option<&MutatorId>) -> Option<&'static str> {
+        if self.collector.is_some_and(|t| t == current_thread().id()) {
+            return Some(
+                "spangc: this thread is running a collection (a destructor or Trace impl called \
+                 back into the heap), and waiting for a collection here would deadlock",
+            );
+        }
+        self.running_here(me).then_some(
             "spangc: nested Mutator::enter: this thread is inside another scope of the same \
-             heap, and waiting for a collection here would deadlock; use the outer scope instead"
-        );
+             heap, and waiting for a collection here would deadlock; use the outer scope instead",
+        )
     }
 }
 
@@ -298,10 +316,25 @@ impl World {
         }
     }
 
+    /// Panics, after releasing the lock, if the calling thread must not
+    /// wait for a collection or begin one (see `State::nested`).
+    fn check_not_nested<'a>(
+        &self,
+        s: MutexGuard<'a, State>,
+        me: Option<&MutatorId>,
+    ) -> MutexGuard<'a, State> {
+        if let Some(why) = s.nested(me) {
+            drop(s);
+            panic!("{why}");
+        }
+        s
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         // Poisoning: a panic while holding this lock can only come from a
-        // bug in this module (no user code runs under it); recover the
-        // state rather than cascade.
+        // bug in this module (no user code runs under it, and the nested-
+        // scope check lets go of it before panicking); recover the state
+        // rather than cascade.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -336,22 +369,30 @@ impl World {
 
     /// Removes a mutator, which must be `Outside`, waiting while a
     /// collection is in progress (the collector may be using its cache).
-    /// Afterwards the caller owns its cache alone.
-    pub(crate) fn deregister(&self, id: &MutatorId) {
+    /// Returns `true` if the caller now owns its cache alone; `false` if
+    /// the world took it over, which happens when the mutator is dropped
+    /// during a collection from inside another scope of its thread (say,
+    /// while a nested scope's panic unwinds): waiting would deadlock, and
+    /// the collector may be flushing the cache, so `restart` frees it. The
+    /// cache must then be a leaked `Box<MCache>` (as `Mutator`'s is).
+    pub(crate) fn deregister(&self, id: &MutatorId) -> bool {
         let mut s = self.lock();
-        if s.collecting {
-            s.check_not_nested(Some(id));
-        }
-        while s.collecting {
-            s = self.wait(&self.resumed, s);
-        }
         let st = id.status();
         assert_eq!(
             st,
             Status::Outside,
             "deregistering a mutator that is {st:?}"
         );
+        if s.collecting && s.nested(Some(id)).is_some() {
+            let m = s.mutators[id.index].take().expect("registered");
+            s.orphans.push(m.cache);
+            return false;
+        }
+        while s.collecting {
+            s = self.wait(&self.resumed, s);
+        }
         s.mutators[id.index] = None;
+        true
     }
 
     /// The safepoint poll: whether the slow path must run.
@@ -407,7 +448,7 @@ impl World {
         id.status.set(Status::Outside);
         self.wake_stopper(&s);
         if s.collecting {
-            s.check_not_nested(Some(id));
+            s = self.check_not_nested(s, Some(id));
         }
         while s.collecting {
             s = self.wait(&self.resumed, s);
@@ -439,7 +480,12 @@ impl World {
     /// `Running -> Blocking`: the mutator will not touch the heap until
     /// [`World::end_blocking`].
     pub(crate) fn begin_blocking(&self, id: &MutatorId) {
-        let s = self.lock();
+        // Checked here, while still `Running`, not when blocking ends: a
+        // panic then would leave the mutator `Blocking` (its cache open to
+        // a collector) under a scope that goes on. While another mutator
+        // of this thread is `Running`, no collection could run during the
+        // blocking call anyway.
+        let s = self.check_not_nested(self.lock(), Some(id));
         let st = id.status();
         assert_eq!(st, Status::Running, "blocking from {st:?}");
         id.status.set(Status::Blocking);
@@ -449,9 +495,10 @@ impl World {
     /// `Blocking -> Running`, waiting while a collection is in progress.
     pub(crate) fn end_blocking(&self, id: &MutatorId) {
         let mut s = self.lock();
-        if s.collecting {
-            s.check_not_nested(Some(id));
-        }
+        // Waiting cannot deadlock: `begin_blocking` checked that no other
+        // mutator of this thread was `Running` and that the thread was not
+        // the collector, scopes opened during the blocking call have
+        // closed, and a collection it ran has ended.
         while s.collecting {
             s = self.wait(&self.resumed, s);
         }
@@ -474,12 +521,12 @@ impl World {
 
     fn park_locked<'a>(
         &'a self,
-        mut s: MutexGuard<'a, State>,
+        s: MutexGuard<'a, State>,
         id: &MutatorId,
     ) -> MutexGuard<'a, State> {
         let st = id.status();
         assert_eq!(st, Status::Running, "park from {st:?}");
-        s.check_not_nested(Some(id));
+        let mut s = self.check_not_nested(s, Some(id));
         id.status.set(Status::Parked);
         self.wake_stopper(&s);
         // `restart` sets us back to Running; wait for that, not merely for
@@ -495,11 +542,10 @@ impl World {
     /// mutator parks until it ends and then `None` is returned (the caller
     /// decides whether it still needs to collect); a non-mutator waits.
     pub(crate) fn begin_collection(&self, me: Option<&MutatorId>) -> Option<Collector> {
-        let mut s = self.lock();
         // Every path below waits for a collection or runs one, which
         // waits for every `Running` mutator; checked before anything
         // changes, so a panic leaves the world as it was.
-        s.check_not_nested(me);
+        let mut s = self.check_not_nested(self.lock(), me);
         if s.collecting {
             match me {
                 Some(id) => drop(self.park_locked(s, id)),
@@ -513,6 +559,7 @@ impl World {
             return None;
         }
         s.collecting = true;
+        s.collector = Some(current_thread().id());
         self.collecting.store(true, Ordering::Relaxed);
         self.heavy_fence();
         s.epoch += 1;
@@ -563,6 +610,8 @@ impl World {
     pub(crate) fn restart(&self, c: Collector) {
         let mut s = self.lock();
         s.collecting = false;
+        s.collector = None;
+        let orphans = std::mem::take(&mut s.orphans);
         s.stopping = false;
         self.stopping.store(false, Ordering::Relaxed);
         self.collecting.store(false, Ordering::Release);
@@ -583,6 +632,12 @@ impl World {
         );
         drop(s);
         self.resumed.notify_all();
+        for cache in orphans {
+            // SAFETY: an orphan's mutator is gone and this collection, the
+            // last user of its cache, is over; `deregister` documents that
+            // the cache is a leaked `Box`, freed once, here.
+            drop(unsafe { Box::from_raw(cache.0.as_ptr()) });
+        }
     }
 
     /// Tells a collector waiting in [`World::stop`] that a mutator left
@@ -718,6 +773,46 @@ mod tests {
         assert_ne!(m.status(), Status::Running);
         w.restart(c2);
         t.join().unwrap();
+    }
+
+    /// The message of the panic `f` must raise.
+    fn panic_of(f: impl FnOnce()) -> String {
+        let e = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_err();
+        e.downcast_ref::<String>().cloned().unwrap_or_default()
+    }
+
+    /// "Nested scopes": with one mutator of this thread `Running`, another
+    /// of its mutators, or the thread without one, cannot begin a
+    /// collection, block or park; the panic changes nothing, so the
+    /// running mutator itself can then collect. A thread running a
+    /// collection cannot enter during it. Blocking mutators do not count.
+    #[test]
+    fn nested_scopes_panic_where_they_would_wait() {
+        let w = World::new(false);
+        let (a, b) = (w.register(no_cache()), w.register(no_cache()));
+        w.enter(&a);
+        w.enter(&b);
+        let nested = "nested Mutator::enter";
+        assert!(panic_of(|| drop(w.begin_collection(Some(&b)))).contains(nested));
+        assert!(panic_of(|| drop(w.begin_collection(None))).contains(nested));
+        assert!(panic_of(|| w.begin_blocking(&b)).contains(nested));
+        assert_eq!(b.status(), Status::Running, "nothing changed");
+        w.exit(&b);
+        let c = w.begin_collection(Some(&a)).unwrap();
+        assert!(panic_of(|| w.enter(&b)).contains("running a collection"));
+        assert_eq!(b.status(), Status::Outside);
+        w.stop(&c);
+        w.restart(c);
+        w.begin_blocking(&a);
+        // `a` blocks: `b` may now collect.
+        w.enter(&b);
+        let c = w.begin_collection(Some(&b)).unwrap();
+        w.stop(&c);
+        w.restart(c);
+        w.exit(&b);
+        w.end_blocking(&a);
+        w.exit(&a);
+        assert!(w.deregister(&a) && w.deregister(&b));
     }
 
     /// A mutator entering while a collection is active takes the slow

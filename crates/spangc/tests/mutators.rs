@@ -231,12 +231,16 @@ fn reentrant_collect_and_nested_enter_panic() {
 /// collection waits for both scopes; the inner one panics at its next
 /// safepoint instead of parking (its thread could never bring the outer
 /// one to a safepoint), the panic leaves both scopes, and the collection
-/// completes.
+/// completes. The inner mutator, made inside the outer scope, is dropped
+/// while the panic unwinds, during the collection: it leaves its cache to
+/// the collector instead of waiting for it (verify mode checks the spans
+/// it had cached are swept once).
 #[test]
 fn a_nested_scope_panics_at_a_safepoint_of_another_threads_collection() {
     spangc::brand!(NestedRace);
-    let heap = Heap::<NestedRace>::new(Config::default()).unwrap();
-    let (mut outer, mut inner) = (heap.mutator(), heap.mutator());
+    let config = Config::builder().verify(true).build().unwrap();
+    let heap = Heap::<NestedRace>::new(config).unwrap();
+    let mut outer = heap.mutator();
     let started = Arc::new(AtomicBool::new(false));
     let collector = {
         let (heap, started) = (heap.clone(), started.clone());
@@ -248,7 +252,12 @@ fn a_nested_scope_panics_at_a_safepoint_of_another_threads_collection() {
     };
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         outer.enter(|_| {
+            let mut inner = heap.mutator();
             inner.enter(|cx| {
+                // Spans in the inner cache, for the collector to deal with.
+                for i in 0..1000u64 {
+                    cx.alloc(i);
+                }
                 while !started.load(Ordering::SeqCst) {
                     std::hint::spin_loop();
                 }
@@ -263,6 +272,7 @@ fn a_nested_scope_panics_at_a_safepoint_of_another_threads_collection() {
     assert!(panic_message(r).contains("nested Mutator::enter"));
     assert!(collector.join().unwrap() >= 1, "the collection completed");
     outer.enter(|cx| assert_eq!(*cx.alloc(5u8), 5));
+    heap.collect();
 }
 
 /// The message of a caught panic.
