@@ -474,7 +474,7 @@ pub(crate) struct Worker {
     /// of two, settled when the worker leaves the span. The compiler
     /// paired the two adds into one vector add through memory, whose
     /// store-to-load latency bound a run of noscan marks (churn's ring:
-    /// see docs/PERFORMANCE.md, "Marking").
+    /// see docs/PERFORMANCE.md, "Scopes and allocation in the facade").
     last_objects: usize,
     /// The span whose `page_marks` bit this worker set last: objects are
     /// mostly marked in runs within one span, and the page-mark lookup is

@@ -486,7 +486,7 @@ impl<B: Brand> Scope<B> {
     /// address here. Passing the value (as this function once did) made the
     /// compiler build each value on the stack and copy it into the slot
     /// with wider loads than the stores that built it, a store-forwarding
-    /// stall per allocation (see docs/PERFORMANCE.md, "Allocation path").
+    /// stall per allocation (see docs/PERFORMANCE.md, "Scopes and allocation in the facade").
     #[inline(never)]
     fn slot_outlined(
         &self,
