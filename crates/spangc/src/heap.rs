@@ -1008,6 +1008,13 @@ impl<B: Brand> HeapInner<B> {
     /// collecting if another collector was active (a mutator parks behind
     /// it; its collection is as good).
     pub(crate) fn collect_cycle(&self, me: Option<&MutatorId>, reason: Reason) {
+        // A destructor on the background sweeper that collects through a
+        // scope of its own would wait in `finish_sweep` for the span it is
+        // being run from (`Heap::collect` checks this in `check_may_wait`).
+        assert!(
+            !IN_DESTRUCTOR.with(|f| f.get()),
+            "spangc: a collection started from a destructor run by the sweeper"
+        );
         let Some(collector) = self.world.begin_collection(me) else {
             return;
         };

@@ -202,7 +202,9 @@ struct State {
     collector: Option<ThreadId>,
     /// Caches of mutators dropped during a collection from inside another
     /// scope of their thread (see [`World::deregister`]): the collector
-    /// may be flushing them, so `restart` frees them.
+    /// may be flushing them. [`World::idle_caches`] includes them, so the
+    /// collector gives their spans back with the world stopped, and
+    /// `restart` frees them, empty.
     orphans: Vec<CachePtr>,
 }
 
@@ -576,12 +578,13 @@ impl World {
         })
     }
 
-    /// The caches of mutators that are `Outside` or `Blocking`, for the
-    /// collector to flush. Such a mutator cannot touch its cache until the
-    /// collection ends: `end_blocking` and `deregister` wait while one is
-    /// in progress, and `enter` backs off when it finds one (see the
-    /// module docs); so the collector (the holder of `c`) has each
-    /// returned cache to itself until it calls `restart`.
+    /// The caches of mutators that are `Outside` or `Blocking`, and the
+    /// orphaned ones, for the collector to flush. Such a mutator cannot
+    /// touch its cache until the collection ends: `end_blocking` and
+    /// `deregister` wait while one is in progress (or orphan the cache),
+    /// and `enter` backs off when it finds one (see the module docs); so
+    /// the collector (the holder of `c`) has each returned cache to itself
+    /// until it calls `restart`.
     pub(crate) fn idle_caches(&self, c: &Collector) -> Vec<CachePtr> {
         let s = self.lock();
         debug_assert!(s.collecting && s.epoch == c.epoch);
@@ -590,6 +593,7 @@ impl World {
             .flatten()
             .filter(|m| matches!(m.status.get(), Status::Outside | Status::Blocking))
             .map(|m| m.cache)
+            .chain(s.orphans.iter().copied())
             .collect()
     }
 

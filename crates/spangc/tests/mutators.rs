@@ -238,6 +238,15 @@ fn reentrant_collect_and_nested_enter_panic() {
 #[test]
 fn a_nested_scope_panics_at_a_safepoint_of_another_threads_collection() {
     spangc::brand!(NestedRace);
+    static DROPS: AtomicU64 = AtomicU64::new(0);
+    #[derive(Trace)]
+    #[gc(brand = NestedRace, allow_drop)]
+    struct Counted(u64);
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            DROPS.fetch_add(1, Ordering::SeqCst);
+        }
+    }
     let config = Config::builder().verify(true).build().unwrap();
     let heap = Heap::<NestedRace>::new(config).unwrap();
     let mut outer = heap.mutator();
@@ -254,9 +263,10 @@ fn a_nested_scope_panics_at_a_safepoint_of_another_threads_collection() {
         outer.enter(|_| {
             let mut inner = heap.mutator();
             inner.enter(|cx| {
-                // Spans in the inner cache, for the collector to deal with.
+                // Garbage in the inner cache's spans, for the collector to
+                // deal with.
                 for i in 0..1000u64 {
-                    cx.alloc(i);
+                    cx.alloc(Counted(i));
                 }
                 while !started.load(Ordering::SeqCst) {
                     std::hint::spin_loop();
@@ -273,6 +283,47 @@ fn a_nested_scope_panics_at_a_safepoint_of_another_threads_collection() {
     assert!(collector.join().unwrap() >= 1, "the collection completed");
     outer.enter(|cx| assert_eq!(*cx.alloc(5u8), 5));
     heap.collect();
+    assert_eq!(
+        DROPS.load(Ordering::SeqCst),
+        1000,
+        "the orphaned cache's spans were given back and swept"
+    );
+}
+
+/// A destructor run by the sweeper that collects through a scope of its
+/// own would deadlock (on the background sweeper it waits for its own
+/// sweep; on the collector's thread, for its own collection): it panics,
+/// the panic is caught and counted, and the heap goes on.
+#[test]
+fn a_destructor_that_collects_panics_instead_of_deadlocking() {
+    spangc::brand!(CollectingDrop);
+    #[derive(Trace)]
+    #[gc(brand = CollectingDrop, allow_drop)]
+    struct Collects(#[gc(skip)] Heap<CollectingDrop>);
+    impl Drop for Collects {
+        fn drop(&mut self) {
+            self.0.mutator().enter(|cx| cx.collect());
+        }
+    }
+    // The destructors run on this thread: a destructor on the background
+    // sweeper that enters a scope while a collection waits for that very
+    // sweep would stall (a documented liveness rule, not caught).
+    let config = Config::builder()
+        .verify(true)
+        .background_sweep(false)
+        .build()
+        .unwrap();
+    let heap = Heap::<CollectingDrop>::new(config).unwrap();
+    let mut m = heap.mutator();
+    m.enter(|cx| {
+        for _ in 0..10 {
+            cx.alloc(Collects(heap.clone()));
+        }
+    });
+    heap.collect();
+    heap.collect();
+    assert_eq!(heap.stats().destructor_panics, 10);
+    m.enter(|cx| assert_eq!(*cx.alloc(3u8), 3));
 }
 
 /// The message of a caught panic.
