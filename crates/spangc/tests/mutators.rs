@@ -478,3 +478,88 @@ fn short_scopes_race_collections() {
     let collections = collector.join().unwrap();
     assert!(collections > 0);
 }
+
+/// Nested scopes under fire: two threads each open scopes of a second,
+/// short-lived mutator inside their outer scope, allocate and reach
+/// safepoints there, while a third thread collects over and over, in
+/// verify mode. An inner safepoint that would wait for a collection
+/// panics (caught inside the outer scope, which goes on); an inner
+/// mutator dropped during a collection hands its cache over. Nothing may
+/// deadlock, the outer scope's unrooted objects stay intact until its own
+/// safepoint, and rooted ones survive. Size: `SPANGC_STRESS_SCALE`
+/// (default 1).
+#[test]
+fn nested_scopes_race_collections() {
+    spangc::brand!(NestedStress);
+    let scale: u64 = std::env::var("SPANGC_STRESS_SCALE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
+    let heap = Heap::<NestedStress>::new(Config::builder().verify(true).build().unwrap()).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let collector = {
+        let (heap, stop) = (heap.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut n = 0u64;
+            while !stop.load(Ordering::SeqCst) {
+                heap.collect();
+                n += 1;
+            }
+            n
+        })
+    };
+    let workers: Vec<_> = (0..2u64)
+        .map(|t| {
+            let heap = heap.clone();
+            std::thread::spawn(move || {
+                let mut outer = heap.mutator();
+                let kept = outer.enter(|cx| {
+                    cx.root(cx.alloc(Cell::<NestedStress> {
+                        value: t,
+                        next: GcCell::new(None),
+                    }))
+                });
+                let mut caught = 0u64;
+                for i in 0..2_000 * scale {
+                    outer.enter(|cx| {
+                        let mine = cx.alloc(Cell::<NestedStress> {
+                            value: i,
+                            next: GcCell::new(None),
+                        });
+                        let mut inner = heap.mutator();
+                        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            inner.enter(|cx2| {
+                                for j in 0..16u64 {
+                                    assert_eq!(*cx2.alloc(j), j);
+                                }
+                                cx2.safepoint();
+                            })
+                        }));
+                        if r.is_err() {
+                            caught += 1;
+                        }
+                        // `inner` is dropped here, inside the outer scope,
+                        // during a collection or not.
+                        drop(inner);
+                        assert_eq!(mine.value, i, "no collection ran under the outer scope");
+                        if i % 16 == 0 {
+                            kept.get(cx).next.set(cx, Some(mine));
+                        }
+                    });
+                    outer.safepoint();
+                }
+                outer.enter(|cx| {
+                    let k = kept.get(cx);
+                    assert_eq!(k.value, t);
+                    assert_eq!(k.next.get().expect("a kept object").value % 16, 0);
+                });
+                caught
+            })
+        })
+        .collect();
+    let caught: u64 = workers.into_iter().map(|w| w.join().unwrap()).sum();
+    stop.store(true, Ordering::SeqCst);
+    let collections = collector.join().unwrap();
+    assert!(collections > 0);
+    eprintln!("{collections} collections, {caught} inner safepoints refused");
+}
