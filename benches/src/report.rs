@@ -175,16 +175,6 @@ impl<'a> Fields<'a> {
 }
 
 impl Outcome {
-    /// An outcome with no series.
-    #[must_use]
-    pub fn new(checksum: u64, gc: GcStats) -> Outcome {
-        Outcome {
-            checksum,
-            gc,
-            ..Outcome::default()
-        }
-    }
-
     /// Prints the outcome in the protocol's format.
     ///
     /// # Errors

@@ -398,13 +398,14 @@ mod tests {
             wall: Duration::from_millis(wall_ms),
             cpu: Duration::from_millis(wall_ms),
             max_rss_bytes: 1 << 20,
-            outcome: Outcome::new(
+            outcome: Outcome {
                 checksum,
-                GcStats {
+                gc: GcStats {
                     count: Some(3),
                     max_pause_ns: Some(wall_ms * 1000),
                 },
-            ),
+                ..Outcome::default()
+            },
         }
     }
 

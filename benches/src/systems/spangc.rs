@@ -24,7 +24,7 @@
 
 use spangc::{Config, Gc, GcCell, GcRefCell, Heap as GcHeap, Mutator, Root, Scope, Trace};
 use std::cell::RefCell;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crate::report::{GcStats, HeapCycle, Outcome};
@@ -88,8 +88,8 @@ fn build<'s>(cx: &'s Scope, shape: Shape, depth: u32) -> Gc<'s, Node<'s>> {
     }
 }
 
-/// Per-cycle samples of this process's run (one spangc heap per run).
-static CYCLES: Mutex<Vec<HeapCycle>> = Mutex::new(Vec::new());
+/// Per-cycle samples of one heap, shared by its handles.
+type Cycles = Arc<Mutex<Vec<HeapCycle>>>;
 
 fn check(n: &Node<'_>) -> u64 {
     1 + n.left.get().map_or(0, |l| check(&l)) + n.right.get().map_or(0, |r| check(&r))
@@ -104,6 +104,7 @@ pub struct SpangcHeap<const MARK_THREADS: usize> {
     roots: Root<Roots<'static>>,
     start: Instant,
     seen_cycles: u64,
+    cycles: Cycles,
 }
 
 impl<const MARK_THREADS: usize> SpangcHeap<MARK_THREADS> {
@@ -114,8 +115,9 @@ impl<const MARK_THREADS: usize> SpangcHeap<MARK_THREADS> {
             .expect("valid spangc configuration")
     }
 
-    /// A handle with its own mutator and slots on `heap`.
-    fn on(heap: GcHeap, tree_slots: usize, record_slots: usize) -> Self {
+    /// A handle with its own mutator and slots on `heap`, recording the
+    /// cycles it sees in `cycles` (shared by the handles of one heap).
+    fn on(heap: GcHeap, tree_slots: usize, record_slots: usize, cycles: Cycles) -> Self {
         let mut mutator = heap.mutator();
         let roots = mutator.enter(|cx| {
             cx.root(cx.alloc(Roots {
@@ -130,6 +132,7 @@ impl<const MARK_THREADS: usize> SpangcHeap<MARK_THREADS> {
             roots,
             start: Instant::now(),
             seen_cycles: 0,
+            cycles,
         }
     }
 }
@@ -137,7 +140,7 @@ impl<const MARK_THREADS: usize> SpangcHeap<MARK_THREADS> {
 impl<const MARK_THREADS: usize> Heap for SpangcHeap<MARK_THREADS> {
     fn new(tree_slots: usize, record_slots: usize) -> Self {
         let heap = GcHeap::new(Self::config()).expect("spangc heap");
-        Self::on(heap, tree_slots, record_slots)
+        Self::on(heap, tree_slots, record_slots, Cycles::default())
     }
 
     fn temporary(&mut self, shape: Shape, depth: u32) -> u64 {
@@ -200,7 +203,7 @@ impl<const MARK_THREADS: usize> Heap for SpangcHeap<MARK_THREADS> {
         let count = self.heap.gc_count();
         if count != self.seen_cycles {
             self.seen_cycles = count;
-            let mut cycles = CYCLES.lock().unwrap_or_else(|e| e.into_inner());
+            let mut cycles = self.cycles.lock().unwrap_or_else(|e| e.into_inner());
             // Handles that share a heap (the threads workload) see the same
             // cycles: the first to see one records it.
             if cycles.last().is_none_or(|c| c.cycle < count) {
@@ -223,20 +226,32 @@ impl<const MARK_THREADS: usize> Heap for SpangcHeap<MARK_THREADS> {
             max_pause_ns: Some(s.pause_max_ns),
         }
     }
+
+    fn heap_cycles(&self) -> Vec<HeapCycle> {
+        self.cycles
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
 }
 
+/// Held while a run's heap lives: one heap of spangc's default brand may
+/// be alive at a time (`HeapError::BrandInUse`). The harness runs one
+/// system per process; the crate's tests run systems on parallel threads.
+static ONE_HEAP: Mutex<()> = Mutex::new(());
+
 fn run<const MARK_THREADS: usize>(params: &Params) -> Outcome {
-    let mut outcome = match params {
+    let _one = ONE_HEAP.lock().unwrap_or_else(|e| e.into_inner());
+    match params {
         Params::Threads(p) => {
             let heap = GcHeap::new(SpangcHeap::<MARK_THREADS>::config()).expect("spangc heap");
+            let cycles = Cycles::default();
             workloads::threads::run(p, |_| {
-                SpangcHeap::<MARK_THREADS>::on(heap.clone(), p.ring, 0)
+                SpangcHeap::<MARK_THREADS>::on(heap.clone(), p.ring, 0, cycles.clone())
             })
         }
         _ => workloads::run::<SpangcHeap<MARK_THREADS>>(params),
-    };
-    outcome.heap_cycles = std::mem::take(&mut *CYCLES.lock().unwrap_or_else(|e| e.into_inner()));
-    outcome
+    }
 }
 
 /// Runs a workload on spangc with one mark thread.
@@ -247,4 +262,45 @@ pub fn run_1(params: &Params) -> Outcome {
 /// Runs a workload on spangc with two mark threads.
 pub fn run_2(params: &Params) -> Outcome {
     run::<2>(params)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workloads::{churn, threads};
+
+    /// Each recorded cycle once, in order, and none the heap did not run.
+    fn assert_cycles_recorded_once(outcome: &Outcome) {
+        let cycles = &outcome.heap_cycles;
+        assert!(!cycles.is_empty(), "no cycle recorded");
+        assert!(
+            cycles.windows(2).all(|w| w[0].cycle < w[1].cycle),
+            "cycles out of order or twice: {:?}",
+            cycles.iter().map(|c| c.cycle).collect::<Vec<_>>()
+        );
+        assert!(cycles.last().unwrap().cycle <= outcome.gc.count.unwrap());
+    }
+
+    /// Two handles share one heap in the threads workload: the first to
+    /// see a cycle records it, and the outcome has the whole list.
+    #[test]
+    fn the_threads_workload_records_each_cycle_once() {
+        let outcome = run_2(&Params::Threads(threads::Params {
+            threads: 2,
+            iterations: 2000,
+            depth: 10,
+            ring: 8,
+        }));
+        assert!(outcome.gc.count.unwrap() >= 2, "{:?}", outcome.gc);
+        assert_cycles_recorded_once(&outcome);
+    }
+
+    #[test]
+    fn churn_records_each_cycle_once() {
+        let outcome = run_1(&Params::Churn(churn::Params {
+            total: 1_000_000,
+            window: 10_000,
+        }));
+        assert_cycles_recorded_once(&outcome);
+    }
 }

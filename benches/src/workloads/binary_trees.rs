@@ -55,7 +55,7 @@ pub fn run<H: Heap>(p: &Params) -> Outcome {
         }
     }
     checksum = checksum.wrapping_add(heap.check(0));
-    Outcome::new(checksum, heap.gc_stats())
+    super::outcome(checksum, &heap)
 }
 
 /// The checksum `run` must produce, from the closed form of each tree's

@@ -58,7 +58,7 @@ pub fn run<H: Heap>(p: &Params) -> Outcome {
             heap.safepoint();
         }
     }
-    Outcome::new(checksum, heap.gc_stats())
+    super::outcome(checksum, &heap)
 }
 
 /// The checksum `run` must produce: every record but the last `window` is

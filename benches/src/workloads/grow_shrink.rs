@@ -92,12 +92,9 @@ pub fn run<H: Heap>(p: &Params) -> Outcome {
         checksum = checksum.wrapping_add(heap.temporary(Shape::BottomUp, IDLE_DEPTH));
         heap.safepoint();
     }
-    let gc = heap.gc_stats();
     Outcome {
-        checksum,
-        gc,
         rss: sampler.stop(),
-        heap_cycles: Vec::new(),
+        ..super::outcome(checksum, &heap)
     }
 }
 

@@ -20,7 +20,7 @@
 //! derived constants are fixed so that the Go and C programs, which also get
 //! only `size`, derive the same ones; tests build smaller [`Params`] directly.
 
-use crate::report::{GcStats, Outcome};
+use crate::report::{GcStats, HeapCycle, Outcome};
 
 pub mod binary_trees;
 pub mod churn;
@@ -113,6 +113,24 @@ pub trait Heap {
 
     /// Collector statistics since [`Heap::new`].
     fn gc_stats(&self) -> GcStats;
+
+    /// The heap's state after each collection since [`Heap::new`] that a
+    /// safepoint saw, oldest first, for the heap-over-time chart. Handles
+    /// that share one heap report the same list. None by default.
+    fn heap_cycles(&self) -> Vec<HeapCycle> {
+        Vec::new()
+    }
+}
+
+/// What a workload reports once its work on `heap` is done: `checksum`,
+/// the collector's statistics and the per-cycle heap states.
+fn outcome<H: Heap>(checksum: u64, heap: &H) -> Outcome {
+    Outcome {
+        checksum,
+        gc: heap.gc_stats(),
+        heap_cycles: heap.heap_cycles(),
+        ..Outcome::default()
+    }
 }
 
 /// The workloads, in the order `compare all` runs them.

@@ -21,7 +21,7 @@
 use std::thread;
 
 use super::{Heap, Shape};
-use crate::report::{GcStats, Outcome};
+use crate::report::{GcStats, HeapCycle, Outcome};
 
 /// Mutator threads.
 pub const THREADS: usize = 2;
@@ -61,7 +61,7 @@ impl Params {
 /// part of the live set.
 pub fn run<H: Heap>(p: &Params, make: impl Fn(usize) -> H + Sync) -> Outcome {
     let make = &make;
-    let per_thread: Vec<(u64, GcStats)> = thread::scope(|s| {
+    let per_thread: Vec<(u64, GcStats, Vec<HeapCycle>)> = thread::scope(|s| {
         let handles: Vec<_> = (0..p.threads)
             .map(|t| s.spawn(move || mutator(p, make(t))))
             .collect();
@@ -70,15 +70,20 @@ pub fn run<H: Heap>(p: &Params, make: impl Fn(usize) -> H + Sync) -> Outcome {
             .map(|h| h.join().expect("mutator thread panicked"))
             .collect()
     });
-    let (checksum, gc) = per_thread
-        .into_iter()
-        .fold((0u64, GcStats::default()), |(sum, gc), (c, g)| {
-            (sum.wrapping_add(c), gc.merge(g))
-        });
-    Outcome::new(checksum, gc)
+    let mut outcome = Outcome::default();
+    for (checksum, gc, cycles) in per_thread {
+        outcome.checksum = outcome.checksum.wrapping_add(checksum);
+        outcome.gc = outcome.gc.merge(gc);
+        // Handles of one shared heap report one list, each as far as it
+        // had got when its thread finished: keep the longest.
+        if cycles.len() > outcome.heap_cycles.len() {
+            outcome.heap_cycles = cycles;
+        }
+    }
+    outcome
 }
 
-fn mutator<H: Heap>(p: &Params, mut heap: H) -> (u64, GcStats) {
+fn mutator<H: Heap>(p: &Params, mut heap: H) -> (u64, GcStats, Vec<HeapCycle>) {
     let mut checksum = 0u64;
     let mut slot = 0;
     for _ in 0..p.iterations {
@@ -93,7 +98,7 @@ fn mutator<H: Heap>(p: &Params, mut heap: H) -> (u64, GcStats) {
     for slot in 0..p.ring {
         checksum = checksum.wrapping_add(heap.check(slot));
     }
-    (checksum, heap.gc_stats())
+    (checksum, heap.gc_stats(), heap.heap_cycles())
 }
 
 /// The checksum `run` must produce (closed form, for the tests).
