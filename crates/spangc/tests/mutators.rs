@@ -413,6 +413,31 @@ fn heap_collect_sweeps_idle_mutators_garbage() {
     assert_eq!(DROPS.load(Ordering::SeqCst), 11);
 }
 
+/// The stress tests' size: `SPANGC_STRESS_SCALE` (default 1).
+fn stress_scale() -> u64 {
+    std::env::var("SPANGC_STRESS_SCALE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1)
+}
+
+/// A thread that collects `heap` over and over until `stop` is set;
+/// returns how many times.
+fn collect_until_stopped<B: spangc::Brand>(
+    heap: &Heap<B>,
+    stop: &Arc<AtomicBool>,
+) -> std::thread::JoinHandle<u64> {
+    let (heap, stop) = (heap.clone(), stop.clone());
+    std::thread::spawn(move || {
+        let mut n = 0u64;
+        while !stop.load(Ordering::SeqCst) {
+            heap.collect();
+            n += 1;
+        }
+        n
+    })
+}
+
 /// Many short scopes on two threads (the lock-free enter and exit) while a
 /// third thread collects over and over, in verify mode: every collection
 /// flushes the caches of mutators it finds outside, so a mutator that
@@ -422,23 +447,10 @@ fn heap_collect_sweeps_idle_mutators_garbage() {
 #[test]
 fn short_scopes_race_collections() {
     spangc::brand!(Short);
-    let scale: u64 = std::env::var("SPANGC_STRESS_SCALE")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1);
+    let scale = stress_scale();
     let heap = Heap::<Short>::new(Config::builder().verify(true).build().unwrap()).unwrap();
     let stop = Arc::new(AtomicBool::new(false));
-    let collector = {
-        let (heap, stop) = (heap.clone(), stop.clone());
-        std::thread::spawn(move || {
-            let mut n = 0u64;
-            while !stop.load(Ordering::SeqCst) {
-                heap.collect();
-                n += 1;
-            }
-            n
-        })
-    };
+    let collector = collect_until_stopped(&heap, &stop);
     let workers: Vec<_> = (0..2u64)
         .map(|t| {
             let heap = heap.clone();
@@ -491,23 +503,10 @@ fn short_scopes_race_collections() {
 #[test]
 fn nested_scopes_race_collections() {
     spangc::brand!(NestedStress);
-    let scale: u64 = std::env::var("SPANGC_STRESS_SCALE")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1);
+    let scale = stress_scale();
     let heap = Heap::<NestedStress>::new(Config::builder().verify(true).build().unwrap()).unwrap();
     let stop = Arc::new(AtomicBool::new(false));
-    let collector = {
-        let (heap, stop) = (heap.clone(), stop.clone());
-        std::thread::spawn(move || {
-            let mut n = 0u64;
-            while !stop.load(Ordering::SeqCst) {
-                heap.collect();
-                n += 1;
-            }
-            n
-        })
-    };
+    let collector = collect_until_stopped(&heap, &stop);
     let workers: Vec<_> = (0..2u64)
         .map(|t| {
             let heap = heap.clone();
