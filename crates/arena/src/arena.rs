@@ -206,10 +206,9 @@ impl ArenaTable {
     #[inline]
     pub(crate) fn arena_of(&self, addr: usize) -> Option<&HeapArena> {
         let p = self.table.get(addr >> ARENA_SHIFT)?.load(Acquire);
-        // SAFETY: table entries are null or point to records in
-        // `self.records`, which live as long as `self`; the Acquire load
-        // pairs with the Release store in `add`, so the record's
-        // initialisation is visible.
+        // Entries are null or records in `self.records`, which live as long
+        // as `self`; the Acquire load pairs with `add`'s Release store.
+        // SAFETY: so a non-null entry is an initialised, live record.
         unsafe { p.as_ref() }
     }
 

@@ -178,10 +178,11 @@ impl Reservations {
 impl Drop for Reservations {
     fn drop(&mut self) {
         for &(p, len) in &self.regions {
-            // SAFETY: our own reservation. The reservations are dropped with
-            // the heap's shared state, after every `&Span` and object
-            // address handed out (they borrow the `PageHeap`) and every page
-            // cache and scavenger thread (they hold the shared state).
+            // The reservations drop with the heap's shared state: after every
+            // `&Span` and object address handed out (they borrow the
+            // `PageHeap`) and every page cache and scavenger thread (they
+            // hold the shared state).
+            // SAFETY: so nothing refers to this reservation, our own, any more.
             let r = unsafe { os::unmap(p, len) };
             debug_assert!(r.is_ok(), "unmapping an arena: {r:?}");
         }

@@ -78,11 +78,11 @@ impl<T: ZeroValid> Deref for MappedSlice<T> {
 
     #[inline]
     fn deref(&self) -> &[T] {
-        // SAFETY: `ptr` is a live, Ready, suitably aligned mapping of at
-        // least `len * size_of::<T>()` bytes that we own until drop; it was
-        // zero when mapped and is only ever accessed through `&T` of a
-        // ZeroValid (hence interior-mutable or immutable) type, so every
-        // element is a valid `T`.
+        // `ptr` is a live, Ready, suitably aligned mapping of at least
+        // `len * size_of::<T>()` bytes that we own until drop; it was zero
+        // when mapped and is only accessed through `&T` of a ZeroValid
+        // (hence interior-mutable or immutable) type.
+        // SAFETY: so the mapping holds `len` valid `T`s for `&self`'s life.
         unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
     }
 }

@@ -92,10 +92,8 @@ impl SpanPool {
         let n = POOL_CHUNK_BYTES / size_of::<Span>();
         let first: *mut Span = chunk.as_ptr().cast();
         for i in (0..n).rev() {
-            // SAFETY: `i < n` records of `size_of::<Span>()` bytes fit in
-            // the fresh, writable, page-aligned (hence Span-aligned) chunk;
-            // nothing refers to the slot yet, so initialising it with a
-            // plain write is sound.
+            // SAFETY: slot `i < n` fits in the fresh, writable, page-aligned
+            // (hence Span-aligned) chunk, and nothing refers to it yet.
             let slot = unsafe {
                 let p = first.add(i);
                 p.write(Span::new_dead());
@@ -111,11 +109,11 @@ impl SpanPool {
 impl Drop for SpanPool {
     fn drop(&mut self) {
         for &c in &self.chunks {
-            // SAFETY: our own chunk. The pool is dropped with the heap's
-            // shared state, after every `&Span` (all borrow the heap) and
-            // every page cache holding records (each holds the shared state
-            // alive) are gone. Records are not dropped in place: their
-            // fields are atomics and a futex mutex with nothing to free.
+            // The pool drops with the heap's shared state, after every
+            // `&Span` (all borrow the heap) and every page cache holding
+            // records (each holds the shared state). Records are not dropped
+            // in place: atomics and a futex mutex have nothing to free.
+            // SAFETY: so nothing refers to this chunk, our own, any more.
             let r = unsafe { os::unmap(c, POOL_CHUNK_BYTES) };
             debug_assert!(r.is_ok(), "unmapping span records: {r:?}");
         }

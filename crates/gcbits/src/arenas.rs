@@ -202,11 +202,11 @@ impl Chunk {
     /// The first `n` words of the chunk as atomics (`n * 8 <= CHUNK_USABLE`).
     fn words(&self, n: usize) -> &[AtomicU64] {
         assert!(n * 8 <= CHUNK_USABLE);
-        // SAFETY: `base` is page-aligned and maps at least CHUNK_BYTES bytes
-        // that stay mapped until `GcBitsArenas` is dropped, which cannot
-        // happen while `&self` (borrowed from it) lives. AtomicU64 has the
-        // size and alignment of u64, and chunk memory is only ever accessed
-        // through atomics (here and in `bits`), so shared access is sound.
+        // `base` is page-aligned and maps at least CHUNK_BYTES bytes until
+        // `GcBitsArenas` drops, which `&self` (borrowed from it) prevents;
+        // chunk memory is only ever accessed through atomics (here and in
+        // `bits`), and AtomicU64 has the size and alignment of u64.
+        // SAFETY: so the first `n` words are a valid shared slice of atomics.
         unsafe { std::slice::from_raw_parts(self.base.as_ptr().cast::<AtomicU64>(), n) }
     }
 }

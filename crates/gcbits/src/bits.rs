@@ -286,11 +286,11 @@ fn words<S: SpanRecord + ?Sized>(s: &S, which: Which) -> (&[AtomicU64], u32) {
     if p.is_null() || nelems > MAX_NELEMS {
         bad_bitmap(s, which, p, nelems);
     }
-    // SAFETY: `p` is non-null, and by `SpanRecord`'s contract points to at
-    // least ceil(nelems / 64) 8-byte aligned words that stay mapped while
-    // `s` is borrowed (the returned slice borrows `s`) and are only accessed
-    // atomically. AtomicU64 has the size and alignment of u64, so the words
-    // may be viewed as a shared slice of atomics.
+    // `p` is non-null, and by `SpanRecord`'s contract points to at least
+    // ceil(nelems / 64) 8-byte aligned words that stay mapped while `s` is
+    // borrowed (the returned slice borrows `s`) and are only accessed
+    // atomically; AtomicU64 has the size and alignment of u64.
+    // SAFETY: so the words are a valid shared slice of atomics.
     let words = unsafe { std::slice::from_raw_parts(p.cast_const().cast(), bitmap_words(nelems)) };
     (words, nelems)
 }

@@ -366,12 +366,12 @@ unsafe impl<B: Brand, T: Trace<B>> Trace<B> for GcRefCell<T> {
 
     #[inline]
     fn trace(&self, tracer: &mut Tracer<'_>) {
-        // SAFETY: no mutable borrow is in use while marking: the marking
-        // thread's own mutator is at a safepoint, which needs `&mut Scope`,
-        // so every `RefMut` derived from a scope borrow has ended, and every
-        // other mutator is parked the same way. The borrow flag may still
-        // say "borrowed" (a `RefMut` that was `mem::forget`-ed), so read
+        // The marking thread's own mutator is at a safepoint, which needs
+        // `&mut Scope`, so every `RefMut` derived from a scope borrow has
+        // ended, and every other mutator is parked the same way. The flag
+        // may still say "borrowed" (a `mem::forget`-ed `RefMut`), so read
         // through the pointer instead of `borrow()`, which would refuse.
+        // SAFETY: so no mutable borrow is in use while marking.
         tracer.trace::<B, T>(unsafe { &*self.value.as_ptr() });
     }
 }
