@@ -261,9 +261,19 @@ impl<T: ?Sized, B: Brand> fmt::Pointer for Gc<'_, T, B> {
 unsafe impl<T: ?Sized, B: Brand> Trace<B> for Gc<'_, T, B> {
     const NEEDS_TRACE: bool = true;
 
-    #[inline]
+    #[inline(always)]
     fn trace(&self, tracer: &mut Tracer<'_>) {
         tracer.mark(self.ptr);
+    }
+
+    #[inline]
+    fn trace_slice(items: &[Self], tracer: &mut Tracer<'_>) {
+        tracer.mark_all(items.iter().map(|g| g.ptr));
+    }
+
+    #[inline]
+    fn trace_option_slice(items: &[Option<Self>], tracer: &mut Tracer<'_>) {
+        tracer.mark_all(items.iter().flatten().map(|g| g.ptr));
     }
 }
 

@@ -65,6 +65,24 @@
 //! on top, or the same function at two addresses from two codegen units)
 //! only ends the loop.
 //!
+//! # Runs of pointers
+//!
+//! A container of `Gc` (a `Vec`, a slice, an array, a `VecDeque`, of `Gc`
+//! or `Option<Gc>`) hands the marker all its pointers at once
+//! ([`Trace::trace_slice`], which `Gc` overrides to call
+//! [`Tracer::mark_all`]). A lone worker then marks the run in one loop
+//! (`Worker::mark_all_sole`) that holds the last span's range, multiplier
+//! and scan function, the mark word being set and the count of new marks
+//! in registers, and writes the word back only when the run moves to
+//! another word or span. Marking one by one, each mark read back the word
+//! the previous one had just stored, and counted through memory, so a run
+//! of pointers into one span was a chain of store-to-load round trips.
+//! Churn's ring (100,000 `Option<Gc>`, marked in each of 500 collections):
+//! 140-150 -> 100-106 us per mark on a scratch copy, and the harness's
+//! churn 0.387 -> 0.341 s (medians of nine interleaved runs). Workers that
+//! share the bits mark a run one by one (their pending marks already
+//! batch the atomic ORs).
+//!
 //! # Grey stacks
 //!
 //! A worker's local stack is as deep as the grey set it holds: a few dozen
@@ -342,6 +360,22 @@ impl<'a> Tracer<'a> {
         }
     }
 
+    /// Marks each object of `addrs` (what `Gc::trace_slice` calls): as
+    /// [`Tracer::mark`] does one by one, but a lone marker keeps the mark
+    /// word in a register along the run (see "Runs of pointers" in the
+    /// module docs).
+    #[inline(always)]
+    pub(crate) fn mark_all(&mut self, addrs: impl Iterator<Item = NonNull<u8>>) {
+        if let Kind::Mark { worker, cx } = &mut self.kind
+            && cx.sole
+        {
+            return worker.mark_all_sole(cx, addrs);
+        }
+        for addr in addrs {
+            self.mark(addr);
+        }
+    }
+
     /// Marks the object at `addr` (what `Gc::trace` calls).
     #[inline(always)]
     pub(crate) fn mark(&mut self, addr: NonNull<u8>) {
@@ -594,6 +628,82 @@ impl Worker {
         }
         let trace = self.span_marked(cx, span);
         self.greyed(trace, addr);
+    }
+
+    /// Marks each object of `addrs` as a lone worker (see "Runs of
+    /// pointers" in the module docs): [`Worker::mark`]'s sole-bits path
+    /// with the last span's range, multiplier and bitmap, the mark word
+    /// being set and the count of new marks in registers, written back
+    /// when the run moves to another word or span and at its end.
+    #[inline(always)]
+    fn mark_all_sole(&mut self, cx: &MarkCx<'_>, addrs: impl Iterator<Item = NonNull<u8>>) {
+        debug_assert!(cx.sole);
+        let (mut start, mut len) = (self.last_start, self.last_len);
+        let (mut div_mul, mut marks) = (self.last_div_mul, self.last_marks);
+        let mut trace = self.last_trace;
+        if !self.last_span.is_null() {
+            // The last span's `page_marks` bit, for marks in it below (as
+            // on entering a span in the loop).
+            // SAFETY: `last_span` was set by `enter_span` during this mark
+            // phase (see `Worker`).
+            self.span_marked(cx, unsafe { &*self.last_span });
+        }
+        // The mark word being set (`word` of `marks`, `usize::MAX` for
+        // none) and its new value.
+        let (mut word, mut bits) = (usize::MAX, 0u64);
+        let mut fresh = 0;
+        for addr in addrs {
+            let a = addr.as_ptr() as usize;
+            let mut off = a.wrapping_sub(start);
+            if off >= len {
+                // Settle this span's word and count before leaving it.
+                if word != usize::MAX {
+                    // SAFETY: `word` indexes `marks`, the last span's
+                    // bitmap (checked when it was loaded below).
+                    unsafe { &*marks.add(word) }.store(bits, Ordering::Relaxed);
+                    word = usize::MAX;
+                }
+                self.last_objects += fresh;
+                fresh = 0;
+                if !self.enter_span(cx, a) {
+                    continue;
+                }
+                (start, len) = (self.last_start, self.last_len);
+                (div_mul, marks) = (self.last_div_mul, self.last_marks);
+                trace = self.last_trace;
+                // The span's `page_marks` bit now rather than at its first
+                // new mark: `a` is an object of it, marked by now or below.
+                // SAFETY: `enter_span` just set `last_span`.
+                self.span_marked(cx, unsafe { &*self.last_span });
+                off = a - start;
+            }
+            // The span's magic divide, exact below its `limit` (as in `mark`).
+            let idx = ((off as u64 * div_mul) >> 32) as usize;
+            let (w, bit) = (idx / 64, 1u64 << (idx % 64));
+            if w != word {
+                // SAFETY: as in `mark`: `w < ceil(nelems / 64)`, the length
+                // of `marks` (`SpanBits::mark_words`, checked in
+                // `enter_span`), because `off < limit - start`.
+                unsafe {
+                    if word != usize::MAX {
+                        (*marks.add(word)).store(bits, Ordering::Relaxed);
+                    }
+                    bits = (*marks.add(w)).load(Ordering::Relaxed);
+                }
+                word = w;
+            }
+            if bits & bit != 0 {
+                continue;
+            }
+            bits |= bit;
+            fresh += 1;
+            self.greyed(trace, addr);
+        }
+        if word != usize::MAX {
+            // SAFETY: as above.
+            unsafe { &*marks.add(word) }.store(bits, Ordering::Relaxed);
+        }
+        self.last_objects += fresh;
     }
 
     /// Looks up the span of `a` and makes it the worker's last span, with

@@ -387,3 +387,88 @@ fn shared_children_are_counted_once_by_two_mark_threads() {
         "marked bytes: {seen:?}"
     );
 }
+
+/// Containers of `Gc` are marked a run at a time (`Gc::trace_slice`): a
+/// lone mark worker keeps the mark word and its count in registers along
+/// the run. Runs that jump between spans and mark words, repeat objects,
+/// skip `None`s, come in a `VecDeque`'s two halves or a fixed array, or
+/// hold objects with pointers of their own mark exactly the objects they
+/// reach, with one mark thread and with two (whose first collection marks
+/// with shared bits, one object at a time), with and without verify mode
+/// (which poisons what it frees, so a reached object freed by mistake would
+/// read back wrong).
+#[test]
+fn runs_of_pointers_mark_exactly_what_they_hold() {
+    use std::collections::VecDeque;
+    spangc::brand!(Runs);
+    // 8 bytes, noscan: 1,024 to a span, 64 to a mark word.
+    #[derive(Trace)]
+    #[gc(brand = Runs)]
+    struct Leaf(u64);
+    #[derive(Trace)]
+    #[gc(brand = Runs)]
+    struct Pair<'gc> {
+        leaf: Gc<'gc, Leaf, Runs>,
+    }
+    #[derive(Trace)]
+    #[gc(brand = Runs)]
+    struct Ring<'gc> {
+        leaves: Vec<Option<Gc<'gc, Leaf, Runs>>>,
+        pairs: VecDeque<Gc<'gc, Pair<'gc>, Runs>>,
+        fixed: [Gc<'gc, Leaf, Runs>; 3],
+    }
+    const N: usize = 10_000;
+    for (threads, verify) in [(1, false), (1, true), (2, false), (2, true)] {
+        let heap = collected_by_hand::<Runs>(threads, verify);
+        let mut m = heap.mutator();
+        m.enter(|cx| {
+            let all: Vec<_> = (0..N).map(|i| cx.alloc(Leaf(i as u64))).collect();
+            // Every leaf whose index is a multiple of 3, in an order that
+            // jumps between spans and words (7919 is prime to N), with a
+            // `None` for each index that is 1 more than a multiple of 3.
+            let mut leaves: Vec<_> = (0..N)
+                .map(|i| i * 7919 % N)
+                .filter(|k| k % 3 != 2)
+                .map(|k| (k % 3 == 0).then(|| all[k]))
+                .collect();
+            // Repeats, next to each other and far apart.
+            leaves.extend([Some(all[0]), Some(all[0]), None, Some(all[3])]);
+            // Pairs reach leaves 2 more than a multiple of 3, which nothing
+            // else holds; the deque wraps, so it has two halves.
+            let pair = |k: usize| cx.alloc(Pair { leaf: all[k] });
+            let mut pairs = VecDeque::with_capacity(4);
+            pairs.extend([pair(2), pair(5), pair(8)]);
+            pairs.pop_front();
+            pairs.pop_front();
+            pairs.extend([pair(11), pair(14), pair(2)]);
+            assert!(!pairs.as_slices().1.is_empty(), "the deque wraps");
+            let fixed = [all[N - 1 - (N - 1) % 3], all[6], all[N - 1 - (N - 1) % 3]];
+            let ring = cx.root(cx.alloc(Ring {
+                leaves,
+                pairs,
+                fixed,
+            }));
+            drop(all);
+            // The ring, the leaves at multiples of 3, four pairs and the
+            // three leaves only they reach (8, 11, 14, with 2 twice).
+            let expected = 1 + N.div_ceil(3) + 4 + 4;
+            for _ in 0..3 {
+                cx.collect();
+                let s = cx.heap().stats();
+                assert_eq!(
+                    s.objects_marked as usize, expected,
+                    "{threads} threads, verify {verify}"
+                );
+                let ring = ring.get(cx);
+                for (i, leaf) in ring.leaves.iter().enumerate() {
+                    if let Some(leaf) = leaf {
+                        assert_eq!(leaf.0 % 3, 0, "leaf {i} reads {}", leaf.0);
+                    }
+                }
+                let reached: Vec<u64> = ring.pairs.iter().map(|p| p.leaf.0).collect();
+                assert_eq!(reached, [8, 11, 14, 2]);
+                assert_eq!(ring.fixed.map(|l| l.0), [9999, 6, 9999]);
+            }
+        });
+    }
+}
