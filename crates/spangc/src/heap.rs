@@ -1126,7 +1126,7 @@ impl<B: Brand> HeapInner<B> {
         let page_stats = self.mheap.page_stats();
         let report = MarkReport {
             heap_marked: marked.bytes,
-            root_bytes: marked.roots * size_of::<usize>(),
+            outside_scan_bytes: marked.roots * size_of::<usize>() + marked.outside_bytes,
             external_bytes: external,
             overhead_bytes: self.metadata_bytes()
                 + page_stats.in_use_bytes.saturating_sub(marked.bytes),

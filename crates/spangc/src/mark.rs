@@ -360,6 +360,16 @@ impl<'a> Tracer<'a> {
         }
     }
 
+    /// Notes that a `Trace` impl is about to scan `bytes` of a buffer
+    /// outside the heap (a `Vec`'s elements): scan work the pacer counts
+    /// (see "Heap goal" in `pacer.rs`).
+    #[inline(always)]
+    pub(crate) fn note_outside(&mut self, bytes: usize) {
+        if let Kind::Mark { worker, .. } = &mut self.kind {
+            worker.outside += bytes;
+        }
+    }
+
     /// Marks each object of `addrs` (what `Gc::trace_slice` calls): as
     /// [`Tracer::mark`] does one by one, but a lone marker keeps the mark
     /// word in a register along the run (see "Runs of pointers" in the
@@ -503,6 +513,9 @@ pub(crate) struct Worker {
     bytes: usize,
     objects: usize,
     scanned: usize,
+    /// Bytes of container buffers outside the heap this worker scanned
+    /// (the pacer counts them as scan work: see `pacer.rs`).
+    outside: usize,
     /// Objects of `last_span` this worker marked alone and has not yet
     /// added to `objects` and `bytes`: one integer add per object instead
     /// of two, settled when the worker leaves the span. The compiler
@@ -560,6 +573,7 @@ impl Worker {
             bytes: 0,
             objects: 0,
             scanned: 0,
+            outside: 0,
             last_objects: 0,
             last_page_marked: std::ptr::null(),
             last_span: std::ptr::null(),
@@ -1093,6 +1107,9 @@ pub(crate) struct MarkOutcome {
     pub(crate) scanned: usize,
     /// Roots marked from.
     pub(crate) roots: usize,
+    /// Bytes of container buffers outside the heap that were scanned
+    /// ([`Tracer::note_outside`]).
+    pub(crate) outside_bytes: usize,
     /// Workers that took part.
     pub(crate) workers: usize,
     /// Weak tables resolved.
@@ -1194,6 +1211,7 @@ pub(crate) fn mark(
         objects: workers.iter().map(|w| w.objects).sum(),
         scanned: workers.iter().map(|w| w.scanned).sum(),
         roots: roots.len(),
+        outside_bytes: workers.iter().map(|w| w.outside).sum(),
         workers: threads,
         weak_tables: tables,
     }

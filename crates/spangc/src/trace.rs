@@ -11,6 +11,12 @@
 //! inside them. Containers pass their element's answer through, so a
 //! `Vec<f64>` is noscan and a `Vec<Gc<_>>` is not.
 //!
+//! Containers of `Gc` hand the marker a whole slice at a time
+//! ([`Trace::trace_slice`], which `Gc` overrides: see "Runs of pointers"
+//! in `mark.rs`), and those whose buffers live outside the heap (`Vec`,
+//! `VecDeque`, `Box`, maps, sets) tell the tracer how many bytes they scan
+//! there, which the pacer counts as scan work (`pacer.rs`, "Heap goal").
+//!
 //! What is deliberately missing: references other than `&'static str`
 //! (re-branding a reference would let it outlive what it points to), `Rc`
 //! (the collector may drop objects on another thread), raw pointers and
@@ -235,6 +241,7 @@ macro_rules! each {
             #[inline]
             fn trace(&self, tracer: &mut Tracer<'_>) {
                 if T::NEEDS_TRACE {
+                    tracer.note_outside(self.len() * size_of::<T>());
                     for x in self.iter() {
                         tracer.trace::<B, T>(x);
                     }
@@ -273,9 +280,20 @@ macro_rules! slice {
 }
 
 slice! {
-    [T: Trace<B>] Vec<T>;
     [T: Trace<B>] [T];
     [T: Trace<B>, const N: usize] [T; N];
+}
+
+// SAFETY: as for `slice!`.
+unsafe impl<B: Brand, T: Trace<B>> Trace<B> for Vec<T> {
+    const NEEDS_TRACE: bool = T::NEEDS_TRACE;
+    #[inline]
+    fn trace(&self, tracer: &mut Tracer<'_>) {
+        if T::NEEDS_TRACE {
+            tracer.note_outside(self.len() * size_of::<T>());
+            T::trace_slice(self, tracer);
+        }
+    }
 }
 
 // SAFETY: both halves are traced (rule 1); the rest as for `slice!`.
@@ -284,6 +302,7 @@ unsafe impl<B: Brand, T: Trace<B>> Trace<B> for VecDeque<T> {
     #[inline]
     fn trace(&self, tracer: &mut Tracer<'_>) {
         if T::NEEDS_TRACE {
+            tracer.note_outside(self.len() * size_of::<T>());
             let (front, back) = self.as_slices();
             T::trace_slice(front, tracer);
             T::trace_slice(back, tracer);
@@ -314,7 +333,10 @@ unsafe impl<B: Brand, T: ?Sized + Trace<B>> Trace<B> for Box<T> {
     const NEEDS_TRACE: bool = T::NEEDS_TRACE;
     #[inline]
     fn trace(&self, tracer: &mut Tracer<'_>) {
-        tracer.trace::<B, T>(self);
+        if T::NEEDS_TRACE {
+            tracer.note_outside(size_of_val::<T>(self));
+            tracer.trace::<B, T>(self);
+        }
     }
 }
 
@@ -342,6 +364,7 @@ macro_rules! map {
             #[inline]
             fn trace(&self, tracer: &mut Tracer<'_>) {
                 if Self::NEEDS_TRACE {
+                    tracer.note_outside(self.len() * (size_of::<K>() + size_of::<V>()));
                     for (k, v) in self.iter() {
                         tracer.trace::<B, K>(k);
                         tracer.trace::<B, V>(v);

@@ -472,3 +472,46 @@ fn runs_of_pointers_mark_exactly_what_they_hold() {
         });
     }
 }
+
+/// The pacer counts what the marker scanned outside the heap as scan work,
+/// as Go 1.18 counts stacks and globals: 8 bytes per root handle plus the
+/// buffers of std containers holding `Gc`s (pacer.rs, "Heap goal"). A
+/// rooted object holding a `Vec` of a million pointers, a `VecDeque`, a
+/// `Box` and a `HashMap` of them: the goal is exactly marked + (marked +
+/// those bytes) at `gc_percent` 100; noscan containers (`Vec<u64>`) add
+/// nothing, since nothing in them is scanned.
+#[test]
+fn scanned_container_buffers_count_toward_the_heap_goal() {
+    use std::collections::{HashMap, VecDeque};
+    spangc::brand!(Outside);
+    type Leaf<'gc> = Gc<'gc, u64, Outside>;
+    #[derive(Trace)]
+    #[gc(brand = Outside)]
+    struct Holder<'gc> {
+        ring: Vec<Option<Leaf<'gc>>>,
+        queue: VecDeque<Leaf<'gc>>,
+        boxed: Box<[Leaf<'gc>; 3]>,
+        map: HashMap<u32, Leaf<'gc>>,
+        bytes: Vec<u64>,
+    }
+    const N: usize = 1_000_000;
+    let heap =
+        Heap::<Outside>::new(Config::builder().gc_percent(Some(100)).build().unwrap()).unwrap();
+    let mut m = heap.mutator();
+    m.enter(|cx| {
+        let leaf = cx.alloc(7u64);
+        let holder = cx.root(cx.alloc(Holder {
+            ring: (0..N).map(|_| Some(leaf)).collect(),
+            queue: VecDeque::from([leaf; 5]),
+            boxed: Box::new([leaf; 3]),
+            map: HashMap::from([(1, leaf), (2, leaf)]),
+            bytes: vec![0; N],
+        }));
+        cx.collect();
+        let s = cx.heap().stats();
+        let outside = 8 // the one root handle
+            + N * 8 + 5 * 8 + 3 * 8 + 2 * (4 + 8);
+        assert_eq!(s.heap_goal_bytes, 2 * s.heap_marked_bytes + outside);
+        drop(holder);
+    });
+}
