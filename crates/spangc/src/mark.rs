@@ -693,6 +693,13 @@ impl Worker {
             }
             // The span's magic divide, exact below its `limit` (as in `mark`).
             let idx = ((off as u64 * div_mul) >> 32) as usize;
+            debug_assert_eq!(
+                // SAFETY: `last_span` was set by `enter_span` during this
+                // mark phase (see `Worker`).
+                unsafe { &*self.last_span }.slot_addr(idx),
+                a,
+                "Gc to the inside of an object"
+            );
             let (w, bit) = (idx / 64, 1u64 << (idx % 64));
             if w != word {
                 // SAFETY: as in `mark`: `w < ceil(nelems / 64)`, the length

@@ -187,6 +187,13 @@ pub fn collect(heap: &Mheap, live: impl IntoIterator<Item = usize>) -> usize {
     bytes
 }
 
+/// [`collect`], then the whole sweep of the generation it started.
+pub fn collect_and_sweep(heap: &Mheap, live: impl IntoIterator<Item = usize>) -> usize {
+    let bytes = collect(heap, live);
+    heap.finish_sweep();
+    bytes
+}
+
 /// xorshift64*: a small seeded generator, so failures replay.
 pub struct Rng(u64);
 

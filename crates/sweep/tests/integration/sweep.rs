@@ -163,8 +163,7 @@ fn empty_spans_return_to_the_page_heap() {
     }
     cache.release_all();
     assert_eq!(heap.page_stats().pages_in_use, 3);
-    collect(&heap, []);
-    heap.finish_sweep();
+    collect_and_sweep(&heap, []);
     let st = heap.sweep_stats();
     assert_eq!(
         (st.spans_freed, st.objects_freed, st.pages_swept),
@@ -190,8 +189,7 @@ fn empty_spans_are_reused_and_go_back_after_a_cycle_unused() {
     cache.alloc_large(100_000, TAG_PLAIN, true).unwrap();
     cache.release_all();
     let large_pages = heap.page_stats().pages_in_use - 3;
-    collect(&heap, []);
-    heap.finish_sweep();
+    collect_and_sweep(&heap, []);
     let st = heap.sweep_stats();
     assert_eq!(
         (st.objects_freed, st.spans_freed),
@@ -219,13 +217,11 @@ fn empty_spans_are_reused_and_go_back_after_a_cycle_unused() {
 
     // Next cycle: the two used spans die again and are kept; the third,
     // unused for a whole cycle, goes back.
-    collect(&heap, []);
-    heap.finish_sweep();
+    collect_and_sweep(&heap, []);
     assert_eq!(heap.page_stats().pages_in_use, 2);
     heap.verify().unwrap();
     // And with nothing allocated for another cycle, so do they.
-    collect(&heap, []);
-    heap.finish_sweep();
+    collect_and_sweep(&heap, []);
     assert_eq!(heap.page_stats().pages_in_use, 0);
     assert_eq!(heap.sweep_stats().spans_freed, 4);
     heap.verify().unwrap();
@@ -238,8 +234,7 @@ fn empty_spans_are_reused_and_go_back_after_a_cycle_unused() {
     cache.release_all();
     assert_eq!(heap.page_stats().pages_in_use, 1);
     heap.freeing_empty_spans(|| {
-        collect(&heap, []);
-        heap.finish_sweep();
+        collect_and_sweep(&heap, []);
     });
     assert_eq!(heap.page_stats().pages_in_use, 0);
     heap.verify().unwrap();
@@ -257,8 +252,7 @@ fn kept_empty_spans_can_be_freed_at_once() {
     cache.release_all();
     // One object survives in the last span: three spans kept empty, one
     // partial.
-    collect(&heap, [objs[4 * 128 - 1]]);
-    heap.finish_sweep();
+    collect_and_sweep(&heap, [objs[4 * 128 - 1]]);
     assert_eq!(heap.page_stats().pages_in_use, 4);
     assert_eq!(heap.free_kept_empty_spans(), 3);
     assert_eq!(heap.page_stats().pages_in_use, 1);
@@ -298,8 +292,7 @@ fn large_objects_are_freed_whole() {
         heap.page_stats().pages_in_use,
         sizes.iter().map(|&b| pages(b)).sum::<usize>()
     );
-    collect(&heap, [objs[1]]);
-    heap.finish_sweep();
+    collect_and_sweep(&heap, [objs[1]]);
     let mut want = vec![objs[0], objs[2], objs[3]];
     want.sort_unstable();
     assert_eq!(hooks.freed_sorted(), want);
@@ -323,8 +316,7 @@ fn a_stale_cached_span_is_swept_when_its_cache_flushes() {
     let objs: Vec<usize> = (0..10)
         .map(|_| addr(cache.alloc(TAG_HOOKED, class_for(32)).unwrap()))
         .collect();
-    collect(&heap, objs.iter().copied().step_by(2)); // the cache keeps its span
-    heap.finish_sweep();
+    collect_and_sweep(&heap, objs.iter().copied().step_by(2)); // the cache keeps its span
     let e = heap.verify().unwrap_err();
     assert!(e.contains("not flushed"), "{e}");
     assert_eq!(hooks.frees(), 0, "a cached span is its owner's to sweep");
@@ -358,8 +350,7 @@ fn a_marked_free_slot_is_a_zombie() {
             cache.release_all();
             let span = span_of(&heap, a).unwrap();
             let zombie = if freed_before {
-                collect(&heap, [a]); // b dies
-                heap.finish_sweep();
+                collect_and_sweep(&heap, [a]); // b dies
                 b
             } else {
                 span.slot_addr(5) // never allocated
