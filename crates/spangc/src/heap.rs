@@ -1061,6 +1061,10 @@ impl<B: Brand> HeapInner<B> {
         // 3. Stop the world.
         let pause_start = Instant::now();
         self.world.stop(&collector);
+        // A panic from here to the restart (a verify failure, a broken
+        // invariant) would leave every other thread waiting for a world
+        // that never restarts: abort instead, after the panic's message.
+        let stopped = crate::AbortOnUnwind("a panic while the world was stopped (see above)");
         let external = self.external.load(Relaxed);
         let heap_live_at_stop = self.mheap.heap_live() + external;
         self.mheap.prepare_mark();
@@ -1152,6 +1156,7 @@ impl<B: Brand> HeapInner<B> {
         drop(c);
 
         // 7. Restart.
+        stopped.disarm();
         self.world.restart(collector);
         span.record("heap_live_after", marked.bytes);
         span.record("heap_goal", goals.heap_goal);

@@ -260,9 +260,27 @@ pub use weak::Weak;
 pub use weaktable::{EphemeronMap, WeakSet};
 
 /// Prints `why` and aborts: for the few failures the heap cannot survive
-/// (a panic in the middle of marking).
+/// (a panic in the middle of marking, or while the world is stopped).
 #[cold]
 pub(crate) fn abort_with(why: &str) -> ! {
     eprintln!("spangc: fatal: {why}");
     std::process::abort()
+}
+
+/// Aborts the process with its message if dropped while armed: set
+/// around code that a panic must not unwind out of (the panic's own
+/// message is printed first), and disarmed after it.
+pub(crate) struct AbortOnUnwind(pub(crate) &'static str);
+
+impl AbortOnUnwind {
+    /// The guarded code is over.
+    pub(crate) fn disarm(self) {
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for AbortOnUnwind {
+    fn drop(&mut self) {
+        abort_with(self.0);
+    }
 }

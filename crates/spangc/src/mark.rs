@@ -1271,15 +1271,9 @@ fn resolve_weak_tables(worker: &mut Worker, cx: &MarkCx<'_>) -> usize {
 /// Runs `f`; a panic inside (from a `Trace` impl) aborts the process: a
 /// half-marked heap cannot be swept safely.
 fn abort_on_unwind(f: impl FnOnce()) {
-    struct Bomb;
-    impl Drop for Bomb {
-        fn drop(&mut self) {
-            crate::abort_with("a Trace impl panicked during marking");
-        }
-    }
-    let bomb = Bomb;
+    let armed = crate::AbortOnUnwind("a Trace impl panicked during marking");
     f();
-    std::mem::forget(bomb);
+    armed.disarm();
 }
 
 /// Asks the CPU to start loading the cache line at `addr`.

@@ -659,10 +659,28 @@ impl World {
         self.lock().running_here(None)
     }
 
-    /// Whether the world is currently stopped (for assertions).
+    /// Whether the world is stopped (for assertions): a collector has
+    /// stopped it and no mutator is `Running`. `enter` sets `Running`
+    /// before it looks for a collector and steps back at once when it finds
+    /// one, so a `Running` status seen here may be such a passing one
+    /// (`verify::before_mark` saw one, in a stress test whose threads enter
+    /// while another collects): this waits for those to step back, as
+    /// `stop` does, and answers `false` if one is still `Running` after ten
+    /// seconds.
     pub(crate) fn is_stopped(&self) -> bool {
-        let s = self.lock();
-        s.stopping && !s.statuses().any(|st| st == Status::Running)
+        let mut s = self.lock();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while s.stopping && s.statuses().any(|st| st == Status::Running) {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            s = match self.stopped.wait_timeout(s, left) {
+                Ok((s, _)) => s,
+                Err(e) => e.into_inner().0,
+            };
+        }
+        s.stopping
     }
 }
 
@@ -710,6 +728,36 @@ mod tests {
         w.restart(c);
         t.join().unwrap();
         assert_eq!(parked.load(Ordering::SeqCst), 1);
+        w.deregister(&m);
+    }
+
+    /// A mutator caught between `enter`'s `Running` store and its look at
+    /// the collector flag is `Running` for a moment after `stop` returned;
+    /// `is_stopped` waits for it to step back instead of answering `false`
+    /// (as it did once in `tests/mutators.rs::nested_scopes_race_collections`,
+    /// whose verify mode asserts it before marking). One that stays
+    /// `Running` is not stopped.
+    #[test]
+    fn is_stopped_waits_for_a_mutator_passing_through_enter() {
+        let w = Arc::new(World::new(false));
+        let m = register(&w);
+        let c = w.begin_collection(None).expect("no other collector");
+        w.stop(&c);
+        // `enter`'s first step, as another thread's `enter` would take it
+        // now; its slow path follows a little later.
+        m.status.set(Status::Running);
+        let t = {
+            let (w, m) = (w.clone(), m.clone());
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(50));
+                w.enter_during_collection(&m);
+                w.exit(&m);
+            })
+        };
+        assert!(w.is_stopped());
+        assert_eq!(m.status(), Status::Outside, "stepped back");
+        w.restart(c);
+        t.join().unwrap();
         w.deregister(&m);
     }
 
