@@ -80,7 +80,8 @@ use std::sync::Arc;
 /// 1. `trace` calls `tracer.trace(..)` (or, for `Gc` itself,
 ///    `Tracer::mark`) on every `Gc` the value owns, directly or through
 ///    owned containers (`Box`, `Vec`, ...). A missed `Gc` is freed while
-///    still reachable.
+///    still reachable. An impl that overrides `trace_slice` or
+///    `trace_option_slice` traces every (present) element there too.
 /// 2. `NEEDS_TRACE` is `false` only if no value of the type can hold a `Gc`.
 /// 3. `trace` reads the value and nothing else: it does not allocate, block,
 ///    touch any heap object but through the tracer, or panic (a panic while

@@ -735,8 +735,7 @@ mod tests {
     /// the collector flag is `Running` for a moment after `stop` returned;
     /// `is_stopped` waits for it to step back instead of answering `false`
     /// (as it did once in `tests/mutators.rs::nested_scopes_race_collections`,
-    /// whose verify mode asserts it before marking). One that stays
-    /// `Running` is not stopped.
+    /// whose verify mode asserts it before marking).
     #[test]
     fn is_stopped_waits_for_a_mutator_passing_through_enter() {
         let w = Arc::new(World::new(false));
