@@ -231,41 +231,14 @@ noscan! {
     [T: ?Sized + Send + Sync + 'static] Arc<T>;
 }
 
-/// Containers of one element type: trace each element.
-macro_rules! each {
-    ($([$($g:tt)*] $t:ty;)*) => {$(
-        // SAFETY: every element is traced (rule 1); NEEDS_TRACE is the
-        // element's (rule 2); drop glue is std's, dropping elements whose
-        // own impls uphold rule 4.
-        unsafe impl<B: Brand, $($g)*> Trace<B> for $t {
-            const NEEDS_TRACE: bool = T::NEEDS_TRACE;
-            #[inline]
-            fn trace(&self, tracer: &mut Tracer<'_>) {
-                if T::NEEDS_TRACE {
-                    tracer.note_outside(self.len() * size_of::<T>());
-                    for x in self.iter() {
-                        tracer.trace::<B, T>(x);
-                    }
-                }
-            }
-        }
-    )*};
-}
-
-each! {
-    [T: Trace<B>] LinkedList<T>;
-    [T: Trace<B>] BinaryHeap<T>;
-    [T: Trace<B>] BTreeSet<T>;
-    // The hasher is not traced: it must hold no `Gc` (`'static`) and
-    // drop on any thread (`Send`).
-    [T: Trace<B>, S: 'static + Send] HashSet<T, S>;
-}
-
-/// Containers whose elements lie in one slice: trace them with
-/// [`Trace::trace_slice`].
-macro_rules! slice {
-    ($([$($g:tt)*] $t:ty;)*) => {$(
-        // SAFETY: every element is traced, by `trace_slice` (rule 1);
+/// Containers of one element type `T`: `NEEDS_TRACE` is the element's,
+/// and `trace`, when it is true, runs the container's own body, which
+/// traces every element: with [`Trace::trace_slice`] where they lie in
+/// slices, one by one otherwise. Containers whose buffer is outside the
+/// heap first report its bytes ([`Tracer::note_outside`]).
+macro_rules! elements {
+    ($([$($g:tt)*] $t:ty => |$c:ident, $tr:ident| $body:block)*) => {$(
+        // SAFETY: every element is traced, by the body (rule 1);
         // NEEDS_TRACE is the element's (rule 2); drop glue is std's,
         // dropping elements whose own impls uphold rule 4.
         unsafe impl<B: Brand, $($g)*> Trace<B> for $t {
@@ -273,42 +246,44 @@ macro_rules! slice {
             #[inline]
             fn trace(&self, tracer: &mut Tracer<'_>) {
                 if T::NEEDS_TRACE {
-                    T::trace_slice(&self[..], tracer);
+                    let ($c, $tr) = (self, tracer);
+                    $body
                 }
             }
         }
     )*};
 }
 
-slice! {
-    [T: Trace<B>] [T];
-    [T: Trace<B>, const N: usize] [T; N];
+/// The body of a container whose elements are traced one by one, from a
+/// buffer outside the heap.
+macro_rules! each {
+    ($c:ident, $tr:ident) => {{
+        $tr.note_outside($c.len() * size_of::<T>());
+        for x in $c.iter() {
+            $tr.trace::<B, T>(x);
+        }
+    }};
 }
 
-// SAFETY: as for `slice!`.
-unsafe impl<B: Brand, T: Trace<B>> Trace<B> for Vec<T> {
-    const NEEDS_TRACE: bool = T::NEEDS_TRACE;
-    #[inline]
-    fn trace(&self, tracer: &mut Tracer<'_>) {
-        if T::NEEDS_TRACE {
-            tracer.note_outside(self.len() * size_of::<T>());
-            T::trace_slice(self, tracer);
-        }
+elements! {
+    [T: Trace<B>] [T] => |c, tr| { T::trace_slice(c, tr) }
+    [T: Trace<B>, const N: usize] [T; N] => |c, tr| { T::trace_slice(c, tr) }
+    [T: Trace<B>] Vec<T> => |c, tr| {
+        tr.note_outside(c.len() * size_of::<T>());
+        T::trace_slice(c, tr);
     }
-}
-
-// SAFETY: both halves are traced (rule 1); the rest as for `slice!`.
-unsafe impl<B: Brand, T: Trace<B>> Trace<B> for VecDeque<T> {
-    const NEEDS_TRACE: bool = T::NEEDS_TRACE;
-    #[inline]
-    fn trace(&self, tracer: &mut Tracer<'_>) {
-        if T::NEEDS_TRACE {
-            tracer.note_outside(self.len() * size_of::<T>());
-            let (front, back) = self.as_slices();
-            T::trace_slice(front, tracer);
-            T::trace_slice(back, tracer);
-        }
+    [T: Trace<B>] VecDeque<T> => |c, tr| {
+        tr.note_outside(c.len() * size_of::<T>());
+        let (front, back) = c.as_slices();
+        T::trace_slice(front, tr);
+        T::trace_slice(back, tr);
     }
+    [T: Trace<B>] LinkedList<T> => |c, tr| { each!(c, tr) }
+    [T: Trace<B>] BinaryHeap<T> => |c, tr| { each!(c, tr) }
+    [T: Trace<B>] BTreeSet<T> => |c, tr| { each!(c, tr) }
+    // The hasher is not traced: it must hold no `Gc` (`'static`) and
+    // drop on any thread (`Send`).
+    [T: Trace<B>, S: 'static + Send] HashSet<T, S> => |c, tr| { each!(c, tr) }
 }
 
 // SAFETY: the value, if any, is traced (rule 1); NEEDS_TRACE is the

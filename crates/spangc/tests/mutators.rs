@@ -421,28 +421,57 @@ fn stress_scale() -> u64 {
         .unwrap_or(1)
 }
 
-/// Whether `heap` finished two collections since its `gc_count` was
-/// `start`: the stress loops run on until then, so that collections race
-/// them however the threads are scheduled (on two cores, the collecting
-/// thread could start only after the loops had ended).
-fn collected_since<B: spangc::Brand>(heap: &Heap<B>, start: u64) -> bool {
-    heap.stats().gc_count >= start + 2
+/// The rounds of a stress loop: `0..min`, and on until `heap` has finished
+/// two collections since the loop began, so that collections race the
+/// loop however the threads are scheduled (on two cores, the collecting
+/// thread could start only after the loop had ended).
+fn rounds<B: spangc::Brand>(heap: &Heap<B>, min: u64) -> impl Iterator<Item = u64> + '_ {
+    let start = heap.stats().gc_count;
+    (0..).take_while(move |&i| i < min || heap.stats().gc_count < start + 2)
 }
 
-/// A thread that collects `heap` over and over until `stop` is set;
-/// returns how many times.
-fn collect_until_stopped<B: spangc::Brand>(
+/// Runs `work(heap, t)` on two threads (`t` = 0, 1) while a third thread
+/// collects `heap` over and over; returns the workers' results and the
+/// number of collections, checking that at least two ran.
+fn race_collections<B: spangc::Brand, R: Send + 'static>(
     heap: &Heap<B>,
-    stop: &Arc<AtomicBool>,
-) -> std::thread::JoinHandle<u64> {
-    let (heap, stop) = (heap.clone(), stop.clone());
-    std::thread::spawn(move || {
-        let mut n = 0u64;
-        while !stop.load(Ordering::SeqCst) {
-            heap.collect();
-            n += 1;
-        }
-        n
+    work: impl Fn(Heap<B>, u64) -> R + Clone + Send + 'static,
+) -> (Vec<R>, u64) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let collector = {
+        let (heap, stop) = (heap.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut n = 0u64;
+            while !stop.load(Ordering::SeqCst) {
+                heap.collect();
+                n += 1;
+            }
+            n
+        })
+    };
+    let workers: Vec<_> = (0..2u64)
+        .map(|t| {
+            let (heap, work) = (heap.clone(), work.clone());
+            std::thread::spawn(move || work(heap, t))
+        })
+        .collect();
+    let results = workers.into_iter().map(|w| w.join().unwrap()).collect();
+    stop.store(true, Ordering::SeqCst);
+    let collections = collector.join().unwrap();
+    assert!(collections >= 2);
+    (results, collections)
+}
+
+/// A rooted `Cell` holding `value`, for a stress worker to hang objects on.
+fn kept<B: spangc::Brand>(
+    m: &mut spangc::Mutator<B>,
+    value: u64,
+) -> spangc::Root<Cell<'static, B>, B> {
+    m.enter(|cx| {
+        cx.root(cx.alloc(Cell::<B> {
+            value,
+            next: GcCell::new(None),
+        }))
     })
 }
 
@@ -457,49 +486,28 @@ fn short_scopes_race_collections() {
     spangc::brand!(Short);
     let scale = stress_scale();
     let heap = Heap::<Short>::new(Config::builder().verify(true).build().unwrap()).unwrap();
-    let stop = Arc::new(AtomicBool::new(false));
-    let collector = collect_until_stopped(&heap, &stop);
-    let workers: Vec<_> = (0..2u64)
-        .map(|t| {
-            let heap = heap.clone();
-            std::thread::spawn(move || {
-                let mut m = heap.mutator();
-                let kept = m.enter(|cx| {
-                    cx.root(cx.alloc(Cell::<Short> {
-                        value: t,
-                        next: GcCell::new(None),
-                    }))
+    race_collections(&heap, move |heap, t| {
+        let mut m = heap.mutator();
+        let kept = kept(&mut m, t);
+        for i in rounds(&heap, 20_000 * scale) {
+            m.enter(|cx| {
+                let c = cx.alloc(Cell::<Short> {
+                    value: i,
+                    next: GcCell::new(None),
                 });
-                let start = heap.stats().gc_count;
-                let mut i = 0;
-                while i < 20_000 * scale || !collected_since(&heap, start) {
-                    i += 1;
-                    m.enter(|cx| {
-                        let c = cx.alloc(Cell::<Short> {
-                            value: i,
-                            next: GcCell::new(None),
-                        });
-                        assert_eq!(c.value, i);
-                        if i % 64 == 0 {
-                            kept.get(cx).next.set(cx, Some(c));
-                        }
-                    });
+                assert_eq!(c.value, i);
+                if i % 64 == 0 {
+                    kept.get(cx).next.set(cx, Some(c));
                 }
-                m.enter(|cx| {
-                    let k = kept.get(cx);
-                    assert_eq!(k.value, t);
-                    let last = k.next.get().expect("a kept object");
-                    assert_eq!(last.value % 64, 0);
-                });
-            })
-        })
-        .collect();
-    for w in workers {
-        w.join().unwrap();
-    }
-    stop.store(true, Ordering::SeqCst);
-    let collections = collector.join().unwrap();
-    assert!(collections >= 2);
+            });
+        }
+        m.enter(|cx| {
+            let k = kept.get(cx);
+            assert_eq!(k.value, t);
+            let last = k.next.get().expect("a kept object");
+            assert_eq!(last.value % 64, 0);
+        });
+    });
 }
 
 /// Nested scopes under fire: two threads each open scopes of a second,
@@ -516,63 +524,45 @@ fn nested_scopes_race_collections() {
     spangc::brand!(NestedStress);
     let scale = stress_scale();
     let heap = Heap::<NestedStress>::new(Config::builder().verify(true).build().unwrap()).unwrap();
-    let stop = Arc::new(AtomicBool::new(false));
-    let collector = collect_until_stopped(&heap, &stop);
-    let workers: Vec<_> = (0..2u64)
-        .map(|t| {
-            let heap = heap.clone();
-            std::thread::spawn(move || {
-                let mut outer = heap.mutator();
-                let kept = outer.enter(|cx| {
-                    cx.root(cx.alloc(Cell::<NestedStress> {
-                        value: t,
-                        next: GcCell::new(None),
-                    }))
+    let (caught, collections) = race_collections(&heap, move |heap, t| {
+        let mut outer = heap.mutator();
+        let kept = kept(&mut outer, t);
+        let mut caught = 0u64;
+        for i in rounds(&heap, 2_000 * scale) {
+            outer.enter(|cx| {
+                let mine = cx.alloc(Cell::<NestedStress> {
+                    value: i,
+                    next: GcCell::new(None),
                 });
-                let mut caught = 0u64;
-                let start = heap.stats().gc_count;
-                let mut i = 0;
-                while i < 2_000 * scale || !collected_since(&heap, start) {
-                    i += 1;
-                    outer.enter(|cx| {
-                        let mine = cx.alloc(Cell::<NestedStress> {
-                            value: i,
-                            next: GcCell::new(None),
-                        });
-                        let mut inner = heap.mutator();
-                        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                            inner.enter(|cx2| {
-                                for j in 0..16u64 {
-                                    assert_eq!(*cx2.alloc(j), j);
-                                }
-                                cx2.safepoint();
-                            })
-                        }));
-                        if r.is_err() {
-                            caught += 1;
+                let mut inner = heap.mutator();
+                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    inner.enter(|cx2| {
+                        for j in 0..16u64 {
+                            assert_eq!(*cx2.alloc(j), j);
                         }
-                        // `inner` is dropped here, inside the outer scope,
-                        // during a collection or not.
-                        drop(inner);
-                        assert_eq!(mine.value, i, "no collection ran under the outer scope");
-                        if i % 16 == 0 {
-                            kept.get(cx).next.set(cx, Some(mine));
-                        }
-                    });
-                    outer.safepoint();
+                        cx2.safepoint();
+                    })
+                }));
+                if r.is_err() {
+                    caught += 1;
                 }
-                outer.enter(|cx| {
-                    let k = kept.get(cx);
-                    assert_eq!(k.value, t);
-                    assert_eq!(k.next.get().expect("a kept object").value % 16, 0);
-                });
-                caught
-            })
-        })
-        .collect();
-    let caught: u64 = workers.into_iter().map(|w| w.join().unwrap()).sum();
-    stop.store(true, Ordering::SeqCst);
-    let collections = collector.join().unwrap();
-    assert!(collections >= 2);
+                // `inner` is dropped here, inside the outer scope, during a
+                // collection or not.
+                drop(inner);
+                assert_eq!(mine.value, i, "no collection ran under the outer scope");
+                if i % 16 == 0 {
+                    kept.get(cx).next.set(cx, Some(mine));
+                }
+            });
+            outer.safepoint();
+        }
+        outer.enter(|cx| {
+            let k = kept.get(cx);
+            assert_eq!(k.value, t);
+            assert_eq!(k.next.get().expect("a kept object").value % 16, 0);
+        });
+        caught
+    });
+    let caught: u64 = caught.iter().sum();
     eprintln!("{collections} collections, {caught} inner safepoints refused");
 }
