@@ -410,12 +410,13 @@ unsafe fn trace_erased<B: Brand, T: ?Sized + Object + Trace<B>>(
     tracer: &mut Tracer<'_>,
 ) {
     loop {
-        // SAFETY: the marker only passes addresses of live objects of the
-        // type this record was made for, and `next_grey` only returns grey
+        // The marker only passes addresses of live objects of the type
+        // this record was made for, and `next_grey` only returns grey
         // objects whose scan function has this one's address: of this
-        // type, or of a type whose scan code is the same instructions
-        // (the compiler may merge identical functions), which read the
-        // object the same way.
+        // type, or of a type whose scan code is the same instructions (the
+        // compiler may merge identical functions), which read the object
+        // the same way.
+        // SAFETY: `p` is a live object this function may read as a `T`.
         let v = unsafe { &*T::from_thin(p).as_ptr() };
         v.trace(tracer);
         match tracer.next_grey(trace_erased::<B, T>) {

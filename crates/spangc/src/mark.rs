@@ -333,9 +333,10 @@ impl<'a> Tracer<'a> {
     pub(crate) fn weak_table(&mut self, table: &dyn WeakTableObj) {
         match &mut self.kind {
             Kind::Mark { cx, .. } => {
-                // SAFETY: only the lifetime is widened; the reference is
-                // used while the world is stopped and the table, a marked
-                // heap object, cannot go away (see `WeakTableRef`).
+                // Only the lifetime is widened: the reference is used while
+                // the world is stopped, and the table, a marked heap
+                // object, cannot go away (see `WeakTableRef`).
+                // SAFETY: the table outlives every use of the pointer.
                 let ptr: *const (dyn WeakTableObj + 'static) =
                     unsafe { std::mem::transmute(table as *const dyn WeakTableObj) };
                 cx.weak_tables
@@ -420,10 +421,11 @@ impl<'a> Tracer<'a> {
     ///     }
     ///     fn as_str<'s>(self, _cx: &'s spangc::Scope<Doc>) -> Option<Gc<'s, str>> {
     ///         let p = NonNull::new(self.0 as *mut u8).filter(|_| self.0 & 1 == 0)?;
-    ///         // SAFETY: even words are only made by `Value::str`, from a live
+    ///         // Even words are only made by `Value::str`, from a live
     ///         // object, and objects stored in the heap stay alive because
     ///         // `trace` marks them. (A `Value` kept in a Rust local across a
     ///         // safepoint would break this: the compiler cannot see it.)
+    ///         // SAFETY: `p` is a live string object of this heap.
     ///         Some(unsafe { Gc::from_raw(p) })
     ///     }
     /// }
@@ -884,11 +886,11 @@ impl Worker {
                 let mut t = Tracer {
                     kind: Kind::Mark { worker: self, cx },
                 };
-                // SAFETY: `g` was pushed by `mark` with the trace function
-                // of the object's own type, and the object is live (just
-                // marked) and unchanging (the world is stopped). The trace
-                // function does the bookkeeping of each object it scans
-                // (`next_grey`).
+                // `g` was pushed by `mark` with the trace function of the
+                // object's own type; the trace function does the
+                // bookkeeping of each object it scans (`next_grey`).
+                // SAFETY: the object is live (just marked), of the trace
+                // function's type, and unchanging (the world is stopped).
                 unsafe { (g.trace)(g.addr, &mut t) };
             }
             // Every mark is applied before this worker can count itself

@@ -199,10 +199,10 @@ impl<B: Brand> Drop for Mutator<B> {
         // objects are freed at the next collection that finds them dead).
         drop(m.heap.hooks.take_local(m.id.index()));
         if m.heap.world.deregister(&m.id) {
-            // SAFETY: deregistered, so no collector can reach the cache; no
-            // scope is open (`&mut self`); the box was leaked in `new` and
-            // is reclaimed once, here. Dropping the cache gives its spans
-            // back.
+            // Deregistered, so no collector can reach the cache, and no
+            // scope is open (`&mut self`). Dropping the cache gives its
+            // spans back.
+            // SAFETY: the box was leaked in `new` and is reclaimed once, here.
             drop(unsafe { Box::from_raw(m.cache.as_ptr()) });
         }
         // Otherwise the world took the cache over (dropped during a
@@ -718,10 +718,10 @@ impl<B: Brand> Scope<B> {
         let len = items.len();
         // SAFETY: the caller's contract on `info`.
         let (p, elems) = unsafe { self.begin_tail::<H, T>(info, head, len) };
-        // SAFETY: `begin_tail` made room for `len` elements at `elems`. The
-        // length word is raised as each element is written: if the iterator
-        // panics, the object (garbage from then on) drops exactly the
-        // initialised prefix.
+        // The length word is raised as each element is written: if the
+        // iterator panics, the object (garbage from then on) drops exactly
+        // the initialised prefix.
+        // SAFETY: `begin_tail` made room for `len` elements at `elems`.
         unsafe {
             for i in 0..len {
                 let item = items.next().unwrap_or_else(|| {

@@ -217,10 +217,10 @@ impl<R: ?Sized + Rootable, B: Brand> Root<R, B> {
             "Root::get with a scope of another heap"
         );
         let addr = self.slot().addr.load(Relaxed);
-        // SAFETY: the slot holds the address of a live object of type `R`
-        // in this heap: it was stored from a `Gc` (live then), and being a
-        // root kept it alive since. `R::At<'s>` is `R` re-branded with the
-        // scope borrow, which lasts until the next safepoint.
+        // The slot was stored from a `Gc` (live then), and being a root
+        // kept its object alive since. `R::At<'s>` is `R` re-branded with
+        // the scope borrow, which lasts until the next safepoint.
+        // SAFETY: the slot holds the address of a live `R` of this heap.
         unsafe { Gc::from_raw(NonNull::new_unchecked(addr as *mut u8)) }
     }
 

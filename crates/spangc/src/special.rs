@@ -236,11 +236,13 @@ impl<B: Brand> SweepHooks for Hooks<B> {
         let info = unsafe { TypeInfo::from_tag(type_tag) };
         let Some(drop) = info.drop else { return };
         IN_DESTRUCTOR.with(|f| f.set(true));
-        // SAFETY: the sweeper calls this once per dead, initialised object
-        // of the span's type. `AssertUnwindSafe`: a panicking destructor
-        // leaves only its own object half-dropped, and that object is freed
-        // either way.
-        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe { drop(addr) }));
+        // `AssertUnwindSafe`: a panicking destructor leaves only its own
+        // object half-dropped, and that object is freed either way.
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            // SAFETY: the sweeper calls this once per dead, initialised
+            // object of the span's type.
+            unsafe { drop(addr) }
+        }));
         IN_DESTRUCTOR.with(|f| f.set(false));
         if r.is_err() {
             self.destructor_panics.fetch_add(1, Relaxed);

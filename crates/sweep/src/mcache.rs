@@ -231,11 +231,12 @@ impl Slot {
             "alloc word {w} of {}",
             self.nelems
         );
+        // `alloc_bits` was installed by the sweep layer from the heap's
+        // gcBits arenas; it stays valid while the span is cached (only its
+        // sweep replaces it, and a cached span is swept only by its owner,
+        // after `uncache`).
         // SAFETY: `alloc_bits` is the cached span's alloc bitmap of
-        // `ceil(nelems / 64)` words (checked above), installed by the sweep
-        // layer from the heap's gcBits arenas; it stays valid while the
-        // span is cached (only its sweep replaces it, and a cached span is
-        // swept only by its owner, after `uncache`).
+        // `ceil(nelems / 64)` words, and `w` is below that (checked above).
         unsafe { &*self.alloc_bits.add(w as usize) }.load(Relaxed)
     }
 

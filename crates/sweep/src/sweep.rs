@@ -95,10 +95,11 @@ pub(crate) enum Dispose {
 fn words(bits: *mut u64, nelems: u32) -> &'static [std::sync::atomic::AtomicU64] {
     assert!(!bits.is_null(), "sweeping a span without bitmaps");
     let n = spangc_gcbits::bitmap_words(nelems);
-    // SAFETY: bitmaps installed on spans come from the heap's
-    // GcBitsArenas, sized for `nelems`, 8-byte aligned and only accessed
-    // atomically; they stay mapped while the heap lives, which outlives
-    // every sweep (the 'static here never escapes a sweep call).
+    // Bitmaps installed on spans come from the heap's GcBitsArenas and stay
+    // mapped while the heap lives, which outlives every sweep (the 'static
+    // here never escapes a sweep call).
+    // SAFETY: `bits` is such a bitmap: `n` words for `nelems`, 8-byte
+    // aligned, only accessed atomically.
     unsafe { std::slice::from_raw_parts(bits as *const AtomicU64, n) }
 }
 
@@ -176,11 +177,11 @@ impl Mheap {
         let fresh = self.bits.new_mark_bits(nelems).unwrap_or_else(|e| {
             panic!("spangc: out of memory for mark bits while sweeping {span}: {e}")
         });
-        // SAFETY: we hold the claim, so we own the span's allocation state;
-        // both bitmaps come from this heap's GcBitsArenas and are sized for
-        // `nelems`, and the old mark bits (now alloc bits) were handed out
+        // Both bitmaps come from this heap's GcBitsArenas and are sized for
+        // `nelems`; the old mark bits (now alloc bits) were handed out
         // within the last two epochs, so they stay valid until the next
         // sweep of this span replaces them.
+        // SAFETY: we hold the claim, so we own the span's allocation state.
         unsafe {
             span.set_alloc_bits(span.gcmark_bits());
             span.set_gcmark_bits(fresh.as_ptr());

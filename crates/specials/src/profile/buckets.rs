@@ -280,8 +280,8 @@ fn capture(anchor: usize, skip: usize, out: &mut [usize]) -> usize {
 #[inline(always)]
 fn walk(f: impl FnMut(&backtrace::Frame) -> bool) {
     #[cfg(target_os = "linux")]
-    // SAFETY: `trace_unsynchronized` differs from `trace` only in not
-    // taking the crate's global lock. On Linux the walk is libgcc's
+    // `trace_unsynchronized` differs from `trace` only in not taking the
+    // crate's global lock. On Linux the walk is libgcc's
     // `_Unwind_Backtrace`, which is thread-safe on its own (it finds unwind
     // tables through `_dl_find_object` / `dl_iterate_phdr`, which lock for
     // themselves); the lock serializes dbghelp on Windows and backtrace's
@@ -291,6 +291,7 @@ fn walk(f: impl FnMut(&backtrace::Frame) -> bool) {
     // an allocating thread must not wait for that. `f` does not panic (it
     // only indexes within bounds it checks), so nothing unwinds through
     // the unwinder.
+    // SAFETY: the walk is thread-safe without the lock (above).
     unsafe {
         backtrace::trace_unsynchronized(f)
     }

@@ -154,14 +154,15 @@ impl<'gc> Value<'gc> {
             return None;
         }
         let address = self.object_address()?;
-        // SAFETY: only `From<Gc<'gc, T>>` makes words with the object prefix
+        // Only `From<Gc<'gc, T>>` makes words with the object prefix
         // (numbers are canonicalised, nil and booleans lack the sign bit),
         // and it stores `T::TAG`, which no other kind shares (`ObjKind` is
         // sealed), and the exposed address of a live object of kind `T` that
-        // it checked fits `ADDRESS_MASK`. That object stays allocated for
-        // `'gc`: `'gc` is the scope borrow of the `Gc` the word was made
-        // from (or of the traced slot it was read from), and spangc frees
-        // only at a safepoint, which ends every such borrow.
+        // it checked fits `ADDRESS_MASK`. `'gc` is the scope borrow of the
+        // `Gc` the word was made from (or of the traced slot it was read
+        // from), and spangc frees only at a safepoint, which ends every
+        // such borrow.
+        // SAFETY: `address` is a live object of kind `T` for `'gc`.
         Some(unsafe { Gc::from_raw(address) })
     }
 
