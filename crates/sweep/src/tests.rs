@@ -383,3 +383,46 @@ fn full_spans_go_back_to_the_central_in_batches() {
     heap.finish_sweep();
     heap.verify().unwrap();
 }
+
+/// A span set split into queues still hands each span to exactly one
+/// popper: 8 MiB of full spans (spread over several 2 MiB regions, so over
+/// several queues where the machine has more than one core) are popped by
+/// two threads at once, each taking its home queue first, and between
+/// them they get every span once.
+#[test]
+fn span_set_queues_hand_each_span_out_once() {
+    let heap = driven_heap(false, Arc::new(CountFrees::default()));
+    let class = SpanClass::new(size_to_class(256).unwrap(), false);
+    let central = heap.central(crate::central::CentralKey { class, tag: 0x1000 });
+    let mut cache = heap.new_cache();
+    for _ in 0..(8 << 20) / 256 {
+        cache.alloc(0x1000, class).unwrap();
+    }
+    cache.release_all();
+    let set = central.full_swept(heap.sweepgen());
+    let popped: Vec<Vec<usize>> = std::thread::scope(|s| {
+        let poppers: Vec<_> = (0..2)
+            .map(|_| {
+                s.spawn(|| {
+                    std::iter::from_fn(|| set.pop())
+                        // SAFETY: records of `heap`, which outlives the scope.
+                        .map(|r| unsafe { r.get() }.start())
+                        .collect()
+                })
+            })
+            .collect();
+        poppers.into_iter().map(|p| p.join().unwrap()).collect()
+    });
+    let mut all: Vec<usize> = popped.concat();
+    let n = all.len();
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(all.len(), n, "a span was popped twice");
+    assert_eq!(n, (8 << 20) / 8192, "every full span popped");
+    for &start in &all {
+        let span = heap.page_heap().span_of_heap(start).unwrap();
+        set.push(span);
+    }
+    heap.finish_sweep();
+    heap.verify().unwrap();
+}

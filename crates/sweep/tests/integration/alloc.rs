@@ -280,7 +280,8 @@ fn two_threads_against_one_central() {
 
 /// One cache with many (tag, class) pairs: its table grows and home slots
 /// collide, and every allocation still lands in a span of its own tag and
-/// class.
+/// class, whether the pairs alternate or one pair runs (hot, on the fast
+/// path even where it does not live in its home slot).
 #[test]
 fn many_tags_and_classes_in_one_cache() {
     let heap = heap(false, false, Arc::new(Hooks::default()));
@@ -292,6 +293,21 @@ fn many_tags_and_classes_in_one_cache() {
             let tag = 0x10_0000 + 0x40 * k;
             for class in classes {
                 let p = addr(cache.alloc(tag, class).unwrap());
+                assert!(seen.insert(p));
+                let span = heap.page_heap().span_of_heap(p).unwrap();
+                assert_eq!((span.type_tag(), span.span_class()), (tag, class));
+            }
+        }
+    }
+    for k in 0..100usize {
+        let tag = 0x10_0000 + 0x40 * k;
+        for class in classes {
+            for _ in 0..3 {
+                let p = match cache.alloc_fast(tag, class) {
+                    Some(p) => p,
+                    None => cache.alloc_slow(tag, class).unwrap(),
+                };
+                let p = addr(p);
                 assert!(seen.insert(p));
                 let span = heap.page_heap().span_of_heap(p).unwrap();
                 assert_eq!((span.type_tag(), span.span_class()), (tag, class));
