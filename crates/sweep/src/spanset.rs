@@ -12,13 +12,13 @@
 //! Such stale entries are dropped by whoever pops them; every unswept set
 //! is drained before a generation ends, so none survives into the next.
 //!
-//! # Shards
+//! # Queues
 //!
 //! One queue per set made every refill of two threads allocating the same
 //! class pop from the same head: each steal's loads and compare-and-swap
 //! moved the head's line between cores (two threads, 256-byte objects:
 //! `SpanSet::pop` 17% of the samples, a refill about 200 ns against 57 on
-//! one thread). So a set is [`shard_count`] queues. A push goes to the
+//! one thread). So a set is [`queue_count`] queues. A push goes to the
 //! queue of its span's 1 MiB region (regions take the queues in turn), so
 //! the spans a sweeper pushes spread over the queues; a pop tries the popping thread's home queue
 //! (threads take home queues round-robin) and then the others. Two
@@ -75,27 +75,28 @@ impl SpanRef {
     }
 }
 
-/// Most queues a set is split into (each costs an `Injector` block of
-/// about 1.5 KiB per set, and an empty set's pop checks every queue).
-const MAX_SHARDS: usize = 4;
+/// Most queues a set is split into (each queue holds an `Injector`
+/// block of about 1 KiB from the start, and an empty set's pop checks
+/// every queue).
+const MAX_QUEUES: usize = 4;
 
-/// Spans of one 1 MiB region share a queue (see "Shards").
+/// Spans of one 1 MiB region share a queue (see "Queues").
 const REGION_SHIFT: usize = 20;
 
 /// Queues per set: the machine's parallelism rounded down to a power of
 /// two (so that picking a queue is a mask, not a division), at most
-/// [`MAX_SHARDS`].
-fn shard_count() -> usize {
+/// [`MAX_QUEUES`].
+fn queue_count() -> usize {
     static COUNT: OnceLock<usize> = OnceLock::new();
     *COUNT.get_or_init(|| {
         let n = std::thread::available_parallelism().map_or(1, |n| n.get());
-        (1 << n.ilog2()).min(MAX_SHARDS)
+        (1 << n.ilog2()).min(MAX_QUEUES)
     })
 }
 
-/// The calling thread's home queue index (before reduction by the shard
+/// The calling thread's home queue index (before reduction by the queue
 /// count): threads number themselves round-robin on first use.
-fn home() -> usize {
+fn home_queue() -> usize {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     thread_local! {
         static HOME: Cell<usize> = const { Cell::new(usize::MAX) };
@@ -110,23 +111,23 @@ fn home() -> usize {
 
 /// A set of spans. See the module docs.
 pub(crate) struct SpanSet {
-    shards: Box<[Injector<SpanRef>]>,
+    queues: Box<[Injector<SpanRef>]>,
 }
 
 impl Default for SpanSet {
     fn default() -> SpanSet {
         SpanSet {
-            shards: (0..shard_count()).map(|_| Injector::new()).collect(),
+            queues: (0..queue_count()).map(|_| Injector::new()).collect(),
         }
     }
 }
 
 impl SpanSet {
-    /// Adds `span` to the queue of its 1 MiB region (see "Shards").
+    /// Adds `span` to the queue of its 1 MiB region (see "Queues").
     pub(crate) fn push(&self, span: &Span) {
         let region = span.start() >> REGION_SHIFT;
-        let i = region & (self.shards.len() - 1);
-        self.shards[i].push(SpanRef::new(span));
+        let i = region & (self.queues.len() - 1);
+        self.queues[i].push(SpanRef::new(span));
     }
 
     /// Takes some span out of the set (FIFO order within a queue, not
@@ -142,9 +143,9 @@ impl SpanSet {
     /// generation nobody pushes to an unswept set, and the verifier drains
     /// with the world stopped, so they see every span.
     pub(crate) fn pop(&self) -> Option<SpanRef> {
-        let mask = self.shards.len() - 1;
-        let first = home();
-        (0..=mask).find_map(|k| Self::pop_from(&self.shards[(first + k) & mask]))
+        let mask = self.queues.len() - 1;
+        let first = home_queue();
+        (0..=mask).find_map(|k| Self::pop_from(&self.queues[(first + k) & mask]))
     }
 
     fn pop_from(q: &Injector<SpanRef>) -> Option<SpanRef> {
