@@ -380,8 +380,10 @@ pub struct MCache {
     /// `runs.len() - 1`.
     mask: usize,
     used: usize,
-    /// The key and index of the slot the slow path used last (key 0:
-    /// none), which the fast path tries before hashing.
+    /// The key and index of the slot the slow path used last, which the
+    /// fast path tries before hashing. Always `runs[hot].key == hot_key`
+    /// (at first both name empty slot 0, whose empty run hands out
+    /// nothing), so the hot check can never take another key's slot.
     hot_key: usize,
     hot: usize,
     /// The heap sweepgen when this cache last gave back stale spans.
@@ -488,6 +490,7 @@ impl MCache {
     fn fast_index(&self, tag: usize, class: SpanClass) -> Option<usize> {
         let key = key_of(tag, class);
         if key == self.hot_key {
+            debug_assert_eq!(self.runs[self.hot].key, key, "hot slot out of date");
             return Some(self.hot);
         }
         let i = home(key, self.mask);
@@ -715,7 +718,6 @@ impl MCache {
         let runs = std::mem::replace(&mut self.runs, vec![Run::default(); n].into_boxed_slice());
         let slots = std::mem::replace(&mut self.slots, (0..n).map(|_| Slot::default()).collect());
         self.mask = n - 1;
-        self.hot_key = 0;
         for (run, slot) in runs.iter().zip(slots.into_vec()) {
             if run.key != 0 {
                 let i = self.free_slot(run.key);
@@ -723,6 +725,9 @@ impl MCache {
                 self.slots[i] = slot;
             }
         }
+        // The hot slot moved with its key (or, before the first slow
+        // path, names an empty slot as before).
+        self.hot = self.find(self.hot_key).unwrap_or(0);
     }
 
     /// Gives slot `i`'s span back (if any) and caches a span with free
