@@ -20,10 +20,11 @@
 //! `SpanSet::pop` 17% of the samples, a refill about 200 ns against 57 on
 //! one thread). So a set is [`queue_count`] queues. A push goes to the
 //! queue of its span's 1 MiB region (regions take the queues in turn), so
-//! the spans a sweeper pushes spread over the queues; a pop tries the popping thread's home queue
-//! (threads take home queues round-robin) and then the others. Two
-//! threads refilling at once then pop from different queues until one
-//! runs dry. Nothing depends on which queue a span sits in.
+//! the spans a sweeper pushes spread over the queues; a pop tries the
+//! popping thread's home queue (threads take home queues round-robin) and
+//! then the others. Two threads refilling at once then pop from different
+//! queues until one runs dry. Nothing depends on which queue a span sits
+//! in.
 //!
 //! Regions, not pages: hashing each span's first page scattered
 //! neighbouring spans over the queues, and a thread then wrote its spans
