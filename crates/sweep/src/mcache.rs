@@ -382,9 +382,10 @@ pub struct MCache {
     mask: usize,
     used: usize,
     /// The key and index of the slot the slow path used last, which the
-    /// fast path tries before hashing. Always `runs[hot].key == hot_key`
-    /// (at first both name empty slot 0, whose empty run hands out
-    /// nothing), so the hot check can never take another key's slot.
+    /// fast path tries before hashing. `runs[hot].key == hot_key` whenever
+    /// the fast path runs (at first both name empty slot 0, whose empty run
+    /// hands out nothing; `slot_for` sets both after any growth of the
+    /// table), so the hot check can never take another key's slot.
     hot_key: usize,
     hot: usize,
     /// The heap sweepgen when this cache last gave back stale spans.
@@ -505,7 +506,7 @@ impl MCache {
         let i = self.fast_index(tag, class)?;
         // SAFETY: `fast_index` returns indexes below `len`: the home slot
         // is masked, and the hot slot is an index of the current table
-        // (set by `slot_for`, moved by `grow_table`).
+        // (`slot_for` sets it after any growth).
         Some(unsafe { self.runs.get_unchecked_mut(i) })
     }
 
@@ -690,17 +691,23 @@ impl MCache {
         );
         assert!(!class.is_large(), "small span classes only");
         let key = key_of(tag, class);
-        if let Some(i) = self.find(key) {
-            (self.hot_key, self.hot) = (key, i);
-            return i;
-        }
+        let i = match self.find(key) {
+            Some(i) => i,
+            None => self.new_slot(key, CentralKey { class, tag }),
+        };
+        (self.hot_key, self.hot) = (key, i);
+        i
+    }
+
+    /// A slot for `key`, created empty with its central (growing the table
+    /// first if it would pass half load).
+    fn new_slot(&mut self, key: usize, central: CentralKey) -> usize {
         if 2 * (self.used + 1) > self.runs.len() {
             self.grow_table();
         }
         let i = self.free_slot(key);
         self.runs[i].key = key;
-        (self.hot_key, self.hot) = (key, i);
-        let central = self.heap.central(CentralKey { class, tag });
+        let central = self.heap.central(central);
         self.slots[i].spans = Some(central.new_share());
         self.slots[i].central = Some(central);
         self.used += 1;
@@ -728,9 +735,6 @@ impl MCache {
                 self.slots[i] = slot;
             }
         }
-        // The hot slot moved with its key (or, before the first slow
-        // path, names an empty slot as before).
-        self.hot = self.find(self.hot_key).unwrap_or(0);
     }
 
     /// Gives slot `i`'s span back (if any) and caches a span with free

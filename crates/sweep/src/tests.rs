@@ -360,6 +360,21 @@ fn full_spans(heap: &Mheap, central: &crate::central::Central) -> usize {
     spans.len()
 }
 
+/// A driven heap, the central of 256-byte objects of tag 0x1000, and a
+/// cache on the heap.
+fn cache_of_256_byte_objects() -> (
+    Arc<Mheap>,
+    SpanClass,
+    Arc<crate::central::Central>,
+    crate::MCache,
+) {
+    let heap = driven_heap(false, Arc::new(CountFrees::default()));
+    let class = SpanClass::new(size_to_class(256).unwrap(), false);
+    let central = heap.central(crate::central::CentralKey { class, tag: 0x1000 });
+    let cache = heap.new_cache();
+    (heap, class, central, cache)
+}
+
 /// Full spans leave a cache in batches: a refill keeps the full span it
 /// gives up (still cached) until `RETIRE_BATCH` have gathered and then
 /// hands them all to the central; `release_all` hands back the rest, after
@@ -367,10 +382,7 @@ fn full_spans(heap: &Mheap, central: &crate::central::Central) -> usize {
 #[test]
 fn full_spans_go_back_to_the_central_in_batches() {
     use crate::mcache::RETIRE_BATCH;
-    let heap = driven_heap(false, Arc::new(CountFrees::default()));
-    let class = SpanClass::new(size_to_class(256).unwrap(), false);
-    let central = heap.central(crate::central::CentralKey { class, tag: 0x1000 });
-    let mut cache = heap.new_cache();
+    let (heap, class, central, mut cache) = cache_of_256_byte_objects();
     let first = cache.alloc(0x1000, class).unwrap().as_ptr() as usize;
     let nelems = heap.page_heap().find_object(first).unwrap().span.nelems() as usize;
     let filled = RETIRE_BATCH + 4;
@@ -385,16 +397,13 @@ fn full_spans_go_back_to_the_central_in_batches() {
 }
 
 /// A span set split into queues still hands each span to exactly one
-/// popper: 8 MiB of full spans (spread over several 2 MiB regions, so over
+/// popper: 8 MiB of full spans (spread over several 1 MiB regions, so over
 /// several queues where the machine has more than one core) are popped by
 /// two threads at once, each taking its home queue first, and between
 /// them they get every span once.
 #[test]
 fn span_set_queues_hand_each_span_out_once() {
-    let heap = driven_heap(false, Arc::new(CountFrees::default()));
-    let class = SpanClass::new(size_to_class(256).unwrap(), false);
-    let central = heap.central(crate::central::CentralKey { class, tag: 0x1000 });
-    let mut cache = heap.new_cache();
+    let (heap, class, central, mut cache) = cache_of_256_byte_objects();
     for _ in 0..(8 << 20) / 256 {
         cache.alloc(0x1000, class).unwrap();
     }
