@@ -7,7 +7,8 @@
 //!   `#[gc(skip)]`; `NEEDS_TRACE` is true if any traced field's type needs
 //!   tracing. A field whose type names the type itself counts as needing
 //!   it, which keeps a recursive type (`Option<Box<List>>`) from making the
-//!   constant a cycle.
+//!   constant a cycle. `SEND` is the compiler's answer to `Self: Send`
+//!   where the impl is not generic, else true if every field's is.
 //! * `unsafe impl Branded<'gc>` and `unsafe impl Rootable`: the type with its
 //!   lifetime erased to `'static` and back (`Node<'gc>` <-> `Node<'static>`);
 //!   type parameters erase through their own impls.
@@ -192,6 +193,38 @@ impl<'a> Derive<'a> {
             })
             .collect();
 
+        // SEND: the compiler's own answer where the type is concrete (the
+        // inherent constant applies only if `Self: Send`; in a generic impl
+        // it cannot be shown, and the trait's `false` is used), or else
+        // every field's (a field naming the type itself answers `false`,
+        // which keeps the constant from being a cycle).
+        let sends: Vec<TokenStream2> = self
+            .fields()
+            .map(|f| {
+                let ty = &f.ty;
+                if f.skip {
+                    quote!(true)
+                } else if mentions(ty, name) {
+                    quote!(false)
+                } else {
+                    quote!(<#ty as ::spangc::Trace<#brand>>::SEND)
+                }
+            })
+            .collect();
+        let send = quote! {{
+            struct __Probe<T: ?::core::marker::Sized>(::core::marker::PhantomData<T>);
+            #[allow(dead_code)]
+            trait __NotKnownSend {
+                const SEND: bool = false;
+            }
+            impl<T: ?::core::marker::Sized> __NotKnownSend for __Probe<T> {}
+            #[allow(dead_code)]
+            impl<T: ?::core::marker::Sized + ::core::marker::Send> __Probe<T> {
+                const SEND: bool = true;
+            }
+            __Probe::<Self>::SEND || (true #(&& #sends)*)
+        }};
+
         let arms = self.variants.iter().map(|v| {
             let path = match &v.name {
                 Some(vn) => quote!(Self::#vn),
@@ -225,6 +258,7 @@ impl<'a> Derive<'a> {
             // (or the type is 'static + Send with #[gc(allow_drop)]).
             unsafe impl #impl_g ::spangc::Trace<#brand> for #name #ty_g #where_c {
                 const NEEDS_TRACE: bool = false #(|| #needs)*;
+                const SEND: bool = #send;
 
                 #[inline]
                 #[allow(unused_variables)]

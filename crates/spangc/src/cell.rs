@@ -174,6 +174,8 @@ impl<T: Copy + fmt::Debug> fmt::Debug for GcCell<T> {
 // (rule 2); drop glue drops a T (rule 4).
 unsafe impl<B: Brand, T: Copy + Trace<B>> Trace<B> for GcCell<T> {
     const NEEDS_TRACE: bool = T::NEEDS_TRACE;
+    // A `Cell<T>`: `Send` if `T` is.
+    const SEND: bool = T::SEND;
 
     #[inline]
     fn trace(&self, tracer: &mut Tracer<'_>) {
@@ -363,6 +365,8 @@ impl<T: fmt::Debug> fmt::Debug for GcRefCell<T> {
 // drop glue drops a T (rule 4).
 unsafe impl<B: Brand, T: Trace<B>> Trace<B> for GcRefCell<T> {
     const NEEDS_TRACE: bool = T::NEEDS_TRACE;
+    // A `RefCell<T>`: `Send` if `T` is.
+    const SEND: bool = T::SEND;
 
     #[inline]
     fn trace(&self, tracer: &mut Tracer<'_>) {

@@ -1218,6 +1218,8 @@ impl<B: Brand> HeapInner<B> {
             sweep_finish_ns: s.finish_ns,
             scavenged_bytes_total: p.scavenged_released_bytes,
             destructor_panics: self.hooks.destructor_panics.load(Relaxed),
+            destructors_deferred_total: self.hooks.owners.deferred_total.load(Relaxed),
+            destructors_skipped_total: self.hooks.owners.skipped_total.load(Relaxed),
             finalizers_run_total: self.hooks.finalizers_run.load(Relaxed),
             cleanups_run_total: self.hooks.cleanups_run.load(Relaxed),
             special_records: self.hooks.specials.len(),
@@ -1256,7 +1258,18 @@ fn teardown<B: Brand>(mheap: &Arc<Mheap>, hooks: &Arc<Hooks<B>>) {
     hooks.stop_thread();
     mheap.shutdown();
     mheap.finish_sweep();
+    hooks.begin_teardown();
+    let skipped = hooks.owners.skipped_total.load(Relaxed);
     mheap.free_all_objects();
+    let skipped = hooks.owners.skipped_total.load(Relaxed) - skipped;
+    if skipped > 0 {
+        tracing::warn!(
+            target: "spangc",
+            skipped,
+            "heap dropped with objects of other threads whose types are not Send: \
+             their drop glue was skipped (it may only run on their own threads)"
+        );
+    }
     let pages = mheap.page_heap();
     let mut with_specials = Vec::new();
     mheap.for_each_in_use_span(|s| {

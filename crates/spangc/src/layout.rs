@@ -34,6 +34,11 @@
 //! promoted constant (`&'static`); the same type may get more than one
 //! record if the compiler duplicates the constant across codegen units,
 //! which only means more than one span stream for that type.
+//!
+//! A span's type tag is the record's address, with the allocating thread's
+//! owner index in the bits from [`OWNER_SHIFT`] up for types whose drop
+//! glue must run on that thread (see `owner.rs`); [`TypeInfo::from_tag`]
+//! masks them off.
 
 use crate::brand::Brand;
 use crate::mark::Tracer;
@@ -302,6 +307,7 @@ impl<H, T> WithTail<H, T> {
 // own impls uphold rule 4.
 unsafe impl<B: Brand, H: Trace<B>, T: Trace<B>> Trace<B> for WithTail<H, T> {
     const NEEDS_TRACE: bool = H::NEEDS_TRACE || T::NEEDS_TRACE;
+    const SEND: bool = H::SEND && T::SEND;
 
     #[inline]
     fn trace(&self, tracer: &mut Tracer<'_>) {
@@ -342,6 +348,10 @@ pub struct TypeInfo {
     pub(crate) trace: Option<unsafe fn(NonNull<u8>, &mut Tracer<'_>)>,
     /// Drops an object at the given address; `None` without drop glue.
     pub(crate) drop: Option<unsafe fn(NonNull<u8>)>,
+    /// All ones if the drop glue must run on the allocating thread (the
+    /// type has drop glue and is not known to be `Send`), else zero: the
+    /// mask of the owner bits a scope ORs into the tag.
+    pub(crate) owner_mask: usize,
     /// The type's name, for stats and profiles.
     pub(crate) name: fn() -> &'static str,
 }
@@ -372,15 +382,40 @@ impl TypeInfo {
     /// a `'static` `TypeInfo`).
     #[inline(always)]
     pub(crate) unsafe fn from_tag(tag: usize) -> &'static TypeInfo {
-        // SAFETY: the caller guarantees `tag` came from `TypeInfo::of`.
-        unsafe { &*(tag as *const TypeInfo) }
+        // SAFETY: the caller guarantees `tag` came from `TypeInfo::tag`,
+        // maybe with owner bits, which the mask takes off.
+        unsafe { &*((tag & TAG_ADDRESS) as *const TypeInfo) }
     }
 
-    /// The tag to store on a span.
+    /// The tag to store on a span, without owner bits. Panics (on the slow
+    /// path, where it is checked) if the record's address would collide
+    /// with them.
     #[inline(always)]
     pub(crate) fn tag(&'static self) -> usize {
         self as *const TypeInfo as usize
     }
+
+    /// Checks that the record's address leaves the owner bits clear.
+    pub(crate) fn check_tag(&'static self) {
+        assert_eq!(
+            self.tag() & !TAG_ADDRESS,
+            0,
+            "spangc: type record of {} above 2^{OWNER_SHIFT}",
+            self.name()
+        );
+    }
+}
+
+/// Where a type tag's owner index starts (see `owner.rs`). Type records are
+/// static data, far below 2^48 on every 64-bit target spangc runs on
+/// (`TypeInfo::check_tag`).
+pub(crate) const OWNER_SHIFT: u32 = 48;
+const TAG_ADDRESS: usize = (1 << OWNER_SHIFT) - 1;
+
+/// The owner index in a type tag (0: none).
+#[inline]
+pub(crate) fn owner_of_tag(tag: usize) -> usize {
+    tag >> OWNER_SHIFT
 }
 
 struct InfoOf<B, T: ?Sized>(PhantomData<fn() -> B>, PhantomData<*const T>);
@@ -397,6 +432,7 @@ impl<B: Brand, T: ?Sized + Object + Trace<B>> InfoOf<B, T> {
         } else {
             None
         },
+        owner_mask: if T::NEEDS_DROP && !T::SEND { !0 } else { 0 },
         name: std::any::type_name::<T>,
     };
 }

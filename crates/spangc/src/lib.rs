@@ -82,6 +82,7 @@ mod heap;
 mod layout;
 mod mark;
 mod mutator;
+mod owner;
 pub mod pacer;
 mod root;
 mod special;

@@ -30,9 +30,12 @@ use crate::brand::{Brand, Global};
 use crate::branded::{Branded, Rootable};
 use crate::gc::Gc;
 use crate::heap::{Heap, HeapInner, Reason};
-use crate::layout::{TypeInfo, WithTail};
+use crate::layout::{TypeInfo, WithTail, owner_of_tag};
+use crate::owner::Owner;
 use crate::root::Root;
-use crate::special::{Finalizer, FinalizerFn, Hooks, LocalRun, SpecialData, ThreadBound};
+use crate::special::{
+    Finalizer, FinalizerFn, Hooks, IN_DESTRUCTOR, LocalRun, SpecialData, ThreadBound,
+};
 use crate::trace::Trace;
 use crate::world::{CachePtr, MutatorId};
 use spangc_specials::Kind;
@@ -77,6 +80,8 @@ pub(crate) struct MutatorInner<B: Brand> {
     /// by this mutator's thread inside a scope or in `Drop`, one call at a
     /// time, or by a collector while this mutator is idle and cannot.
     cache: NonNull<MCache>,
+    /// This thread's owner record in the heap (see `owner.rs`).
+    pub(crate) owner: Arc<Owner>,
     /// Not `Send`, not `Sync`: the cache belongs to the thread.
     _thread: PhantomData<*mut ()>,
 }
@@ -88,6 +93,12 @@ impl<B: Brand> Mutator<B> {
             let mut sampler = profiler.sampler();
             mcache.set_sampler(Some(Box::new(move || sampler.next_distance())));
         }
+        let owner = heap.hooks.owners.for_current_thread(|| {
+            let mut in_use = Vec::new();
+            heap.mheap
+                .for_each_in_use_span(|s| in_use.push(owner_of_tag(s.type_tag())));
+            in_use
+        });
         let cache = NonNull::from(Box::leak(Box::new(mcache)));
         let id = heap.world.register(CachePtr(cache));
         Mutator {
@@ -95,6 +106,7 @@ impl<B: Brand> Mutator<B> {
                 heap,
                 id,
                 cache,
+                owner,
                 _thread: PhantomData,
             }),
         }
@@ -181,6 +193,7 @@ impl<B: Brand> Mutator<B> {
         let mut scope = Scope {
             m: NonNull::from(m),
             cache: m.cache,
+            owner_bits: m.owner.tag_bits(),
             poll: NonNull::from(m.heap.world.poll_flag()),
             verify: m.heap.config.verify,
             _not_send_sync: PhantomData,
@@ -194,7 +207,9 @@ impl<B: Brand> Mutator<B> {
 
 impl<B: Brand> Drop for Mutator<B> {
     fn drop(&mut self) {
+        self.collect_before_exit();
         let m = &*self.inner;
+        m.heap.hooks.drain(&m.owner);
         // Finalizers due on this thread will never run: drop them (their
         // objects are freed at the next collection that finds them dead).
         drop(m.heap.hooks.take_local(m.id.index()));
@@ -208,6 +223,29 @@ impl<B: Brand> Drop for Mutator<B> {
         // Otherwise the world took the cache over (dropped during a
         // collection inside another scope of this thread; see
         // `World::deregister`) and frees it when the collection ends.
+    }
+}
+
+impl<B: Brand> Mutator<B> {
+    /// Before the mutator goes: if this thread allocated objects whose drop
+    /// glue must run on it since it last came here, collects, so that
+    /// those now dead are dropped here rather than never (the thread may be
+    /// about to exit; see `owner.rs`). Like any collection it waits for
+    /// the heap's other mutators to reach a safepoint. Not while the
+    /// thread unwinds, runs destructors or is inside another scope of the
+    /// heap (it would panic), nor when no other handle keeps the heap (it
+    /// is torn down on this thread next, which drops them anyway).
+    fn collect_before_exit(&mut self) {
+        let m = &*self.inner;
+        if std::thread::panicking()
+            || Arc::strong_count(&m.heap) == 1
+            || IN_DESTRUCTOR.with(|f| f.get())
+            || !m.heap.world.may_collect_here(&m.id)
+            || !m.owner.take_allocated()
+        {
+            return;
+        }
+        self.enter(|cx| cx.collect());
     }
 }
 
@@ -284,6 +322,8 @@ pub struct Scope<B: Brand = Global> {
     /// 21 on `spangc-2`, eight interleaved pairs, median 5.06 -> 4.96 s
     /// (faster or even in seven of the eight).
     cache: NonNull<MCache>,
+    /// The owner bits of bound types' tags (`MutatorInner::owner`).
+    owner_bits: usize,
     /// The heap's safepoint poll flag, cached so a poll is one load.
     poll: NonNull<AtomicBool>,
     /// The heap's verify setting, cached for the write barrier.
@@ -445,6 +485,15 @@ impl<B: Brand> Scope<B> {
         self.bump_raw(TypeInfo::of::<B, T>(), SizeReq::of::<B, T>())
     }
 
+    /// The span tag for objects of type `info` allocated here: the record's
+    /// address, with this thread's owner index if the type's drop glue
+    /// must run on this thread (`owner.rs`). For other types the mask is a
+    /// constant zero, and this folds to the address.
+    #[inline(always)]
+    fn tag(&self, info: &'static TypeInfo) -> usize {
+        info.tag() | (self.owner_bits & info.owner_mask)
+    }
+
     /// [`Scope::bump`] for a type record and size: `None` for large
     /// objects, which have no runs.
     #[inline(always)]
@@ -452,7 +501,7 @@ impl<B: Brand> Scope<B> {
         match req {
             SizeReq::Small(class) => {
                 // SAFETY: the reference does not outlive this statement.
-                unsafe { self.cache() }.alloc_bump(info.tag(), class)
+                unsafe { self.cache() }.alloc_bump(self.tag(info), class)
             }
             SizeReq::Large { .. } => None,
         }
@@ -763,7 +812,7 @@ impl<B: Brand> Scope<B> {
     ) -> Result<NonNull<u8>, AllocErrorKind> {
         if let SizeReq::Small(class) = req
             // SAFETY: the reference does not outlive this statement.
-            && let Some(p) = unsafe { self.cache() }.alloc_next_run(info.tag(), class)
+            && let Some(p) = unsafe { self.cache() }.alloc_next_run(self.tag(info), class)
         {
             return Ok(p);
         }
@@ -777,15 +826,23 @@ impl<B: Brand> Scope<B> {
         info: &'static TypeInfo,
         req: SizeReq,
     ) -> Result<NonNull<u8>, AllocErrorKind> {
-        let heap = &self.m().heap;
+        let m = self.m();
+        let heap = &m.heap;
         heap.before_span_alloc(req.bytes())?;
+        // Drop glue other threads' sweeps left to this one.
+        heap.hooks.drain(&m.owner);
+        let tag = self.tag(info);
+        if tag != info.tag() {
+            info.check_tag();
+            m.owner.note_allocated();
+        }
         // SAFETY: the reference lives for this call only; refill may run
         // destructors, which cannot reach this scope.
         let cache = unsafe { self.cache() };
         let r = match req {
-            SizeReq::Small(class) => cache.alloc_slow(info.tag(), class),
+            SizeReq::Small(class) => cache.alloc_slow(tag, class),
             SizeReq::Large { bytes } => cache
-                .alloc_large(bytes, info.tag(), info.noscan())
+                .alloc_large(bytes, tag, info.noscan())
                 .map(|(p, _needzero)| p),
         };
         heap.after_span_alloc();
@@ -1015,6 +1072,8 @@ impl<B: Brand> Scope<B> {
     fn after_collection(&mut self) {
         // SAFETY: `&mut self`: no allocation is in progress.
         unsafe { self.cache() }.prepare_for_sweep();
+        let m = self.m();
+        m.heap.hooks.drain(&m.owner);
     }
 
     /// Runs `f`, which must not touch the heap, while letting collections

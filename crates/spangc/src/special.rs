@@ -41,6 +41,7 @@ use crate::brand::Brand;
 use crate::heap::HeapInner;
 use crate::layout::TypeInfo;
 use crate::mutator::Scope;
+use crate::owner::{Fate, Owner, Owners};
 use crate::weak::WeakCell;
 use spangc_arena::PageHeap;
 use spangc_arena::span::Span;
@@ -50,7 +51,7 @@ use spangc_specials::{Kind, Payload, Specials};
 use spangc_sweep::SweepHooks;
 use std::collections::{HashMap, VecDeque};
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Condvar, Mutex, Weak as ArcWeak};
 use std::thread::JoinHandle;
 
@@ -184,6 +185,10 @@ pub(crate) struct Hooks<B: Brand> {
     pub(crate) cleanups_run: AtomicU64,
     /// The allocation profiler (`None` when `profile_rate` is 0).
     pub(crate) profiler: Option<Profiler>,
+    /// Threads that own objects whose drop glue must run on them.
+    pub(crate) owners: Owners,
+    /// Set when the heap is being destroyed (see `begin_teardown`).
+    teardown: AtomicBool,
 }
 
 thread_local! {
@@ -216,6 +221,8 @@ impl<B: Brand> Hooks<B> {
                 Profiler::new(profile_rate)
                     .hide_source(concat!(env!("CARGO_MANIFEST_DIR"), "/src/"))
             }),
+            owners: Owners::new(),
+            teardown: AtomicBool::new(false),
         }
     }
 }
@@ -231,27 +238,18 @@ impl<B: Brand> SweepHooks for Hooks<B> {
         unsafe { TypeInfo::from_tag(type_tag) }.drop.is_some()
     }
 
-    fn free_object(&self, type_tag: usize, addr: NonNull<u8>) {
-        // SAFETY: as above.
-        let info = unsafe { TypeInfo::from_tag(type_tag) };
-        let Some(drop) = info.drop else { return };
-        IN_DESTRUCTOR.with(|f| f.set(true));
-        // `AssertUnwindSafe`: a panicking destructor leaves only its own
-        // object half-dropped, and that object is freed either way.
-        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            // SAFETY: the sweeper calls this once per dead, initialised
-            // object of the span's type.
-            unsafe { drop(addr) }
-        }));
-        IN_DESTRUCTOR.with(|f| f.set(false));
-        if r.is_err() {
-            self.destructor_panics.fetch_add(1, Relaxed);
-            tracing::error!(
-                target: "spangc",
-                ty = info.name(),
-                addr = addr.as_ptr() as usize,
-                "destructor panicked during sweeping; the object was freed"
-            );
+    fn free_object(&self, type_tag: usize, addr: NonNull<u8>) -> bool {
+        let teardown = self.teardown.load(Relaxed);
+        match self.owners.fate(type_tag, addr.as_ptr() as usize, teardown) {
+            Fate::Drop => {
+                // SAFETY: the sweeper calls this once per dead, initialised
+                // object of the span's type, and `fate` says its drop glue
+                // has not run and may run on this thread.
+                unsafe { self.run_drop(type_tag, addr) };
+                true
+            }
+            Fate::Free => true,
+            Fate::Keep => false,
         }
     }
 
@@ -310,6 +308,56 @@ enum Due<B: Brand> {
 }
 
 impl<B: Brand> Hooks<B> {
+    /// Runs the drop glue of the object at `addr`, catching a panic (the
+    /// object counts as freed either way).
+    ///
+    /// # Safety
+    ///
+    /// `addr` must be a dead, initialised object of the type `tag` names,
+    /// whose drop glue has not run, and may run on this thread.
+    unsafe fn run_drop(&self, tag: usize, addr: NonNull<u8>) {
+        // SAFETY: type tags on our spans are TypeInfo addresses.
+        let info = unsafe { TypeInfo::from_tag(tag) };
+        let Some(drop) = info.drop else { return };
+        let was = IN_DESTRUCTOR.with(|f| f.replace(true));
+        // `AssertUnwindSafe`: a panicking destructor leaves only its own
+        // object half-dropped, and that object is freed either way.
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            // SAFETY: per the contract.
+            unsafe { drop(addr) }
+        }));
+        IN_DESTRUCTOR.with(|f| f.set(was));
+        if r.is_err() {
+            self.destructor_panics.fetch_add(1, Relaxed);
+            tracing::error!(
+                target: "spangc",
+                ty = info.name(),
+                addr = addr.as_ptr() as usize,
+                "destructor panicked during sweeping; the object was freed"
+            );
+        }
+    }
+
+    /// Runs the drop glue that sweepers on other threads deferred to
+    /// `owner`, the calling thread's owner (see `owner.rs`).
+    pub(crate) fn drain(&self, owner: &Owner) {
+        self.owners.drain(owner, |tag, addr| {
+            // SAFETY: the sweeper deferred this dead object of type `tag`
+            // to its owner, this thread, and `drain` hands each deferred
+            // object out once.
+            unsafe { self.run_drop(tag, NonNull::new_unchecked(addr as *mut u8)) }
+        });
+    }
+
+    /// From here on the free hook keeps nothing (the heap is being
+    /// destroyed); runs what was deferred to the calling thread first.
+    pub(crate) fn begin_teardown(&self) {
+        if let Some(owner) = self.owners.current() {
+            self.drain(&owner);
+        }
+        self.teardown.store(true, Relaxed);
+    }
+
     /// Queues a sweep's work where it must run: one lock per queue and one
     /// wake-up per sweep, not per job (a futex wake per queued cleanup made
     /// sweeping a span of dead objects with cleanups cost 520 ns per

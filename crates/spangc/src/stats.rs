@@ -134,6 +134,15 @@ pub struct Stats {
     /// Destructors that panicked during sweeping (the panic was caught and
     /// logged; the object's memory was freed).
     pub destructor_panics: u64,
+
+    // ---- destructors and threads (see docs/api.md) ----
+    /// Dead objects of non-`Send` types with drop glue that a sweep on
+    /// another thread handed to their allocating thread, ever.
+    pub destructors_deferred_total: u64,
+    /// Dead objects of non-`Send` types with drop glue freed without it,
+    /// because their allocating thread had exited (or, at heap teardown,
+    /// was another thread), ever.
+    pub destructors_skipped_total: u64,
 }
 
 /// The current version of [`Stats`], for programs that store or export

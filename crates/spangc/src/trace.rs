@@ -105,6 +105,28 @@ pub unsafe trait Trace<B: Brand = Global> {
     /// ```
     const NEEDS_TRACE: bool;
 
+    /// Whether the type is known to be `Send`. It must be `false` for a
+    /// type that is not `Send`; `false` for a `Send` type only costs time.
+    /// The default is `false`; the derive answers `true` when every field's
+    /// impl does, and containers pass their elements' answer on.
+    ///
+    /// It decides where an object's drop glue runs: an object of a type
+    /// with drop glue and `SEND == false` is dropped only on the thread
+    /// that allocated it (see `docs/api.md`, "Destructors and threads");
+    /// other objects are dropped by whichever thread sweeps them.
+    ///
+    /// ```
+    /// use spangc::{Gc, GcRefCell, Trace};
+    ///
+    /// assert!(<Vec<String> as Trace>::SEND);
+    /// assert!(<(u8, Option<Box<[u64]>>) as Trace>::SEND);
+    /// // A `Gc` is `Send` only if its target is `Sync`, which `Trace`
+    /// // does not know, so containers of them answer `false`.
+    /// assert!(!<Vec<Gc<'static, u64>> as Trace>::SEND);
+    /// assert!(!<GcRefCell<Vec<Gc<'static, str>>> as Trace>::SEND);
+    /// ```
+    const SEND: bool = false;
+
     /// Reports every `Gc` the value owns to `tracer`. Called by the marker
     /// with the world stopped; [`Tracer`] has another hand-written impl.
     ///
@@ -203,12 +225,14 @@ pub unsafe trait Trace<B: Brand = Global> {
 
 /// Types that hold no `Gc`: tracing does nothing.
 macro_rules! noscan {
-    ($($(#[$m:meta])* [$($g:tt)*] $t:ty;)*) => {$(
+    ($($(#[$m:meta])* [$($g:tt)*] $t:ty $(=> $send:expr)?;)*) => {$(
         $(#[$m])*
         // SAFETY: the type holds no `Gc` (rules 1, 2, 5), its drop glue is
         // std's own and thread-agnostic (rule 4), and tracing reads nothing.
+        // `SEND` is true (every leaf type here is `Send`) unless given.
         unsafe impl<B: Brand, $($g)*> Trace<B> for $t {
             const NEEDS_TRACE: bool = false;
+            const SEND: bool = true $(&& $send)?;
             #[inline]
             fn trace(&self, _: &mut Tracer<'_>) {}
         }
@@ -221,11 +245,12 @@ noscan! {
     [] String; [] str; [] &'static str; [] std::time::Duration; [] std::time::Instant;
     [] std::num::NonZeroU32; [] std::num::NonZeroU64; [] std::num::NonZeroUsize;
     [] std::path::PathBuf; [] std::ffi::OsString; [] std::ffi::CString;
-    [T: ?Sized] PhantomData<T>;
+    /// Not known to be `Send`: `T` need not implement `Trace`.
+    [T: ?Sized] PhantomData<T> => false;
     /// `'static` contents cannot hold a branded `Gc`.
-    [T: Trace<B> + 'static] Cell<T>;
+    [T: Trace<B> + 'static] Cell<T> => T::SEND;
     /// `'static` contents cannot hold a branded `Gc`.
-    [T: Trace<B> + 'static] RefCell<T>;
+    [T: Trace<B> + 'static] RefCell<T> => T::SEND;
     /// Shared ownership outside the heap; `Send + Sync` contents keep the
     /// drop thread-agnostic.
     [T: ?Sized + Send + Sync + 'static] Arc<T>;
@@ -243,6 +268,8 @@ macro_rules! elements {
         // dropping elements whose own impls uphold rule 4.
         unsafe impl<B: Brand, $($g)*> Trace<B> for $t {
             const NEEDS_TRACE: bool = T::NEEDS_TRACE;
+            // `Send` if the elements are (and the hasher, bounded `Send`).
+            const SEND: bool = T::SEND;
             #[inline]
             fn trace(&self, tracer: &mut Tracer<'_>) {
                 if T::NEEDS_TRACE {
@@ -291,6 +318,7 @@ elements! {
 // to `T::trace_option_slice`, which traces the present ones.
 unsafe impl<B: Brand, T: Trace<B>> Trace<B> for Option<T> {
     const NEEDS_TRACE: bool = T::NEEDS_TRACE;
+    const SEND: bool = T::SEND;
     #[inline(always)]
     fn trace(&self, tracer: &mut Tracer<'_>) {
         if let Some(x) = self {
@@ -307,6 +335,7 @@ unsafe impl<B: Brand, T: Trace<B>> Trace<B> for Option<T> {
 // (rule 2); Box's drop glue drops a T, which upholds rule 4.
 unsafe impl<B: Brand, T: ?Sized + Trace<B>> Trace<B> for Box<T> {
     const NEEDS_TRACE: bool = T::NEEDS_TRACE;
+    const SEND: bool = T::SEND;
     #[inline]
     fn trace(&self, tracer: &mut Tracer<'_>) {
         if T::NEEDS_TRACE {
@@ -320,6 +349,7 @@ unsafe impl<B: Brand, T: ?Sized + Trace<B>> Trace<B> for Box<T> {
 // either side needs it (rule 2); drop glue drops a T or an E (rule 4).
 unsafe impl<B: Brand, T: Trace<B>, E: Trace<B>> Trace<B> for Result<T, E> {
     const NEEDS_TRACE: bool = T::NEEDS_TRACE || E::NEEDS_TRACE;
+    const SEND: bool = T::SEND && E::SEND;
     #[inline]
     fn trace(&self, tracer: &mut Tracer<'_>) {
         match self {
@@ -337,6 +367,8 @@ macro_rules! map {
         // (rule 4).
         unsafe impl<B: Brand, K: Trace<B>, V: Trace<B>, $($g)*> Trace<B> for $t {
             const NEEDS_TRACE: bool = K::NEEDS_TRACE || V::NEEDS_TRACE;
+            // The hasher, if any, is bounded `Send`.
+            const SEND: bool = K::SEND && V::SEND;
             #[inline]
             fn trace(&self, tracer: &mut Tracer<'_>) {
                 if Self::NEEDS_TRACE {
@@ -364,6 +396,7 @@ macro_rules! tuple {
         // field needs it (rule 2); drop glue drops the fields (rule 4).
         unsafe impl<B: Brand, $($t: Trace<B>),+> Trace<B> for ($($t,)+) {
             const NEEDS_TRACE: bool = false $(|| $t::NEEDS_TRACE)+;
+            const SEND: bool = true $(&& $t::SEND)+;
             #[inline]
             fn trace(&self, tracer: &mut Tracer<'_>) {
                 $(tracer.trace::<B, $t>(&self.$n);)+

@@ -653,6 +653,13 @@ impl World {
         }
     }
 
+    /// Whether `me` may begin a collection here: no other mutator of this
+    /// thread is inside a scope of the heap, and this thread is not the
+    /// collector (see [`State::nested`]).
+    pub(crate) fn may_collect_here(&self, me: &MutatorId) -> bool {
+        self.lock().nested(Some(me)).is_none()
+    }
+
     /// Whether a mutator of the calling thread is `Running` (inside a
     /// scope of this heap).
     pub(crate) fn running_here(&self) -> bool {

@@ -48,7 +48,9 @@ impl SweepHooks for NoHooks {
     fn needs_free_hook(&self, _: usize) -> bool {
         false
     }
-    fn free_object(&self, _: usize, _: NonNull<u8>) {}
+    fn free_object(&self, _: usize, _: NonNull<u8>) -> bool {
+        true
+    }
     fn sweep_specials(&self, _: &spangc_arena::PageHeap, span: &spangc_arena::Span) -> u32 {
         unreachable!("the benchmark attaches no specials, yet {span} has some")
     }

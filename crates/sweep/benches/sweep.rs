@@ -48,9 +48,10 @@ impl SweepHooks for Hooks {
     fn needs_free_hook(&self, tag: usize) -> bool {
         tag == TAG_HOOKED
     }
-    fn free_object(&self, _: usize, addr: NonNull<u8>) {
+    fn free_object(&self, _: usize, addr: NonNull<u8>) -> bool {
         black_box(addr);
         self.0.fetch_add(1, Relaxed);
+        true
     }
     fn sweep_specials(&self, _: &spangc_arena::PageHeap, span: &spangc_arena::Span) -> u32 {
         unreachable!("the benchmark attaches no specials, yet {span} has some")

@@ -54,13 +54,18 @@ pub trait SweepHooks: Send + Sync + 'static {
     fn needs_free_hook(&self, type_tag: usize) -> bool;
 
     /// Called once for each dead object in spans whose tag needs it,
-    /// before the slot can be reused.
+    /// before the slot can be reused. Returns whether the slot may be
+    /// freed; `false` keeps the object allocated until the next sweep of
+    /// its span, which calls the hook again if it is still dead (the
+    /// facade keeps an object whose destructor must run on another
+    /// thread, until that thread has run it). Kept objects count in
+    /// `heap_live`. [`Mheap::free_all_objects`] ignores the answer.
     ///
     /// Must not unwind: it runs while the sweeper holds a span's claim, and
     /// a claim abandoned halfway would leave the span's bitmaps to be
     /// retired under it. A panic escaping it aborts the process (the facade
     /// catches destructor panics itself).
-    fn free_object(&self, type_tag: usize, addr: NonNull<u8>);
+    fn free_object(&self, type_tag: usize, addr: NonNull<u8>) -> bool;
 
     /// Called when sweeping a span whose `page_specials` bit is set, before
     /// its dead objects are found: the hook processes the special records
@@ -611,7 +616,9 @@ impl Mheap {
                 if !span.is_free(i) {
                     // SAFETY: slot addresses are non-null.
                     let p = unsafe { NonNull::new_unchecked(span.slot_addr(i) as *mut u8) };
-                    self.hooks.free_object(tag, p);
+                    // The heap is going away: a kept object is not freed
+                    // later, so the answer does not matter.
+                    let _ = self.hooks.free_object(tag, p);
                 }
             }
         }

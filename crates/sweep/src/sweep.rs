@@ -10,7 +10,10 @@
 //!    or below `free_index`). Only if the span's type needs a free hook
 //!    (drop glue), or the heap poisons freed memory (verify mode), are
 //!    they visited one by one; otherwise sweeping costs O(bitmap words),
-//!    not O(objects).
+//!    not O(objects). The hook may keep a dead object for now (the facade
+//!    does when its destructor must run on another thread first): the
+//!    sweeper then sets its mark bit, so it stays allocated, and counts it
+//!    live.
 //! 3. **Bits.** The mark bits become the alloc bits; the span gets fresh
 //!    zeroed mark bits from the gcBits `next` epoch; `free_index` goes to
 //!    0, `alloc_count` to the marked count, `alloc_cache` is refilled.
@@ -142,6 +145,7 @@ impl Mheap {
         let visit = self.poison || hook;
         let mut nfreed = 0u32;
         let mut nalloc = 0u32;
+        let mut kept = 0u32;
         for w in 0..alloc.len() {
             let valid = below(nelems, w);
             let allocated = (alloc[w].load(Relaxed) | below(free_index, w)) & valid;
@@ -157,10 +161,19 @@ impl Mheap {
                 while dead != 0 {
                     let i = 64 * w + dead.trailing_zeros() as usize;
                     dead &= dead - 1;
-                    self.free_object(span, tag, hook, i);
+                    if !self.free_object(span, tag, hook, i) {
+                        // The hook keeps the object (its destructor must
+                        // run elsewhere first): its mark bit, which we may
+                        // set while we hold the claim, becomes an alloc bit.
+                        span.set_marked(i);
+                        kept += 1;
+                    }
                 }
             }
         }
+        nalloc += kept;
+        nfreed -= kept;
+        self.add_heap_live(kept as usize * span.elem_size());
         self.note_swept(span, central, nfreed);
         if nalloc == 0 {
             let keep = match empty {
@@ -200,15 +213,19 @@ impl Mheap {
     }
 
     /// Runs the free hook on slot `i` (if `hook`: the type has one) and
-    /// poisons it (in verify mode).
-    fn free_object(&self, span: &Span, tag: usize, hook: bool, i: usize) {
+    /// poisons it (in verify mode). Returns `false` if the hook keeps the
+    /// object (nothing is poisoned then).
+    fn free_object(&self, span: &Span, tag: usize, hook: bool, i: usize) -> bool {
         let addr = span.slot_addr(i);
         // SAFETY: slot addresses of an in-use span are non-null.
         let p = unsafe { NonNull::new_unchecked(addr as *mut u8) };
         if hook {
             let abort = AbortOnUnwind;
-            self.hooks.free_object(tag, p);
+            let freed = self.hooks.free_object(tag, p);
             std::mem::forget(abort);
+            if !freed {
+                return false;
+            }
         }
         if self.poison {
             // SAFETY: the object is dead and its destructor has run;
@@ -216,6 +233,7 @@ impl Mheap {
             // and the slot lies inside the span's pages.
             unsafe { std::ptr::write_bytes(p.as_ptr(), POISON, span.elem_size()) };
         }
+        true
     }
 
     /// Step 4: releases the claim and puts the span where it belongs

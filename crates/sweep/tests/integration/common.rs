@@ -71,7 +71,7 @@ impl SweepHooks for Hooks {
         type_tag != TAG_PLAIN
     }
 
-    fn free_object(&self, type_tag: usize, addr: NonNull<u8>) {
+    fn free_object(&self, type_tag: usize, addr: NonNull<u8>) -> bool {
         assert_ne!(type_tag, TAG_PLAIN, "free hook on a tag that needs none");
         let a = addr.as_ptr() as usize;
         if type_tag == TAG_GATED {
@@ -85,6 +85,7 @@ impl SweepHooks for Hooks {
             self.wrongly_freed.fetch_add(1, Relaxed);
             panic!("the free hook saw live object {a:#x}");
         }
+        true
     }
 
     fn sweep_specials(&self, _: &PageHeap, span: &Span) -> u32 {

@@ -1,0 +1,474 @@
+//! Owner threads: where the drop glue of objects of non-`Send` types runs.
+//!
+//! The brief's rule 4: the destructor of a type that is not `Send` never
+//! runs on another thread. Sweeping runs on whatever thread sweeps (the
+//! background sweeper, a mutator refilling its cache, a collector finishing
+//! the sweep), so an object whose drop glue is bound to a thread carries
+//! that thread, and a sweeper on any other thread hands it over instead of
+//! dropping it.
+//!
+//! # Bound types and owner tags
+//!
+//! A type is *bound* when it has drop glue and is not known to be `Send`
+//! (`Trace::SEND` is false; `TypeInfo::owner_mask`). Each thread that
+//! creates a mutator of a heap is an *owner* there, with an index in
+//! `1..MAX_OWNERS`. A bound object's span carries its allocating thread's
+//! index in the high bits of its type tag (`layout::OWNER_SHIFT`), so a
+//! span of a bound type holds the objects of one owner, and the centrals,
+//! keyed by tag, are per owner too. Other types have index 0 in their tags
+//! and share spans across threads. A scope ORs its index into the tag
+//! under the type's mask, which the compiler folds per type: the
+//! allocation fast path is unchanged.
+//!
+//! # Sweeping a dead bound object ([`Owners::fate`])
+//!
+//! * On the owner's thread, its drop glue runs and the slot is freed, as
+//!   for any object.
+//! * On another thread, while the owner lives, the object is *deferred*:
+//!   the sweeper keeps its slot allocated (the free hook answers `false`)
+//!   and queues it to the owner. The owner runs queued drop glue when it
+//!   next may ([`Owners::drain`]: entering a scope, after a safepoint, on
+//!   its cache's slow path, when it drops a mutator) and moves those
+//!   addresses from *queued* to *dropped*. Nothing can reach a deferred
+//!   object, so the next sweep of its span finds it dead again: still
+//!   queued, it is kept again; dropped, it is freed without drop glue. A
+//!   deferred object's slot is freed in the cycle after its owner dropped
+//!   it.
+//! * Once the owner thread has exited (its thread-local mark was
+//!   destroyed), the drop glue can never run where it must, and the object
+//!   is freed without it: Rust allows leaking a value, not dropping it on
+//!   the wrong thread. `Stats::destructors_skipped_total` counts these.
+//!   The same holds at heap teardown for objects of other threads.
+//!
+//! So that a thread's dead objects are dropped before it exits, a thread
+//! that drops a mutator after allocating bound objects runs one collection
+//! first when it can do so without waiting for another thread
+//! (`Mutator::drop`).
+//!
+//! # Costs
+//!
+//! Nothing for `Send` types and types without drop glue. For bound types, a
+//! sweep on the owner's thread costs a thread-local read and one load per
+//! dead object; elsewhere a lock and a hash-set insert per dead object,
+//! and the owner pays the drop glue later plus a hash-set move.
+//!
+//! # Owner indices
+//!
+//! Indices are not reused while a span may carry them: when all are taken,
+//! [`Owners::for_current_thread`] asks for the indices in use on spans and
+//! reuses those of exited threads with nothing deferred. The records
+//! themselves live as long as the heap, since a sweeper may hold one.
+
+use crate::layout::{OWNER_SHIFT, owner_of_tag};
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+
+/// Owner indices per heap, index 0 (no owner) included.
+pub(crate) const MAX_OWNERS: usize = 4096;
+const _: () = assert!(MAX_OWNERS <= 1 << (usize::BITS - OWNER_SHIFT));
+
+static NEXT_THREAD: AtomicU64 = AtomicU64::new(1);
+
+/// This thread's identity for owners, and the owners it is, to mark them
+/// exited when the thread's thread-locals are destroyed.
+struct ThreadMark {
+    id: u64,
+    owners: RefCell<Vec<Weak<Owner>>>,
+}
+
+impl Drop for ThreadMark {
+    fn drop(&mut self) {
+        for o in self.owners.get_mut().iter().filter_map(Weak::upgrade) {
+            o.alive.store(false, Release);
+        }
+    }
+}
+
+thread_local! {
+    static THREAD: ThreadMark = ThreadMark {
+        id: NEXT_THREAD.fetch_add(1, Relaxed),
+        owners: RefCell::new(Vec::new()),
+    };
+}
+
+/// The calling thread's identity, or `None` while its thread-locals are
+/// being destroyed (it then owns nothing any more).
+fn this_thread() -> Option<u64> {
+    THREAD.try_with(|t| t.id).ok()
+}
+
+/// One thread's part of one heap. See the module docs.
+pub(crate) struct Owner {
+    index: usize,
+    thread: u64,
+    /// Cleared when the thread exits.
+    alive: AtomicBool,
+    /// Whether `deferred` holds any address: sweepers on the owner's thread
+    /// skip the lock when it does not.
+    busy: AtomicBool,
+    /// Whether `deferred.pending` is non-empty: the owner's check.
+    pending: AtomicBool,
+    /// Set when the thread allocates a bound object; `Mutator::drop`
+    /// clears it when it collects.
+    allocated: AtomicBool,
+    deferred: Mutex<Deferred>,
+}
+
+#[derive(Default)]
+struct Deferred {
+    /// Queued and not yet taken by a drain: (address, type tag).
+    pending: Vec<(usize, usize)>,
+    /// Queued, drop glue not yet run (includes `pending`).
+    queued: HashSet<usize>,
+    /// Drop glue run, slot not yet freed.
+    dropped: HashSet<usize>,
+}
+
+impl Owner {
+    /// The bits a scope of this owner ORs into bound types' tags.
+    pub(crate) fn tag_bits(&self) -> usize {
+        self.index << OWNER_SHIFT
+    }
+
+    /// Notes that the thread allocated a bound object.
+    pub(crate) fn note_allocated(&self) {
+        if !self.allocated.load(Relaxed) {
+            self.allocated.store(true, Relaxed);
+        }
+    }
+
+    /// Whether the thread allocated a bound object since the last call.
+    pub(crate) fn take_allocated(&self) -> bool {
+        self.allocated.swap(false, Relaxed)
+    }
+
+    fn here(&self) -> bool {
+        this_thread() == Some(self.thread)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Deferred> {
+        // No user code runs under this lock; recover from poisoning.
+        self.deferred.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn update_busy(&self, d: &Deferred) {
+        if d.queued.is_empty() && d.dropped.is_empty() {
+            self.busy.store(false, Release);
+        }
+    }
+}
+
+/// What the sweeper does with a dead object ([`Owners::fate`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fate {
+    /// Run its drop glue here and free it.
+    Drop,
+    /// Free it without drop glue (already run, or never to run).
+    Free,
+    /// Keep it allocated: its owner has not run its drop glue yet.
+    Keep,
+}
+
+struct Table {
+    all: Vec<Arc<Owner>>,
+    /// Indices free for a new owner.
+    free: Vec<usize>,
+    next: usize,
+}
+
+/// A heap's owners. See the module docs.
+pub(crate) struct Owners {
+    /// By index; null where no owner was ever made. A non-null entry points
+    /// into an `Arc` in `table.all`, which lives as long as `self`.
+    slots: Box<[AtomicPtr<Owner>]>,
+    table: Mutex<Table>,
+    pub(crate) deferred_total: AtomicU64,
+    pub(crate) skipped_total: AtomicU64,
+}
+
+impl Owners {
+    pub(crate) fn new() -> Owners {
+        Owners {
+            slots: (0..MAX_OWNERS)
+                .map(|_| AtomicPtr::new(std::ptr::null_mut()))
+                .collect(),
+            table: Mutex::new(Table {
+                all: Vec::new(),
+                free: Vec::new(),
+                next: 1,
+            }),
+            deferred_total: AtomicU64::new(0),
+            skipped_total: AtomicU64::new(0),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Table> {
+        self.table.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The calling thread's owner record, made on first use. `in_use`
+    /// lists the owner indices on spans (asked only when every index is
+    /// taken, to reuse those of exited threads).
+    ///
+    /// Panics if the thread's thread-locals are being destroyed, or if
+    /// `MAX_OWNERS - 1` threads that own objects exist at once.
+    pub(crate) fn for_current_thread(&self, in_use: impl FnOnce() -> Vec<usize>) -> Arc<Owner> {
+        let me = this_thread().expect("spangc: cannot make a mutator while the thread exits");
+        if let Some(o) = self.current() {
+            return o;
+        }
+        let mut t = self.lock();
+        let index = match t.free.pop() {
+            Some(i) => i,
+            None if t.next < MAX_OWNERS => {
+                t.next += 1;
+                t.next - 1
+            }
+            None => {
+                t.free = reusable(&t, &in_use());
+                t.free.pop().unwrap_or_else(|| {
+                    panic!(
+                        "spangc: more than {} threads own objects in this heap at once",
+                        MAX_OWNERS - 1
+                    )
+                })
+            }
+        };
+        let owner = Arc::new(Owner {
+            index,
+            thread: me,
+            alive: AtomicBool::new(true),
+            busy: AtomicBool::new(false),
+            pending: AtomicBool::new(false),
+            allocated: AtomicBool::new(false),
+            deferred: Mutex::new(Deferred::default()),
+        });
+        THREAD.with(|m| {
+            let mut owners = m.owners.borrow_mut();
+            owners.retain(|w| w.strong_count() > 0);
+            owners.push(Arc::downgrade(&owner));
+        });
+        self.slots[index].store(Arc::as_ptr(&owner).cast_mut(), Release);
+        t.all.push(owner.clone());
+        owner
+    }
+
+    /// The calling thread's owner record, if it has one.
+    pub(crate) fn current(&self) -> Option<Arc<Owner>> {
+        let me = this_thread()?;
+        self.lock()
+            .all
+            .iter()
+            .rev()
+            .find(|o| o.thread == me)
+            .cloned()
+    }
+
+    /// The owner with index `i` (non-zero, from a bound span's tag).
+    fn get(&self, i: usize) -> &Owner {
+        let p = self.slots[i].load(Acquire);
+        assert!(
+            !p.is_null(),
+            "spangc: a span carries owner index {i}, which was never made"
+        );
+        // SAFETY: non-null entries point into `Arc`s kept in `table.all`
+        // for as long as `self` lives.
+        unsafe { &*p }
+    }
+
+    /// What to do with the dead object at `addr` in a span with tag `tag`
+    /// of a type with drop glue (see the module docs). `teardown`: the heap
+    /// is being destroyed, so nothing can be kept.
+    pub(crate) fn fate(&self, tag: usize, addr: usize, teardown: bool) -> Fate {
+        let index = owner_of_tag(tag);
+        if index == 0 {
+            return Fate::Drop;
+        }
+        let owner = self.get(index);
+        let here = owner.here();
+        let alive = !teardown && owner.alive.load(Acquire);
+        if !owner.busy.load(Acquire) {
+            if here {
+                return Fate::Drop;
+            }
+            if !alive {
+                self.skipped_total.fetch_add(1, Relaxed);
+                return Fate::Free;
+            }
+        }
+        let mut d = owner.lock();
+        if d.dropped.remove(&addr) {
+            owner.update_busy(&d);
+            return Fate::Free;
+        }
+        if d.queued.contains(&addr) {
+            if alive {
+                return Fate::Keep;
+            }
+            // It will never be drained.
+            d.queued.remove(&addr);
+            d.pending.clear();
+            owner.update_busy(&d);
+            self.skipped_total.fetch_add(1, Relaxed);
+            return Fate::Free;
+        }
+        if here {
+            return Fate::Drop;
+        }
+        if !alive {
+            self.skipped_total.fetch_add(1, Relaxed);
+            return Fate::Free;
+        }
+        d.queued.insert(addr);
+        d.pending.push((addr, tag));
+        owner.busy.store(true, Release);
+        owner.pending.store(true, Release);
+        self.deferred_total.fetch_add(1, Relaxed);
+        Fate::Keep
+    }
+
+    /// Runs the drop glue queued to `owner` (which must be the calling
+    /// thread's), with `run(tag, addr)`, outside the lock, and marks those
+    /// objects dropped. One load when nothing is queued.
+    pub(crate) fn drain(&self, owner: &Owner, mut run: impl FnMut(usize, usize)) {
+        if !owner.pending.load(Acquire) {
+            return;
+        }
+        debug_assert!(owner.here(), "draining another thread's owner");
+        let batch = {
+            let mut d = owner.lock();
+            owner.pending.store(false, Relaxed);
+            std::mem::take(&mut d.pending)
+        };
+        for &(addr, tag) in &batch {
+            run(tag, addr);
+        }
+        let mut d = owner.lock();
+        for (addr, _) in batch {
+            if d.queued.remove(&addr) {
+                d.dropped.insert(addr);
+            }
+        }
+    }
+}
+
+/// Indices of exited owners with nothing deferred that no span carries.
+fn reusable(t: &Table, in_use: &[usize]) -> Vec<usize> {
+    let used: HashSet<usize> = in_use.iter().copied().collect();
+    let mut live = HashSet::new();
+    for o in &t.all {
+        let quiet = !o.alive.load(Acquire) && !o.busy.load(Acquire);
+        if !quiet {
+            live.insert(o.index);
+        }
+    }
+    (1..MAX_OWNERS)
+        .filter(|i| !used.contains(i) && !live.contains(i))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TAG: usize = 0x1000;
+
+    fn tag_of(o: &Owner) -> usize {
+        TAG | o.tag_bits()
+    }
+
+    #[test]
+    fn unbound_objects_drop_anywhere() {
+        let owners = Owners::new();
+        assert_eq!(owners.fate(TAG, 0x10, false), Fate::Drop);
+    }
+
+    #[test]
+    fn one_owner_per_thread() {
+        let owners = Owners::new();
+        let a = owners.for_current_thread(Vec::new);
+        let b = owners.for_current_thread(Vec::new);
+        assert!(Arc::ptr_eq(&a, &b));
+        let c =
+            std::thread::scope(|s| s.spawn(|| owners.for_current_thread(Vec::new)).join()).unwrap();
+        assert_ne!(a.index, c.index);
+        assert!(!c.alive.load(Acquire), "the thread exited");
+    }
+
+    /// The deferral protocol on one address: another thread keeps and
+    /// queues it; the owner drains it; the next sweep frees it without
+    /// drop glue; a second dead object swept on the owner's thread is
+    /// dropped at once.
+    #[test]
+    fn deferred_objects_are_dropped_by_their_owner_once() {
+        let owners = Owners::new();
+        let owner = owners.for_current_thread(Vec::new);
+        let tag = tag_of(&owner);
+        let sweep_elsewhere = |addr| {
+            std::thread::scope(|s| s.spawn(|| owners.fate(tag, addr, false)).join()).unwrap()
+        };
+        assert_eq!(sweep_elsewhere(0x10), Fate::Keep);
+        assert_eq!(sweep_elsewhere(0x10), Fate::Keep, "still queued");
+        assert_eq!(
+            owners.fate(tag, 0x10, false),
+            Fate::Keep,
+            "queued, even here"
+        );
+        assert_eq!(owners.fate(tag, 0x20, false), Fate::Drop);
+        let mut ran = Vec::new();
+        owners.drain(&owner, |t, a| ran.push((t, a)));
+        assert_eq!(ran, [(tag, 0x10)]);
+        owners.drain(&owner, |_, _| panic!("drained twice"));
+        assert_eq!(sweep_elsewhere(0x10), Fate::Free);
+        assert!(!owner.busy.load(Acquire));
+        assert_eq!(owners.deferred_total.load(Relaxed), 1);
+        assert_eq!(owners.skipped_total.load(Relaxed), 0);
+    }
+
+    /// Objects of an exited thread are freed without drop glue, queued or
+    /// not, and its index is reused once no span carries it.
+    #[test]
+    fn exited_owners_skip_drop_glue_and_free_their_index() {
+        let owners = Owners::new();
+        let (o, queued) = std::thread::scope(|s| {
+            s.spawn(|| {
+                let o = owners.for_current_thread(Vec::new);
+                let tag = tag_of(&o);
+                let queued =
+                    std::thread::scope(|s| s.spawn(|| owners.fate(tag, 0x10, false)).join())
+                        .unwrap();
+                (o, queued)
+            })
+            .join()
+        })
+        .unwrap();
+        assert_eq!(queued, Fate::Keep);
+        let tag = tag_of(&o);
+        assert_eq!(owners.fate(tag, 0x10, false), Fate::Free);
+        assert_eq!(owners.fate(tag, 0x20, false), Fate::Free);
+        assert_eq!(owners.skipped_total.load(Relaxed), 2);
+        let t = owners.lock();
+        assert!(
+            !reusable(&t, &[o.index]).contains(&o.index),
+            "a span carries it"
+        );
+        assert!(reusable(&t, &[]).contains(&o.index));
+    }
+
+    /// At teardown nothing is kept: the owner's thread drops its objects,
+    /// other threads' objects are freed without drop glue.
+    #[test]
+    fn teardown_keeps_nothing() {
+        let owners = Owners::new();
+        let owner = owners.for_current_thread(Vec::new);
+        let tag = tag_of(&owner);
+        assert_eq!(owners.fate(tag, 0x10, true), Fate::Drop);
+        let other =
+            std::thread::scope(|s| s.spawn(|| owners.fate(tag, 0x20, true)).join()).unwrap();
+        assert_eq!(other, Fate::Free);
+        assert_eq!(owners.skipped_total.load(Relaxed), 1);
+    }
+}

@@ -1,0 +1,304 @@
+//! Destructors and threads: the drop glue of an object whose type is not
+//! `Send` runs only on the thread that allocated it, exactly once, however
+//! the sweeping is spread over threads; `Send` types are dropped by
+//! whichever thread sweeps them. See docs/api.md, "Destructors and
+//! threads".
+
+use spangc::{Config, Gc, GcCell, Heap, Trace};
+use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+use std::sync::{Arc, Mutex};
+use std::thread::ThreadId;
+
+/// Records where each drop ran. `Send`, so it may be a skipped field.
+struct Probe {
+    id: u64,
+    owner: ThreadId,
+    log: Arc<Log>,
+}
+
+#[derive(Default)]
+struct Log {
+    drops: AtomicU64,
+    wrong_thread: AtomicU64,
+    ids: Mutex<Vec<u64>>,
+}
+
+impl Log {
+    fn probe(self: &Arc<Self>, id: u64) -> Probe {
+        Probe {
+            id,
+            owner: std::thread::current().id(),
+            log: self.clone(),
+        }
+    }
+
+    fn drops(&self) -> u64 {
+        self.drops.load(SeqCst)
+    }
+
+    /// Checks that drops ran on their own threads, each id at most once.
+    fn check(&self) {
+        assert_eq!(
+            self.wrong_thread.load(SeqCst),
+            0,
+            "drop glue ran on another thread"
+        );
+        let mut ids = self.ids.lock().unwrap().clone();
+        let n = ids.len();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), n, "an object was dropped twice");
+    }
+}
+
+impl Drop for Probe {
+    fn drop(&mut self) {
+        if std::thread::current().id() != self.owner {
+            self.log.wrong_thread.fetch_add(1, SeqCst);
+        }
+        self.log.ids.lock().unwrap().push(self.id);
+        self.log.drops.fetch_add(1, SeqCst);
+    }
+}
+
+spangc::brand!(Deferred);
+spangc::brand!(Exited);
+spangc::brand!(LastMutator);
+spangc::brand!(Racing);
+spangc::brand!(Anywhere);
+
+/// Not `Send`: a `GcCell` makes it `!Sync`, so a `Gc` to it is `!Send`.
+#[derive(Trace)]
+#[gc(brand = B)]
+struct Node<'gc, B: spangc::Brand> {
+    next: GcCell<Option<Gc<'gc, Node<'gc, B>, B>>>,
+    #[gc(skip)]
+    _probe: Probe,
+}
+
+/// `Send`, with drop glue: dropped wherever it is swept.
+#[derive(Trace)]
+#[gc(brand = Anywhere)]
+struct Plain {
+    #[gc(skip)]
+    _probe: Probe,
+}
+
+fn node<'gc, B: spangc::Brand>(
+    cx: &'gc spangc::Scope<B>,
+    log: &Arc<Log>,
+    id: u64,
+) -> Gc<'gc, Node<'gc, B>, B> {
+    cx.alloc(Node {
+        next: GcCell::new(None),
+        _probe: log.probe(id),
+    })
+}
+
+fn driven<B: spangc::Brand>() -> Heap<B> {
+    // No background sweeper and no automatic collections: the test says
+    // which thread sweeps.
+    let config = Config::builder()
+        .background_sweep(false)
+        .gc_percent(None)
+        .verify(true)
+        .build()
+        .unwrap();
+    Heap::new(config).unwrap()
+}
+
+/// A recursive `Send` type: the compiler's answer covers the field that
+/// names the type itself.
+#[derive(Trace)]
+#[gc(brand = Anywhere)]
+struct List {
+    next: Option<Box<List>>,
+    name: String,
+}
+
+/// A generic type: its fields' answers.
+#[derive(Trace)]
+#[gc(brand = Anywhere)]
+struct Pair<T> {
+    items: Vec<T>,
+    count: u32,
+}
+
+/// The derive knows which types are `Send`.
+#[test]
+fn the_derive_answers_send() {
+    const {
+        assert!(!<Node<'static, Deferred> as Trace<Deferred>>::SEND);
+        assert!(<Plain as Trace<Anywhere>>::SEND);
+        assert!(<List as Trace<Anywhere>>::SEND);
+        assert!(<Pair<String> as Trace<Anywhere>>::SEND);
+        assert!(!<Pair<Gc<'static, u8, Anywhere>> as Trace<Anywhere>>::SEND);
+    }
+}
+
+/// Another thread's collection sweeps this thread's garbage: it defers the
+/// drop glue instead of running it; this thread runs it when it next
+/// enters a scope; the next collection frees the slots.
+#[test]
+fn another_threads_sweep_defers_to_the_owner() {
+    const N: u64 = 1000;
+    let heap = driven::<Deferred>();
+    let log = Arc::new(Log::default());
+    let mut m = heap.mutator();
+    m.enter(|cx| {
+        for i in 0..N {
+            node(cx, &log, i);
+        }
+    });
+    let other = heap.clone();
+    std::thread::spawn(move || other.collect()).join().unwrap();
+    assert_eq!(log.drops(), 0, "nothing dropped on the collecting thread");
+    let s = heap.stats();
+    assert_eq!(s.destructors_deferred_total, N);
+    assert_eq!(s.objects_marked, 0);
+    let freed = s.objects_freed_total;
+    m.enter(|_| {});
+    assert_eq!(log.drops(), N, "run on entering a scope");
+    log.check();
+    heap.collect();
+    let s = heap.stats();
+    assert_eq!(s.objects_freed_total - freed, N, "freed by the next sweep");
+    assert_eq!(s.destructors_deferred_total, N, "not deferred twice");
+    assert_eq!(log.drops(), N, "not dropped twice");
+    assert_eq!(s.destructors_skipped_total, 0);
+}
+
+/// An object of a thread that has exited dies after it: its drop glue
+/// cannot run anywhere and is skipped (counted), and its memory is freed.
+#[test]
+fn objects_of_an_exited_thread_are_freed_without_drop_glue() {
+    let heap = driven::<Exited>();
+    let log = Arc::new(Log::default());
+    let (h, l) = (heap.clone(), log.clone());
+    std::thread::spawn(move || {
+        let mut m = h.mutator();
+        let root = m.enter(|cx| {
+            let a = node(cx, &l, 0);
+            a.next.set(cx, Some(node(cx, &l, 1)));
+            node(cx, &l, 2); // garbage now
+            cx.root(a)
+        });
+        drop(m); // collects first: the garbage is dropped here
+        assert_eq!(l.drops(), 1);
+        drop(root); // the rooted pair dies after the mutator
+    })
+    .join()
+    .unwrap();
+    let before = heap.stats().objects_freed_total;
+    heap.collect();
+    let s = heap.stats();
+    assert_eq!(log.drops(), 1, "the pair's drop glue is skipped");
+    assert_eq!(s.destructors_skipped_total, 2);
+    assert_eq!(s.objects_freed_total - before, 2, "and their memory freed");
+    log.check();
+}
+
+/// A thread that drops its mutator while others hold the heap collects
+/// first, so its garbage is dropped on it before it exits.
+#[test]
+fn the_last_mutator_of_a_thread_collects_its_garbage() {
+    const N: u64 = 500;
+    let heap = driven::<LastMutator>();
+    let log = Arc::new(Log::default());
+    let (h, l) = (heap.clone(), log.clone());
+    let gcs = heap.gc_count();
+    std::thread::spawn(move || {
+        let mut m = h.mutator();
+        m.enter(|cx| {
+            for i in 0..N {
+                node(cx, &l, i);
+            }
+        });
+    })
+    .join()
+    .unwrap();
+    assert_eq!(heap.gc_count(), gcs + 1);
+    assert_eq!(log.drops(), N);
+    log.check();
+    assert_eq!(heap.stats().destructors_skipped_total, 0);
+}
+
+/// `Send` types are dropped by whichever thread sweeps them, at once.
+#[test]
+fn send_types_drop_on_the_sweeping_thread() {
+    let heap = driven::<Anywhere>();
+    let log = Arc::new(Log::default());
+    let mut m = heap.mutator();
+    m.enter(|cx| {
+        for i in 0..100 {
+            cx.alloc(Plain {
+                _probe: log.probe(i),
+            });
+        }
+    });
+    let other = heap.clone();
+    std::thread::spawn(move || other.collect()).join().unwrap();
+    assert_eq!(log.drops(), 100);
+    assert_eq!(
+        log.wrong_thread.load(SeqCst),
+        100,
+        "on the collecting thread"
+    );
+    assert_eq!(heap.stats().destructors_deferred_total, 0);
+    drop(m);
+}
+
+/// Several threads allocate, link and drop non-`Send` objects while the
+/// background sweeper and their own collections sweep each other's spans:
+/// every object is dropped exactly once, on its own thread, by the time
+/// the threads have dropped their mutators. `SPANGC_STRESS_SCALE` scales
+/// the rounds.
+#[test]
+fn drops_stay_on_their_threads_under_racing_sweeps() {
+    let scale: u64 = std::env::var("SPANGC_STRESS_SCALE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
+    let config = Config::builder().verify(true).build().unwrap();
+    let heap = Heap::<Racing>::new(config).unwrap();
+    let log = Arc::new(Log::default());
+    let threads: Vec<_> = (0..3u64)
+        .map(|t| {
+            let (h, l) = (heap.clone(), log.clone());
+            std::thread::spawn(move || {
+                let mut m = h.mutator();
+                let mut made = 0;
+                for round in 0..20 * scale {
+                    m.enter(|cx| {
+                        let keep = cx.root(node(cx, &l, t << 32 | made));
+                        made += 1;
+                        for _ in 0..2000 {
+                            let n = node(cx, &l, t << 32 | made);
+                            made += 1;
+                            if made % 7 == 0 {
+                                n.next.set(cx, keep.get(cx).next.get());
+                                keep.get(cx).next.set(cx, Some(n));
+                            }
+                        }
+                        if round % 5 == t {
+                            cx.collect();
+                        } else {
+                            cx.safepoint();
+                        }
+                    });
+                }
+                made
+            })
+        })
+        .collect();
+    let made: u64 = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    let s = heap.stats();
+    log.check();
+    assert_eq!(log.drops(), made, "every object dropped");
+    assert_eq!(s.destructors_skipped_total, 0);
+    assert!(s.gc_count >= 4, "collections ran: {}", s.gc_count);
+    eprintln!(
+        "{made} objects, {} collections, {} drops deferred to their threads",
+        s.gc_count, s.destructors_deferred_total
+    );
+}
