@@ -485,6 +485,10 @@ impl<B: Brand> Heap<B> {
         self.inner.check_may_wait("collect");
         self.inner.collect_cycle(None, Reason::Explicit);
         self.inner.mheap.finish_sweep();
+        // Drop glue other threads' sweeps left to this one, if it owns any.
+        if let Some(owner) = self.inner.hooks.owners.current() {
+            self.inner.hooks.drain(&owner);
+        }
     }
 
     /// Collects, then returns every free page to the OS, and frees the

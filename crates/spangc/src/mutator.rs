@@ -53,7 +53,12 @@ use std::sync::atomic::AtomicBool;
 /// [`Scope`] to a closure. Outside a scope (and while
 /// [`Scope::blocking`]), a mutator never holds up another thread's
 /// collection. Dropping the mutator deregisters the thread; finalizers
-/// still due on it are dropped unrun.
+/// still due on it are dropped unrun. If the thread allocated objects whose
+/// drop glue must run on it (types with drop glue that are not `Send`),
+/// dropping the mutator first runs a collection, which waits for the
+/// heap's other mutators to reach a safepoint, so that the dead ones are
+/// dropped on this thread before it exits (see `docs/api.md`,
+/// "Destructors and threads").
 ///
 /// ```
 /// # spangc::brand!(Doc);
@@ -1057,7 +1062,10 @@ impl<B: Brand> Scope<B> {
     /// ```
     pub fn collect(&mut self) {
         self.run_collection(Reason::Explicit);
-        self.m().heap.mheap.finish_sweep();
+        let m = self.m();
+        m.heap.mheap.finish_sweep();
+        // Other sweepers may have deferred drop glue to this thread.
+        m.heap.hooks.drain(&m.owner);
     }
 
     fn run_collection(&mut self, reason: Reason) {

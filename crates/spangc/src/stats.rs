@@ -211,7 +211,15 @@ impl fmt::Display for Stats {
             ms(self.sweep_reclaim_ns),
             ms(self.sweep_finish_ns),
             self.scavenged_bytes_total as f64 / (1 << 20) as f64,
-        )
+        )?;
+        if self.destructors_deferred_total + self.destructors_skipped_total > 0 {
+            write!(
+                f,
+                "\ndestructors: {} handed to their own threads, {} skipped (thread gone)",
+                self.destructors_deferred_total, self.destructors_skipped_total,
+            )?;
+        }
+        Ok(())
     }
 }
 

@@ -17,9 +17,13 @@
 //! `VecDeque`, `Box`, maps, sets) tell the tracer how many bytes they scan
 //! there, which the pacer counts as scan work (`pacer.rs`, "Heap goal").
 //!
+//! `SEND` says whether a type is known to be `Send`: objects of types with
+//! drop glue that are not are dropped only on the thread that allocated
+//! them (`owner.rs`). Containers pass their elements' answer on.
+//!
 //! What is deliberately missing: references other than `&'static str`
 //! (re-branding a reference would let it outlive what it points to), `Rc`
-//! (the collector may drop objects on another thread), raw pointers and
+//! (the collector may drop objects of `Send` types on another thread), raw pointers and
 //! `fn` pointers (they can hide `Gc`s), and std `Cell`/`RefCell` holding
 //! anything that is not `'static` (every write of a `Gc` must go through the
 //! crate's cells, see `cell.rs`).
@@ -89,7 +93,10 @@ use std::sync::Arc;
 /// 4. Dropping a value of the type is sound on any thread, and its drop
 ///    glue never reads through a `Gc` (the object behind it may already be
 ///    freed). `#[derive(Trace)]` enforces both; hand-written impls must too.
+///    (Objects of types that are not known to be `Send` are still only
+///    dropped on the thread that allocated them: see [`Trace::SEND`].)
 /// 5. Every `Gc` the value holds belongs to a heap of brand `B`.
+/// 6. `SEND` is `false` if the type is not `Send`.
 pub unsafe trait Trace<B: Brand = Global> {
     /// Whether values of this type can hold `Gc` pointers. When `false`,
     /// objects of the type are never scanned: they go to *noscan* spans the

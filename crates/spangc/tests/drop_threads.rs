@@ -302,3 +302,26 @@ fn drops_stay_on_their_threads_under_racing_sweeps() {
         s.gc_count, s.destructors_deferred_total
     );
 }
+
+spangc::brand!(Teardown);
+
+/// Tearing the heap down on the thread that allocated its objects drops
+/// them there, rooted ones included; nothing is skipped.
+#[test]
+fn teardown_on_the_owner_thread_drops_everything() {
+    let heap = driven::<Teardown>();
+    let log = Arc::new(Log::default());
+    let mut m = heap.mutator();
+    let kept = m.enter(|cx| {
+        for i in 0..100 {
+            node(cx, &log, i);
+        }
+        cx.root(node(cx, &log, 100))
+    });
+    drop(heap);
+    drop(m); // another handle (the root's) keeps the heap: this collects
+    assert_eq!(log.drops(), 100, "the garbage, on this thread");
+    drop(kept); // the last handle: teardown
+    assert_eq!(log.drops(), 101);
+    log.check();
+}
