@@ -8,7 +8,7 @@
 //!   tracing. A field whose type names the type itself counts as needing
 //!   it, which keeps a recursive type (`Option<Box<List>>`) from making the
 //!   constant a cycle. `SEND` is the compiler's answer to `Self: Send`
-//!   where the impl is not generic, else true if every field's is.
+//!   where the impl is not generic, else `false`.
 //! * `unsafe impl Branded<'gc>` and `unsafe impl Rootable`: the type with its
 //!   lifetime erased to `'static` and back (`Node<'gc>` <-> `Node<'static>`);
 //!   type parameters erase through their own impls.
@@ -193,24 +193,11 @@ impl<'a> Derive<'a> {
             })
             .collect();
 
-        // SEND: the compiler's own answer where the type is concrete (the
-        // inherent constant applies only if `Self: Send`; in a generic impl
-        // it cannot be shown, and the trait's `false` is used), or else
-        // every field's (a field naming the type itself answers `false`,
-        // which keeps the constant from being a cycle).
-        let sends: Vec<TokenStream2> = self
-            .fields()
-            .map(|f| {
-                let ty = &f.ty;
-                if f.skip {
-                    quote!(true)
-                } else if mentions(ty, name) {
-                    quote!(false)
-                } else {
-                    quote!(<#ty as ::spangc::Trace<#brand>>::SEND)
-                }
-            })
-            .collect();
+        // SEND: the compiler's own answer where the impl is not generic
+        // (the inherent constant applies only if `Self: Send`); in a
+        // generic impl that cannot be shown, and the trait's `false` is
+        // used. Not the fields' answers: through `Cell` or `RefCell`, two
+        // types naming each other would make those constants a cycle.
         let send = quote! {{
             struct __Probe<T: ?::core::marker::Sized>(::core::marker::PhantomData<T>);
             #[allow(dead_code)]
@@ -222,7 +209,7 @@ impl<'a> Derive<'a> {
             impl<T: ?::core::marker::Sized + ::core::marker::Send> __Probe<T> {
                 const SEND: bool = true;
             }
-            __Probe::<Self>::SEND || (true #(&& #sends)*)
+            __Probe::<Self>::SEND
         }};
 
         let arms = self.variants.iter().map(|v| {

@@ -106,6 +106,9 @@ pub(crate) enum Reason {
     Trigger,
     /// `collect()` or `release_memory()`.
     Explicit,
+    /// A mutator of a thread that may exit, before it goes: only if no
+    /// other mutator is inside a scope (`World::begin_collection_if_idle`).
+    ThreadExit,
 }
 
 /// A handle on a garbage-collected heap.
@@ -1019,7 +1022,11 @@ impl<B: Brand> HeapInner<B> {
             !IN_DESTRUCTOR.with(|f| f.get()),
             "spangc: a collection started from a destructor run by the sweeper"
         );
-        let Some(collector) = self.world.begin_collection(me) else {
+        let collector = match (reason, me) {
+            (Reason::ThreadExit, Some(me)) => self.world.begin_collection_if_idle(me),
+            _ => self.world.begin_collection(me),
+        };
+        let Some(collector) = collector else {
             return;
         };
         let cycle = collector.epoch;

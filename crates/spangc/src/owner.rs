@@ -27,23 +27,31 @@
 //! * On another thread, while the owner lives, the object is *deferred*:
 //!   the sweeper keeps its slot allocated (the free hook answers `false`)
 //!   and queues it to the owner. The owner runs queued drop glue when it
-//!   next may ([`Owners::drain`]: entering a scope, after a safepoint, on
-//!   its cache's slow path, when it drops a mutator) and moves those
-//!   addresses from *queued* to *dropped*. Nothing can reach a deferred
+//!   next may ([`Owners::drain`]: entering a scope or leaving a safepoint
+//!   after a collection, on its cache's slow path, in `collect`, when it
+//!   drops a mutator) and moves those addresses from *queued* to
+//!   *dropped*. Nothing can reach a deferred
 //!   object, so the next sweep of its span finds it dead again: still
 //!   queued, it is kept again; dropped, it is freed without drop glue. A
 //!   deferred object's slot is freed in the cycle after its owner dropped
 //!   it.
 //! * Once the owner thread has exited (its thread-local mark was
-//!   destroyed), the drop glue can never run where it must, and the object
-//!   is freed without it: Rust allows leaking a value, not dropping it on
-//!   the wrong thread. `Stats::destructors_skipped_total` counts these.
-//!   The same holds at heap teardown for objects of other threads.
+//!   destroyed) and its last mutator of the heap is gone, the drop glue can
+//!   never run where it must, and the object is freed without it: Rust
+//!   allows leaking a value, not dropping it on the wrong thread.
+//!   `Stats::destructors_skipped_total` counts these. The same holds at
+//!   heap teardown for objects of other threads. Addresses of a batch the
+//!   owner is running (`Deferred::draining`) are kept whatever its state.
 //!
-//! So that a thread's dead objects are dropped before it exits, a thread
-//! that drops a mutator after allocating bound objects runs one collection
-//! first when it can do so without waiting for another thread
-//! (`Mutator::drop`).
+//! A thread's identity is a constant thread-local with no destructor, so
+//! a mutator kept in a thread-local and dropped while the thread's
+//! thread-locals are destroyed still knows its objects as its own.
+//!
+//! So that a thread's dead objects are dropped before it exits, the
+//! thread's last mutator of the heap, when dropped after the thread
+//! allocated bound objects, collects (`Mutator::drop`), but only if that
+//! waits for no other thread's scope, since that thread may be joining
+//! this one; then it finishes the sweep and runs what others handed over.
 //!
 //! # Costs
 //!
@@ -60,10 +68,10 @@
 //! themselves live as long as the heap, since a sweeper may hold one.
 
 use crate::layout::{OWNER_SHIFT, owner_of_tag};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
-use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64};
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 /// Owner indices per heap, index 0 (no owner) included.
@@ -72,53 +80,67 @@ const _: () = assert!(MAX_OWNERS <= 1 << (usize::BITS - OWNER_SHIFT));
 
 static NEXT_THREAD: AtomicU64 = AtomicU64::new(1);
 
-/// This thread's identity for owners, and the owners it is, to mark them
-/// exited when the thread's thread-locals are destroyed.
+/// The owners a thread is, to mark them exited when its thread-locals are
+/// destroyed.
 struct ThreadMark {
-    id: u64,
     owners: RefCell<Vec<Weak<Owner>>>,
 }
 
 impl Drop for ThreadMark {
     fn drop(&mut self) {
         for o in self.owners.get_mut().iter().filter_map(Weak::upgrade) {
-            o.alive.store(false, Release);
+            o.exited.store(true, Release);
         }
     }
 }
 
 thread_local! {
-    static THREAD: ThreadMark = ThreadMark {
-        id: NEXT_THREAD.fetch_add(1, Relaxed),
-        owners: RefCell::new(Vec::new()),
+    /// The thread's identity for owners (0 until first asked). A constant
+    /// initialiser and no destructor: readable while the thread's other
+    /// thread-locals are destroyed, when a mutator kept in one may drop.
+    static THREAD_ID: Cell<u64> = const { Cell::new(0) };
+    static THREAD: ThreadMark = const {
+        ThreadMark {
+            owners: RefCell::new(Vec::new()),
+        }
     };
 }
 
-/// The calling thread's identity, or `None` while its thread-locals are
-/// being destroyed (it then owns nothing any more).
-fn this_thread() -> Option<u64> {
-    THREAD.try_with(|t| t.id).ok()
+/// The calling thread's identity: unique for the process's life.
+fn this_thread() -> u64 {
+    THREAD_ID.with(|id| {
+        if id.get() == 0 {
+            id.set(NEXT_THREAD.fetch_add(1, Relaxed));
+        }
+        id.get()
+    })
 }
 
 /// One thread's part of one heap. See the module docs.
 pub(crate) struct Owner {
     index: usize,
     thread: u64,
-    /// Cleared when the thread exits.
-    alive: AtomicBool,
+    /// Set when the thread's thread-locals are destroyed.
+    exited: AtomicBool,
+    /// Mutators of the heap alive on the thread: while there is one, the
+    /// thread can still run drop glue, exiting or not.
+    mutators: AtomicUsize,
     /// Whether `deferred` holds any address: sweepers on the owner's thread
     /// skip the lock when it does not.
     busy: AtomicBool,
     /// Whether `deferred.pending` is non-empty: the owner's check.
     pending: AtomicBool,
-    /// Set when the thread allocates a bound object; `Mutator::drop`
-    /// clears it when it collects.
+    /// Set when the thread first allocates a bound object.
     allocated: AtomicBool,
     deferred: Mutex<Deferred>,
 }
 
 #[derive(Default)]
 struct Deferred {
+    /// Set while the owner runs a batch it took from `pending` (those
+    /// addresses are still `queued`): none of them may be freed meanwhile,
+    /// whatever the owner's state.
+    draining: bool,
     /// Queued and not yet taken by a drain: (address, type tag).
     pending: Vec<(usize, usize)>,
     /// Queued, drop glue not yet run (includes `pending`).
@@ -140,13 +162,41 @@ impl Owner {
         }
     }
 
-    /// Whether the thread allocated a bound object since the last call.
-    pub(crate) fn take_allocated(&self) -> bool {
-        self.allocated.swap(false, Relaxed)
+    /// Whether the thread ever allocated a bound object.
+    pub(crate) fn has_allocated(&self) -> bool {
+        self.allocated.load(Relaxed)
+    }
+
+    /// Counts a mutator of the thread.
+    pub(crate) fn add_mutator(&self) {
+        self.mutators.fetch_add(1, AcqRel);
+    }
+
+    /// Counts a mutator of the thread gone (after its last drain).
+    pub(crate) fn remove_mutator(&self) {
+        self.mutators.fetch_sub(1, AcqRel);
+    }
+
+    /// Mutators of the heap on the thread.
+    pub(crate) fn mutators(&self) -> usize {
+        self.mutators.load(Acquire)
+    }
+
+    /// Whether the thread can still run drop glue: it has not exited, or
+    /// a mutator of it is still being dropped.
+    fn alive(&self) -> bool {
+        !self.exited.load(Acquire) || self.mutators.load(Acquire) > 0
+    }
+
+    /// Whether sweepers have queued drop glue to this owner (the check
+    /// before [`Owners::drain`]).
+    #[inline(always)]
+    pub(crate) fn has_pending(&self) -> bool {
+        self.pending.load(Acquire)
     }
 
     fn here(&self) -> bool {
-        this_thread() == Some(self.thread)
+        this_thread() == self.thread
     }
 
     fn lock(&self) -> MutexGuard<'_, Deferred> {
@@ -213,10 +263,9 @@ impl Owners {
     /// lists the owner indices on spans (asked only when every index is
     /// taken, to reuse those of exited threads).
     ///
-    /// Panics if the thread's thread-locals are being destroyed, or if
-    /// `MAX_OWNERS - 1` threads that own objects exist at once.
+    /// Panics if `MAX_OWNERS - 1` threads that own objects exist at once.
     pub(crate) fn for_current_thread(&self, in_use: impl FnOnce() -> Vec<usize>) -> Arc<Owner> {
-        let me = this_thread().expect("spangc: cannot make a mutator while the thread exits");
+        let me = this_thread();
         if let Some(o) = self.current() {
             return o;
         }
@@ -240,17 +289,23 @@ impl Owners {
         let owner = Arc::new(Owner {
             index,
             thread: me,
-            alive: AtomicBool::new(true),
+            exited: AtomicBool::new(false),
+            mutators: AtomicUsize::new(0),
             busy: AtomicBool::new(false),
             pending: AtomicBool::new(false),
             allocated: AtomicBool::new(false),
             deferred: Mutex::new(Deferred::default()),
         });
-        THREAD.with(|m| {
+        let marked = THREAD.try_with(|m| {
             let mut owners = m.owners.borrow_mut();
             owners.retain(|w| w.strong_count() > 0);
             owners.push(Arc::downgrade(&owner));
         });
+        if marked.is_err() {
+            // Made while the thread's thread-locals are destroyed: it has
+            // exited already, as far as anyone after its mutators knows.
+            owner.exited.store(true, Release);
+        }
         self.slots[index].store(Arc::as_ptr(&owner).cast_mut(), Release);
         t.all.push(owner.clone());
         owner
@@ -258,7 +313,7 @@ impl Owners {
 
     /// The calling thread's owner record, if it has one.
     pub(crate) fn current(&self) -> Option<Arc<Owner>> {
-        let me = this_thread()?;
+        let me = this_thread();
         self.lock()
             .all
             .iter()
@@ -289,7 +344,7 @@ impl Owners {
         }
         let owner = self.get(index);
         let here = owner.here();
-        let alive = !teardown && owner.alive.load(Acquire);
+        let alive = !teardown && owner.alive();
         if !owner.busy.load(Acquire) {
             if here {
                 return Fate::Drop;
@@ -305,7 +360,7 @@ impl Owners {
             return Fate::Free;
         }
         if d.queued.contains(&addr) {
-            if alive {
+            if alive || d.draining {
                 return Fate::Keep;
             }
             // It will never be drained.
@@ -334,13 +389,14 @@ impl Owners {
     /// thread's), with `run(tag, addr)`, outside the lock, and marks those
     /// objects dropped. One load when nothing is queued.
     pub(crate) fn drain(&self, owner: &Owner, mut run: impl FnMut(usize, usize)) {
-        if !owner.pending.load(Acquire) {
+        if !owner.has_pending() {
             return;
         }
         debug_assert!(owner.here(), "draining another thread's owner");
         let batch = {
             let mut d = owner.lock();
             owner.pending.store(false, Relaxed);
+            d.draining = true;
             std::mem::take(&mut d.pending)
         };
         for &(addr, tag) in &batch {
@@ -352,6 +408,7 @@ impl Owners {
                 d.dropped.insert(addr);
             }
         }
+        d.draining = false;
     }
 }
 
@@ -360,7 +417,7 @@ fn reusable(t: &Table, in_use: &[usize]) -> Vec<usize> {
     let used: HashSet<usize> = in_use.iter().copied().collect();
     let mut live = HashSet::new();
     for o in &t.all {
-        let quiet = !o.alive.load(Acquire) && !o.busy.load(Acquire);
+        let quiet = !o.alive() && !o.busy.load(Acquire);
         if !quiet {
             live.insert(o.index);
         }
@@ -395,7 +452,7 @@ mod tests {
         let c =
             std::thread::scope(|s| s.spawn(|| owners.for_current_thread(Vec::new)).join()).unwrap();
         assert_ne!(a.index, c.index);
-        assert!(!c.alive.load(Acquire), "the thread exited");
+        assert!(!c.alive(), "the thread exited");
     }
 
     /// The deferral protocol on one address: another thread keeps and

@@ -339,8 +339,20 @@ impl<B: Brand> Hooks<B> {
     }
 
     /// Runs the drop glue that sweepers on other threads deferred to
-    /// `owner`, the calling thread's owner (see `owner.rs`).
+    /// `owner`, the calling thread's owner (see `owner.rs`). Inline, one
+    /// load when nothing is deferred: it runs at every scope entry (churn,
+    /// which enters a scope per operation, spent 8% of its samples in the
+    /// call when it was out of line).
+    #[inline(always)]
     pub(crate) fn drain(&self, owner: &Owner) {
+        if owner.has_pending() {
+            self.drain_pending(owner);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn drain_pending(&self, owner: &Owner) {
         self.owners.drain(owner, |tag, addr| {
             // SAFETY: the sweeper deferred this dead object of type `tag`
             // to its owner, this thread, and `drain` hands each deferred

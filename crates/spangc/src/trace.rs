@@ -23,7 +23,8 @@
 //!
 //! What is deliberately missing: references other than `&'static str`
 //! (re-branding a reference would let it outlive what it points to), `Rc`
-//! (the collector may drop objects of `Send` types on another thread), raw pointers and
+//! (its drop glue is not sound on any thread, which rule 4 asks of every
+//! traced type), raw pointers and
 //! `fn` pointers (they can hide `Gc`s), and std `Cell`/`RefCell` holding
 //! anything that is not `'static` (every write of a `Gc` must go through the
 //! crate's cells, see `cell.rs`).
@@ -114,8 +115,9 @@ pub unsafe trait Trace<B: Brand = Global> {
 
     /// Whether the type is known to be `Send`. It must be `false` for a
     /// type that is not `Send`; `false` for a `Send` type only costs time.
-    /// The default is `false`; the derive answers `true` when every field's
-    /// impl does, and containers pass their elements' answer on.
+    /// The default is `false`; the derive asks the compiler where its impl
+    /// is not generic (and answers `false` for generic types), and
+    /// containers pass their elements' answer on.
     ///
     /// It decides where an object's drop glue runs: an object of a type
     /// with drop glue and `SEND == false` is dropped only on the thread

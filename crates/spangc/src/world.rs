@@ -184,6 +184,8 @@ struct Registered {
     cache: CachePtr,
     /// The thread it belongs to (a `Mutator` is not `Send`).
     thread: ThreadId,
+    /// Being dropped: see [`World::begin_collection_if_idle`].
+    exiting: bool,
 }
 
 #[derive(Debug, Default)]
@@ -365,6 +367,7 @@ impl World {
             status: status.clone(),
             cache,
             thread,
+            exiting: false,
         });
         MutatorId { index, status }
     }
@@ -547,7 +550,44 @@ impl World {
         // Every path below waits for a collection or runs one, which
         // waits for every `Running` mutator; checked before anything
         // changes, so a panic leaves the world as it was.
-        let mut s = self.check_not_nested(self.lock(), me);
+        let s = self.check_not_nested(self.lock(), me);
+        self.begin_locked(s, me)
+    }
+
+    /// Marks `me` as being dropped (`Mutator::drop`): from now on its
+    /// scopes only collect, with [`World::begin_collection_if_idle`].
+    pub(crate) fn mark_exiting(&self, me: &MutatorId) {
+        if let Some(m) = self.lock().mutators[me.index].as_mut() {
+            m.exiting = true;
+        }
+    }
+
+    /// [`World::begin_collection`] for `me`, a mutator being dropped, but
+    /// only if the collection would wait for no other mutator that may be
+    /// waiting for this thread (a join): so not if another mutator is
+    /// `Running` (inside a scope) unless it is exiting too (it only
+    /// collects, and parks if it finds a collection), nor if the thread is
+    /// nested (`None` then, rather than a panic). A mutator that enters
+    /// meanwhile waits for the collection instead of holding it up.
+    pub(crate) fn begin_collection_if_idle(&self, me: &MutatorId) -> Option<Collector> {
+        let s = self.lock();
+        let busy = s.nested(Some(me)).is_some()
+            || s.mutators.iter().enumerate().any(|(i, m)| {
+                i != me.index
+                    && m.as_ref()
+                        .is_some_and(|m| m.status.get() == Status::Running && !m.exiting)
+            });
+        if busy {
+            return None;
+        }
+        self.begin_locked(s, Some(me))
+    }
+
+    fn begin_locked(
+        &self,
+        mut s: MutexGuard<'_, State>,
+        me: Option<&MutatorId>,
+    ) -> Option<Collector> {
         if s.collecting {
             match me {
                 Some(id) => drop(self.park_locked(s, id)),
@@ -651,13 +691,6 @@ impl World {
         if s.stopping {
             self.stopped.notify_all();
         }
-    }
-
-    /// Whether `me` may begin a collection here: no other mutator of this
-    /// thread is inside a scope of the heap, and this thread is not the
-    /// collector (see [`State::nested`]).
-    pub(crate) fn may_collect_here(&self, me: &MutatorId) -> bool {
-        self.lock().nested(Some(me)).is_none()
     }
 
     /// Whether a mutator of the calling thread is `Running` (inside a

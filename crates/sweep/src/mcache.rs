@@ -390,6 +390,9 @@ pub struct MCache {
     hot: usize,
     /// The heap sweepgen when this cache last gave back stale spans.
     flush_gen: u32,
+    /// Set when the cache gives its spans back; [`MCache::take_flushed`]
+    /// clears it.
+    flushed: bool,
     /// Objects and bytes allocated and not yet added to the heap's
     /// counters: the allocation path updates no shared counter except
     /// `heap_live`; [`MCache::release_all`] flushes them.
@@ -420,6 +423,7 @@ impl MCache {
             hot_key: 0,
             hot: 0,
             flush_gen,
+            flushed: false,
             objects_unflushed: 0,
             bytes_unflushed: 0,
             source: SpanSource::default(),
@@ -643,6 +647,17 @@ impl MCache {
         }
     }
 
+    /// Whether the cache gave its spans back (after a collection, whoever
+    /// flushed it) since the last call.
+    #[inline]
+    pub fn take_flushed(&mut self) -> bool {
+        if !self.flushed {
+            return false;
+        }
+        self.flushed = false;
+        true
+    }
+
     /// Gives every cached span back to its central and the page cache's
     /// pages back to the page heap, and adds this cache's allocation counts
     /// to the heap's stats.
@@ -670,6 +685,7 @@ impl MCache {
             .fetch_add(std::mem::take(&mut self.bytes_unflushed), Relaxed);
         self.source.pages.flush(heap.page_heap());
         self.flush_gen = heap.sweepgen();
+        self.flushed = true;
     }
 
     fn find(&self, key: usize) -> Option<usize> {
