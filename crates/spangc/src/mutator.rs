@@ -55,10 +55,10 @@ use std::sync::atomic::AtomicBool;
 /// collection. Dropping the mutator deregisters the thread; finalizers
 /// still due on it are dropped unrun. If the thread allocated objects whose
 /// drop glue must run on it (types with drop glue that are not `Send`),
-/// dropping the mutator on a thread other than the main one first runs a
-/// collection, which waits for the heap's other mutators to reach a
-/// safepoint, so that the dead ones are dropped on this thread before it
-/// exits (see `docs/api.md`, "Destructors and threads").
+/// dropping its last mutator of the heap on a thread other than the main
+/// one first runs a collection, if no other mutator is inside a scope, so
+/// that the dead ones are dropped on this thread before it exits (see
+/// `docs/api.md`, "Destructors and threads").
 ///
 /// ```
 /// # spangc::brand!(Doc);
@@ -90,6 +90,9 @@ pub(crate) struct MutatorInner<B: Brand> {
     /// `owner.tag_bits()`, here so that entering a scope need not load the
     /// owner record.
     owner_bits: usize,
+    /// Set while the mutator is dropped (`Mutator::before_exit`): its
+    /// scope runs no handed-over drop glue.
+    exiting: std::cell::Cell<bool>,
     /// Not `Send`, not `Sync`: the cache belongs to the thread.
     _thread: PhantomData<*mut ()>,
 }
@@ -116,6 +119,7 @@ impl<B: Brand> Mutator<B> {
                 id,
                 cache,
                 owner_bits: owner.tag_bits(),
+                exiting: std::cell::Cell::new(false),
                 owner,
                 _thread: PhantomData,
             }),
@@ -240,31 +244,51 @@ impl<B: Brand> Mutator<B> {
     /// Before the thread's last mutator of the heap goes, if the thread
     /// ever allocated objects whose drop glue must run on it: collects, so
     /// that those now dead are dropped here rather than never (the thread
-    /// may be about to exit; see `owner.rs`), finishes the sweep (others'
-    /// sweeps hand this thread's dead objects to it) and runs what they
-    /// handed over. The collection only if no other mutator is inside a
-    /// scope (a collection would wait for it, and it may be waiting for
-    /// this thread: a join), another handle keeps the heap (else it is
-    /// torn down on this thread next, which drops them anyway), and this
-    /// is not the main thread, whose exit ends the process (its objects
-    /// are dropped when it next sweeps or uses a mutator, or at teardown;
-    /// a benchmark handle dropping its mutator before its last `Root` paid
-    /// a full collection at exit for nothing). None of it while the thread
-    /// unwinds or runs destructors for a sweeper.
+    /// may be about to exit; see `owner.rs`), waits for the sweep, in which
+    /// other threads hand this thread's dead objects to it, and runs what
+    /// they handed over.
+    ///
+    /// Nothing here may wait for another thread indefinitely, since that
+    /// thread may be waiting for this one (a join): so the collection only
+    /// if no other mutator is inside a scope (`Reason::ThreadExit`), and
+    /// the waits for the sweep bounded by [`EXIT_SWEEP_WAIT`] (a sweeper
+    /// may be running a destructor that joins this thread), the collection
+    /// only if the first one finished. Nor does the collection run if
+    /// another handle keeps the heap (else it is torn down on this thread
+    /// next, which drops them anyway), or on the main thread, whose exit
+    /// ends the process (its objects are dropped when it next sweeps or
+    /// uses a mutator, or at teardown; a benchmark handle dropping its
+    /// mutator before its last `Root` paid a full collection at exit for
+    /// nothing). None of it while the thread unwinds or runs destructors
+    /// for a sweeper.
     fn before_exit(&mut self) {
         let m = &*self.inner;
         let last = m.owner.has_allocated() && m.owner.mutators() == 1;
         if last && !std::thread::panicking() && !IN_DESTRUCTOR.with(|f| f.get()) {
-            if Arc::strong_count(&m.heap) > 1 && std::thread::current().name() != Some("main") {
+            m.heap.hooks.drain(&m.owner);
+            let swept = m.heap.mheap.finish_sweep_within(EXIT_SWEEP_WAIT);
+            if swept
+                && Arc::strong_count(&m.heap) > 1
+                && std::thread::current().name() != Some("main")
+            {
+                // Exiting: its scope neither drains (draining runs user
+                // destructors, which may wait for a thread that the other
+                // mutators do not count on this one to wait for) nor holds
+                // up another exiting thread's collection.
+                m.exiting.set(true);
                 m.heap.world.mark_exiting(&m.id);
                 self.enter(|cx| cx.run_collection(Reason::ThreadExit));
+                self.inner.heap.mheap.finish_sweep_within(EXIT_SWEEP_WAIT);
             }
-            self.inner.heap.mheap.finish_sweep();
         }
         let m = &*self.inner;
         m.heap.hooks.drain(&m.owner);
     }
 }
+
+/// How long a mutator being dropped waits for other threads' sweeping
+/// (see `Mutator::before_exit`): a sweep of a span takes microseconds.
+const EXIT_SWEEP_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Leaves the scope on every path out of `enter`, unwinding included.
 struct ExitGuard<'m, B: Brand>(&'m MutatorInner<B>);
@@ -1099,8 +1123,8 @@ impl<B: Brand> Scope<B> {
         // SAFETY: `&mut self`: no allocation is in progress.
         let cache = unsafe { self.cache() };
         cache.prepare_for_sweep();
-        if cache.take_flushed() {
-            let m = self.m();
+        let m = self.m();
+        if cache.take_flushed() && !m.exiting.get() {
             m.heap.hooks.drain(&m.owner);
         }
     }

@@ -27,9 +27,10 @@
 //! * On another thread, while the owner lives, the object is *deferred*:
 //!   the sweeper keeps its slot allocated (the free hook answers `false`)
 //!   and queues it to the owner. The owner runs queued drop glue when it
-//!   next may ([`Owners::drain`]: entering a scope or leaving a safepoint
-//!   after a collection, on its cache's slow path, in `collect`, when it
-//!   drops a mutator) and moves those addresses from *queued* to
+//!   next may ([`Owners::drain`]: the first time it enters a scope or
+//!   leaves a safepoint after a collection, on its cache's slow path, in
+//!   `collect`, when it drops a mutator; a thread that does none of these
+//!   holds them until it does) and moves those addresses from *queued* to
 //!   *dropped*. Nothing can reach a deferred
 //!   object, so the next sweep of its span finds it dead again: still
 //!   queued, it is kept again; dropped, it is freed without drop glue. A
@@ -49,9 +50,11 @@
 //!
 //! So that a thread's dead objects are dropped before it exits, the
 //! thread's last mutator of the heap, when dropped after the thread
-//! allocated bound objects, collects (`Mutator::drop`), but only if that
-//! waits for no other thread's scope, since that thread may be joining
-//! this one; then it finishes the sweep and runs what others handed over.
+//! allocated bound objects, collects (`Mutator::before_exit`), but only if
+//! that waits for no other thread's scope, since that thread may be
+//! joining this one; then it waits for the sweep (no longer than a bound:
+//! a sweeper may be running a destructor that joins this thread) and runs
+//! what others handed over.
 //!
 //! # Costs
 //!
@@ -137,10 +140,11 @@ pub(crate) struct Owner {
 
 #[derive(Default)]
 struct Deferred {
-    /// Set while the owner runs a batch it took from `pending` (those
-    /// addresses are still `queued`): none of them may be freed meanwhile,
-    /// whatever the owner's state.
-    draining: bool,
+    /// Batches the owner is running (taken from `pending`, still
+    /// `queued`; more than one if drop glue drops a mutator, which drains
+    /// too): none of them may be freed meanwhile, whatever the owner's
+    /// state.
+    draining: u32,
     /// Queued and not yet taken by a drain: (address, type tag).
     pending: Vec<(usize, usize)>,
     /// Queued, drop glue not yet run (includes `pending`).
@@ -314,11 +318,14 @@ impl Owners {
     /// The calling thread's owner record, if it has one.
     pub(crate) fn current(&self) -> Option<Arc<Owner>> {
         let me = this_thread();
+        // A record whose index was reused belongs to nobody now.
+        let holds_index =
+            |o: &Arc<Owner>| std::ptr::eq(self.slots[o.index].load(Acquire), Arc::as_ptr(o));
         self.lock()
             .all
             .iter()
             .rev()
-            .find(|o| o.thread == me)
+            .find(|o| o.thread == me && holds_index(o))
             .cloned()
     }
 
@@ -360,7 +367,7 @@ impl Owners {
             return Fate::Free;
         }
         if d.queued.contains(&addr) {
-            if alive || d.draining {
+            if alive || d.draining > 0 {
                 return Fate::Keep;
             }
             // It will never be drained.
@@ -396,7 +403,7 @@ impl Owners {
         let batch = {
             let mut d = owner.lock();
             owner.pending.store(false, Relaxed);
-            d.draining = true;
+            d.draining += 1;
             std::mem::take(&mut d.pending)
         };
         for &(addr, tag) in &batch {
@@ -408,7 +415,7 @@ impl Owners {
                 d.dropped.insert(addr);
             }
         }
-        d.draining = false;
+        d.draining -= 1;
     }
 }
 

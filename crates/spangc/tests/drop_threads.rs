@@ -403,3 +403,75 @@ fn a_worker_joined_from_inside_a_scope_does_not_wait_for_it() {
     assert_eq!(heap.stats().destructors_skipped_total, 1);
     log.check();
 }
+
+spangc::brand!(JoinsInDrop);
+
+/// A `Send` object whose destructor stops and joins a worker thread (a
+/// pool handle).
+#[derive(Trace)]
+#[gc(brand = JoinsInDrop, allow_drop)]
+struct Pool {
+    #[gc(skip)]
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    #[gc(skip)]
+    worker: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        self.worker.take().unwrap().join().unwrap();
+    }
+}
+
+/// A sweep runs a destructor that joins a worker whose last mutator is
+/// being dropped after it allocated bound objects: the worker's wait for
+/// the sweep, which holds a claim until the join returns, gives up after a
+/// bound instead of deadlocking.
+#[test]
+fn a_sweeper_joining_an_exiting_worker_does_not_deadlock() {
+    use std::sync::mpsc;
+    let heap = driven::<JoinsInDrop>();
+    let log = Arc::new(Log::default());
+    let (done_tx, done_rx) = mpsc::channel();
+    let h2 = heap.clone();
+    std::thread::spawn(move || {
+        let mut m = h2.mutator();
+        m.enter(|cx| {
+            let (stop, stopped) = mpsc::channel::<()>();
+            let (ready_tx, ready) = mpsc::channel::<()>();
+            let (h, l) = (cx.heap(), log.clone());
+            let worker = std::thread::spawn(move || {
+                let mut w = h.mutator();
+                w.enter(|cx| {
+                    node(cx, &l, 0);
+                });
+                ready_tx.send(()).unwrap();
+                let _ = stopped.recv();
+                drop(w); // its last mutator, which allocated a bound object
+            });
+            ready.recv().unwrap();
+            // The pool goes into a third mutator's cache, which the next
+            // collection hands to the unswept set.
+            let h3 = cx.heap();
+            let holder = std::thread::spawn(move || {
+                let mut t = h3.mutator();
+                t.enter(|cx| {
+                    cx.alloc(Pool {
+                        stop: Some(stop),
+                        worker: Some(worker),
+                    });
+                });
+            });
+            cx.blocking(|| holder.join().unwrap());
+            cx.collect(); // sweeps the pool: its destructor joins the worker
+        });
+        done_tx.send(()).unwrap();
+    });
+    assert!(
+        done_rx
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .is_ok(),
+        "deadlock: a sweeper's destructor joins a worker that waits for the sweep"
+    );
+}

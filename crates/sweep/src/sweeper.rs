@@ -120,10 +120,32 @@ impl Mheap {
     /// still running (the pause does no sweeping), and by `collect()` so its
     /// stats are final.
     pub fn finish_sweep(&self) {
-        self.sweep_spans(Who::Finish, || true);
-        // Other sweepers may still hold claims.
+        self.finish_sweep_by(None);
+    }
+
+    /// [`Mheap::finish_sweep`], but waits for other sweepers no longer than
+    /// `limit`; returns whether the sweep is done. For a caller that must
+    /// not wait on a sweeper indefinitely: one running a destructor that
+    /// waits for the caller's thread (a join) would never finish.
+    pub fn finish_sweep_within(&self, limit: std::time::Duration) -> bool {
+        self.finish_sweep_by(Some(Instant::now() + limit))
+    }
+
+    fn finish_sweep_by(&self, deadline: Option<Instant>) -> bool {
         let mut spins = 0u32;
-        while !self.done.is_done() {
+        loop {
+            // Sweep again now and then while waiting: if a collection
+            // began a new generation meanwhile, nobody else may sweep it.
+            if spins.is_multiple_of(64) {
+                self.sweep_spans(Who::Finish, || true);
+            }
+            // Other sweepers may still hold claims.
+            if self.done.is_done() {
+                return true;
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return false;
+            }
             spins += 1;
             if spins < 64 {
                 std::hint::spin_loop();
