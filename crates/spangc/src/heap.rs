@@ -1052,7 +1052,7 @@ impl<B: Brand> HeapInner<B> {
         for c in self.world.idle_caches(&collector) {
             // SAFETY: `idle_caches` guarantees the mutator cannot touch its
             // cache until `restart`, and we are the only collector.
-            unsafe { &mut *c.0.as_ptr() }.prepare_for_sweep();
+            unsafe { &mut *c.0.as_ptr() }.prepare_idle_for_sweep();
         }
         self.mheap.finish_sweep();
         let sweep_finish_ns = t.elapsed().as_nanos() as u64;
@@ -1134,7 +1134,7 @@ impl<B: Brand> HeapInner<B> {
         self.mheap.finish_mark(marked.bytes);
         for c in self.world.idle_caches(&collector) {
             // SAFETY: as in step 2; the world is still stopped.
-            unsafe { &mut *c.0.as_ptr() }.prepare_for_sweep();
+            unsafe { &mut *c.0.as_ptr() }.prepare_idle_for_sweep();
         }
 
         // 6. Pace the next cycle.

@@ -388,11 +388,9 @@ pub struct MCache {
     /// table), so the hot check can never take another key's slot.
     hot_key: usize,
     hot: usize,
-    /// The heap sweepgen when this cache last gave back stale spans.
+    /// The heap sweepgen when this cache last gave back stale spans, or
+    /// [`FLUSHED_IDLE`].
     flush_gen: u32,
-    /// Set when the cache gives its spans back; [`MCache::take_flushed`]
-    /// clears it.
-    flushed: bool,
     /// Objects and bytes allocated and not yet added to the heap's
     /// counters: the allocation path updates no shared counter except
     /// `heap_live`; [`MCache::release_all`] flushes them.
@@ -405,6 +403,11 @@ pub struct MCache {
     /// (see "Retiring full spans"), with their centrals.
     retired: Vec<(NonNull<Central>, NonNull<Span>)>,
 }
+
+/// `MCache::flush_gen` after a collector flushed the cache for its idle
+/// owner: no sweep generation (they are below 2^31; see
+/// `sweepgen::SWEEPGEN_MASK`).
+const FLUSHED_IDLE: u32 = u32::MAX;
 
 // SAFETY: the cache is used by one thread at a time (`&mut self`); the
 // span pointers it holds are records of `heap`, shared by design, and the
@@ -423,7 +426,6 @@ impl MCache {
             hot_key: 0,
             hot: 0,
             flush_gen,
-            flushed: false,
             objects_unflushed: 0,
             bytes_unflushed: 0,
             source: SpanSource::default(),
@@ -639,23 +641,26 @@ impl MCache {
 
     /// After a collection: if the heap's generation moved since this cache
     /// last checked, gives every span back (sweeping the stale ones).
-    pub fn prepare_for_sweep(&mut self) {
+    /// Returns whether it did, or a collector did for the cache's idle
+    /// owner ([`MCache::prepare_idle_for_sweep`]) since the owner last
+    /// asked: whether a collection ran since then.
+    pub fn prepare_for_sweep(&mut self) -> bool {
         let h = self.heap.sweepgen();
-        if self.flush_gen != h {
-            self.release_all();
-            self.flush_gen = h;
-        }
-    }
-
-    /// Whether the cache gave its spans back (after a collection, whoever
-    /// flushed it) since the last call.
-    #[inline]
-    pub fn take_flushed(&mut self) -> bool {
-        if !self.flushed {
+        if self.flush_gen == h {
             return false;
         }
-        self.flushed = false;
+        self.release_all();
+        self.flush_gen = h;
         true
+    }
+
+    /// [`MCache::prepare_for_sweep`] by a collector for the idle mutator
+    /// that owns the cache. The cache is left marked, so that the owner's
+    /// next `prepare_for_sweep` still reports the collection (it then
+    /// gives back an empty cache, which costs a walk of its slots).
+    pub fn prepare_idle_for_sweep(&mut self) {
+        self.prepare_for_sweep();
+        self.flush_gen = FLUSHED_IDLE;
     }
 
     /// Gives every cached span back to its central and the page cache's
@@ -685,7 +690,6 @@ impl MCache {
             .fetch_add(std::mem::take(&mut self.bytes_unflushed), Relaxed);
         self.source.pages.flush(heap.page_heap());
         self.flush_gen = heap.sweepgen();
-        self.flushed = true;
     }
 
     fn find(&self, key: usize) -> Option<usize> {

@@ -494,3 +494,27 @@ fn objects_the_free_hook_keeps_stay_allocated() {
     assert_eq!(heap.sweep_stats().objects_freed, freed + 10);
     heap.verify().unwrap();
 }
+
+/// `prepare_for_sweep` tells its caller whether a collection ran since it
+/// last asked, also when a collector flushed the cache for its idle owner
+/// in between (the facade runs handed-over drop glue then).
+#[test]
+fn prepare_for_sweep_reports_each_collection_once() {
+    let heap = driven_heap(false, Arc::new(CountFrees::default()));
+    let mut cache = heap.new_cache();
+    let class = SpanClass::new(size_to_class(32).unwrap(), false);
+    cache.alloc(0x1000, class).unwrap();
+    assert!(!cache.prepare_for_sweep(), "no collection yet");
+    heap.prepare_mark();
+    heap.finish_mark(0);
+    assert!(cache.prepare_for_sweep());
+    assert!(!cache.prepare_for_sweep(), "reported once");
+    heap.finish_sweep();
+    heap.prepare_mark();
+    heap.finish_mark(0);
+    cache.prepare_idle_for_sweep(); // a collector, for the idle owner
+    assert!(cache.prepare_for_sweep(), "the owner still hears of it");
+    assert!(!cache.prepare_for_sweep());
+    heap.finish_sweep();
+    heap.verify().unwrap();
+}
