@@ -106,10 +106,19 @@ pub(crate) enum Reason {
     Trigger,
     /// `collect()` or `release_memory()`.
     Explicit,
-    /// A mutator of a thread that may exit, before it goes: only if no
-    /// other mutator is inside a scope (`World::begin_collection_if_idle`).
+    /// The last mutator of a thread that may exit, before it goes: only if
+    /// it waits for no other thread longer than [`EXIT_WAIT`]
+    /// (`World::begin_exit_collection`).
     ThreadExit,
 }
+
+/// How long a thread whose last mutator is being dropped waits for other
+/// threads (a running collection, sweepers) before it gives up on
+/// collecting and sweeping for its own objects' sake (see
+/// `Mutator::before_exit`). Such waits take microseconds to milliseconds;
+/// the bound is for a thread that waits for this one (a destructor that
+/// joins it), which would wait forever.
+pub(crate) const EXIT_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A handle on a garbage-collected heap.
 ///
@@ -427,6 +436,11 @@ impl<B: Brand> Heap<B> {
     /// A mutator for the calling thread. A mutator is `!Send`: each thread
     /// that allocates makes its own, and keeps it for as long as it uses the
     /// heap (it holds the thread's allocation cache).
+    ///
+    /// Panics if 2047 other threads hold mutators of the heap (or own
+    /// objects in it that are still allocated): each thread is an owner of
+    /// the heap while it does (see docs/api.md, "Destructors and
+    /// threads").
     ///
     /// ```
     /// # spangc::brand!(Doc);
@@ -1022,8 +1036,8 @@ impl<B: Brand> HeapInner<B> {
             !IN_DESTRUCTOR.with(|f| f.get()),
             "spangc: a collection started from a destructor run by the sweeper"
         );
-        let collector = match (reason, me) {
-            (Reason::ThreadExit, Some(me)) => self.world.begin_collection_if_idle(me),
+        let collector = match reason {
+            Reason::ThreadExit => self.world.begin_exit_collection(EXIT_WAIT),
             _ => self.world.begin_collection(me),
         };
         let Some(collector) = collector else {
@@ -1054,7 +1068,15 @@ impl<B: Brand> HeapInner<B> {
             // cache until `restart`, and we are the only collector.
             unsafe { &mut *c.0.as_ptr() }.prepare_idle_for_sweep();
         }
-        self.mheap.finish_sweep();
+        if reason == Reason::ThreadExit {
+            // A sweeper may be running a destructor that joins this thread.
+            if !self.mheap.finish_sweep_within(EXIT_WAIT) {
+                self.world.restart(collector);
+                return;
+            }
+        } else {
+            self.mheap.finish_sweep();
+        }
         let sweep_finish_ns = t.elapsed().as_nanos() as u64;
         // What the previous generation's sweep did, now that it is done.
         let swept = {

@@ -29,7 +29,7 @@ use crate::alloc::{AllocError, AllocErrorKind, SizeReq};
 use crate::brand::{Brand, Global};
 use crate::branded::{Branded, Rootable};
 use crate::gc::Gc;
-use crate::heap::{Heap, HeapInner, Reason};
+use crate::heap::{EXIT_WAIT, Heap, HeapInner, Reason};
 use crate::layout::{TypeInfo, WithTail, owner_of_tag};
 use crate::owner::Owner;
 use crate::root::Root;
@@ -90,9 +90,6 @@ pub(crate) struct MutatorInner<B: Brand> {
     /// `owner.tag_bits()`, here so that allocating need not load the owner
     /// record.
     owner_bits: usize,
-    /// Set while the mutator is dropped (`Mutator::before_exit`): its
-    /// scope runs no handed-over drop glue.
-    exiting: std::cell::Cell<bool>,
     /// Not `Send`, not `Sync`: the cache belongs to the thread.
     _thread: PhantomData<*mut ()>,
 }
@@ -104,13 +101,12 @@ impl<B: Brand> Mutator<B> {
             let mut sampler = profiler.sampler();
             mcache.set_sampler(Some(Box::new(move || sampler.next_distance())));
         }
-        let owner = heap.hooks.owners.for_current_thread(|| {
+        let owner = heap.hooks.owners.add_mutator(|| {
             let mut in_use = Vec::new();
             heap.mheap
                 .for_each_in_use_span(|s| in_use.push(owner_of_tag(s.type_tag())));
             in_use
         });
-        owner.add_mutator();
         let cache = NonNull::from(Box::leak(Box::new(mcache)));
         let id = heap.world.register(CachePtr(cache));
         Mutator {
@@ -119,7 +115,6 @@ impl<B: Brand> Mutator<B> {
                 id,
                 cache,
                 owner_bits: owner.tag_bits(),
-                exiting: std::cell::Cell::new(false),
                 owner,
                 _thread: PhantomData,
             }),
@@ -248,46 +243,31 @@ impl<B: Brand> Mutator<B> {
     /// they handed over.
     ///
     /// Nothing here may wait for another thread indefinitely, since that
-    /// thread may be waiting for this one (a join): so the collection only
-    /// if no other mutator is inside a scope (`Reason::ThreadExit`), and
-    /// the waits for the sweep bounded by [`EXIT_SWEEP_WAIT`] (a sweeper
-    /// may be running a destructor that joins this thread), the collection
-    /// only if the first one finished. Nor does the collection run if
-    /// another handle keeps the heap (else it is torn down on this thread
-    /// next, which drops them anyway), or on the main thread, whose exit
-    /// ends the process (its objects are dropped when it next sweeps or
-    /// uses a mutator, or at teardown; a benchmark handle dropping its
-    /// mutator before its last `Root` paid a full collection at exit for
-    /// nothing). None of it while the thread unwinds or runs destructors
-    /// for a sweeper.
+    /// thread may be waiting for this one (a join): the collection runs
+    /// from outside any scope, only if no other mutator is inside one, and
+    /// every wait for other threads (a running collection, sweepers, one
+    /// of which may be running a destructor that joins this thread) gives
+    /// up after [`EXIT_WAIT`]. Nor does the collection run if another
+    /// handle keeps the heap (else it is torn down on this thread next,
+    /// which drops them anyway), or on the main thread, whose exit ends the
+    /// process (its objects are dropped when it next sweeps or uses a
+    /// mutator, or at teardown; a benchmark handle dropping its mutator
+    /// before its last `Root` paid a full collection at exit for nothing).
+    /// None of it while the thread unwinds or runs destructors for a
+    /// sweeper.
     fn before_exit(&mut self) {
         let m = &*self.inner;
         let last = m.owner.has_allocated() && m.owner.mutators() == 1;
         if last && !std::thread::panicking() && !IN_DESTRUCTOR.with(|f| f.get()) {
             m.heap.hooks.drain(&m.owner);
-            let swept = m.heap.mheap.finish_sweep_within(EXIT_SWEEP_WAIT);
-            if swept
-                && Arc::strong_count(&m.heap) > 1
-                && std::thread::current().name() != Some("main")
-            {
-                // Exiting: its scope neither drains (draining runs user
-                // destructors, which may wait for a thread that the other
-                // mutators do not count on this one to wait for) nor holds
-                // up another exiting thread's collection.
-                m.exiting.set(true);
-                m.heap.world.mark_exiting(&m.id);
-                self.enter(|cx| cx.run_collection(Reason::ThreadExit));
-                self.inner.heap.mheap.finish_sweep_within(EXIT_SWEEP_WAIT);
+            if Arc::strong_count(&m.heap) > 1 && std::thread::current().name() != Some("main") {
+                m.heap.collect_cycle(None, Reason::ThreadExit);
             }
+            m.heap.mheap.finish_sweep_within(EXIT_WAIT);
         }
-        let m = &*self.inner;
         m.heap.hooks.drain(&m.owner);
     }
 }
-
-/// How long a mutator being dropped waits for other threads' sweeping
-/// (see `Mutator::before_exit`): a sweep of a span takes microseconds.
-const EXIT_SWEEP_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Leaves the scope on every path out of `enter`, unwinding included.
 struct ExitGuard<'m, B: Brand>(&'m MutatorInner<B>);
@@ -1127,9 +1107,7 @@ impl<B: Brand> Scope<B> {
         // SAFETY: `&mut self`: no allocation is in progress.
         if unsafe { self.cache() }.prepare_for_sweep() {
             let m = self.m();
-            if !m.exiting.get() {
-                m.heap.hooks.drain(&m.owner);
-            }
+            m.heap.hooks.drain(&m.owner);
         }
     }
 

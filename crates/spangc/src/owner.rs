@@ -50,11 +50,12 @@
 //!
 //! So that a thread's dead objects are dropped before it exits, the
 //! thread's last mutator of the heap, when dropped after the thread
-//! allocated bound objects, collects (`Mutator::before_exit`), but only if
-//! that waits for no other thread's scope, since that thread may be
-//! joining this one; then it waits for the sweep (no longer than a bound:
-//! a sweeper may be running a destructor that joins this thread) and runs
-//! what others handed over.
+//! allocated bound objects, collects (`Mutator::before_exit`), waits for
+//! the sweep and runs what others handed over. Another thread may be
+//! waiting for this one (a join, maybe in a destructor a sweeper runs), so
+//! nothing there waits indefinitely: no collection if another mutator is
+//! inside a scope, and every wait for other threads bounded
+//! (`heap::EXIT_WAIT`).
 //!
 //! # Costs
 //!
@@ -65,10 +66,13 @@
 //!
 //! # Owner indices
 //!
-//! Indices are not reused while a span may carry them: when all are taken,
-//! [`Owners::for_current_thread`] asks for the indices in use on spans and
-//! reuses those of exited threads with nothing deferred. The records
-//! themselves live as long as the heap, since a sweeper may hold one.
+//! 2047 per heap: 11 bits from bit 48 keep a tag below 2^59, which the
+//! allocation cache's keys need. Indices are not reused while a span may
+//! carry them: when all are taken, [`Owners::add_mutator`] asks for the
+//! indices in use on spans and reuses those of exited threads with nothing
+//! deferred (so a heap serves any number of threads over its life, 2047 at
+//! once). The records themselves live as long as the heap, since a sweeper
+//! may hold one.
 
 use crate::layout::{OWNER_SHIFT, owner_of_tag};
 use std::cell::{Cell, RefCell};
@@ -77,9 +81,11 @@ use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
-/// Owner indices per heap, index 0 (no owner) included.
-pub(crate) const MAX_OWNERS: usize = 4096;
-const _: () = assert!(MAX_OWNERS <= 1 << (usize::BITS - OWNER_SHIFT));
+/// Owner indices per heap, index 0 (no owner) included: 11 bits above
+/// `OWNER_SHIFT`, so that a tag stays below 2^59, which the allocation
+/// cache's keys need (`MCache::alloc`).
+pub(crate) const MAX_OWNERS: usize = 2048;
+const _: () = assert!((MAX_OWNERS << OWNER_SHIFT) <= 1 << 59);
 
 static NEXT_THREAD: AtomicU64 = AtomicU64::new(1);
 
@@ -171,11 +177,6 @@ impl Owner {
         self.allocated.load(Relaxed)
     }
 
-    /// Counts a mutator of the thread.
-    pub(crate) fn add_mutator(&self) {
-        self.mutators.fetch_add(1, AcqRel);
-    }
-
     /// Counts a mutator of the thread gone (after its last drain).
     pub(crate) fn remove_mutator(&self) {
         self.mutators.fetch_sub(1, AcqRel);
@@ -263,17 +264,20 @@ impl Owners {
         self.table.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The calling thread's owner record, made on first use. `in_use`
-    /// lists the owner indices on spans (asked only when every index is
-    /// taken, to reuse those of exited threads).
+    /// The calling thread's owner record, made on first use, for a new
+    /// mutator of the thread, which it counts (under the table's lock, so
+    /// that the index cannot be found reusable meanwhile). `in_use` lists
+    /// the owner indices on spans (asked only when every index is taken,
+    /// to reuse those of exited threads).
     ///
     /// Panics if `MAX_OWNERS - 1` threads that own objects exist at once.
-    pub(crate) fn for_current_thread(&self, in_use: impl FnOnce() -> Vec<usize>) -> Arc<Owner> {
+    pub(crate) fn add_mutator(&self, in_use: impl FnOnce() -> Vec<usize>) -> Arc<Owner> {
         let me = this_thread();
-        if let Some(o) = self.current() {
+        let mut t = self.lock();
+        if let Some(o) = self.find(&t, me) {
+            o.mutators.fetch_add(1, AcqRel);
             return o;
         }
-        let mut t = self.lock();
         let index = match t.free.pop() {
             Some(i) => i,
             None if t.next < MAX_OWNERS => {
@@ -294,7 +298,7 @@ impl Owners {
             index,
             thread: me,
             exited: AtomicBool::new(false),
-            mutators: AtomicUsize::new(0),
+            mutators: AtomicUsize::new(1),
             busy: AtomicBool::new(false),
             pending: AtomicBool::new(false),
             allocated: AtomicBool::new(false),
@@ -317,12 +321,15 @@ impl Owners {
 
     /// The calling thread's owner record, if it has one.
     pub(crate) fn current(&self) -> Option<Arc<Owner>> {
-        let me = this_thread();
-        // A record whose index was reused belongs to nobody now.
+        self.find(&self.lock(), this_thread())
+    }
+
+    /// The record of thread `me` in the table, if it has one. A record
+    /// whose index was reused belongs to nobody now.
+    fn find(&self, t: &Table, me: u64) -> Option<Arc<Owner>> {
         let holds_index =
             |o: &Arc<Owner>| std::ptr::eq(self.slots[o.index].load(Acquire), Arc::as_ptr(o));
-        self.lock()
-            .all
+        t.all
             .iter()
             .rev()
             .find(|o| o.thread == me && holds_index(o))
@@ -453,13 +460,23 @@ mod tests {
     #[test]
     fn one_owner_per_thread() {
         let owners = Owners::new();
-        let a = owners.for_current_thread(Vec::new);
-        let b = owners.for_current_thread(Vec::new);
+        let a = owners.add_mutator(Vec::new);
+        let b = owners.add_mutator(Vec::new);
         assert!(Arc::ptr_eq(&a, &b));
-        let c =
-            std::thread::scope(|s| s.spawn(|| owners.for_current_thread(Vec::new)).join()).unwrap();
+        assert_eq!(a.mutators(), 2);
+        let c = std::thread::scope(|s| {
+            s.spawn(|| {
+                let c = owners.add_mutator(Vec::new);
+                assert!(c.alive());
+                c
+            })
+            .join()
+        })
+        .unwrap();
         assert_ne!(a.index, c.index);
-        assert!(!c.alive(), "the thread exited");
+        assert!(c.alive(), "exited, but its mutator is not dropped yet");
+        c.remove_mutator();
+        assert!(!c.alive(), "exited, and no mutator left");
     }
 
     /// The deferral protocol on one address: another thread keeps and
@@ -469,7 +486,7 @@ mod tests {
     #[test]
     fn deferred_objects_are_dropped_by_their_owner_once() {
         let owners = Owners::new();
-        let owner = owners.for_current_thread(Vec::new);
+        let owner = owners.add_mutator(Vec::new);
         let tag = tag_of(&owner);
         let sweep_elsewhere = |addr| {
             std::thread::scope(|s| s.spawn(|| owners.fate(tag, addr, false)).join()).unwrap()
@@ -499,11 +516,12 @@ mod tests {
         let owners = Owners::new();
         let (o, queued) = std::thread::scope(|s| {
             s.spawn(|| {
-                let o = owners.for_current_thread(Vec::new);
+                let o = owners.add_mutator(Vec::new);
                 let tag = tag_of(&o);
                 let queued =
                     std::thread::scope(|s| s.spawn(|| owners.fate(tag, 0x10, false)).join())
                         .unwrap();
+                o.remove_mutator();
                 (o, queued)
             })
             .join()
@@ -527,7 +545,7 @@ mod tests {
     #[test]
     fn teardown_keeps_nothing() {
         let owners = Owners::new();
-        let owner = owners.for_current_thread(Vec::new);
+        let owner = owners.add_mutator(Vec::new);
         let tag = tag_of(&owner);
         assert_eq!(owners.fate(tag, 0x10, true), Fate::Drop);
         let other =

@@ -184,8 +184,6 @@ struct Registered {
     cache: CachePtr,
     /// The thread it belongs to (a `Mutator` is not `Send`).
     thread: ThreadId,
-    /// Being dropped: see [`World::begin_collection_if_idle`].
-    exiting: bool,
 }
 
 #[derive(Debug, Default)]
@@ -367,19 +365,19 @@ impl World {
             status: status.clone(),
             cache,
             thread,
-            exiting: false,
         });
         MutatorId { index, status }
     }
 
-    /// Removes a mutator, which must be `Outside`, waiting while a
-    /// collection is in progress (the collector may be using its cache).
-    /// Returns `true` if the caller now owns its cache alone; `false` if
-    /// the world took it over, which happens when the mutator is dropped
-    /// during a collection from inside another scope of its thread (say,
-    /// while a nested scope's panic unwinds): waiting would deadlock, and
-    /// the collector may be flushing the cache, so `restart` frees it. The
-    /// cache must then be a leaked `Box<MCache>` (as `Mutator`'s is).
+    /// Removes a mutator, which must be `Outside`. Returns `true` if the
+    /// caller now owns its cache alone; `false` if the world took it over,
+    /// which happens when the mutator is dropped during a collection (the
+    /// collector may be flushing the cache, so `restart` frees it). Waiting
+    /// for the collection instead could deadlock: from inside another scope
+    /// of the thread (say, while a nested scope's panic unwinds), and when
+    /// the collection waits for a sweeper running a destructor that joins
+    /// this thread. The cache must be a leaked `Box<MCache>` (as
+    /// `Mutator`'s is).
     pub(crate) fn deregister(&self, id: &MutatorId) -> bool {
         let mut s = self.lock();
         let st = id.status();
@@ -388,13 +386,10 @@ impl World {
             Status::Outside,
             "deregistering a mutator that is {st:?}"
         );
-        if s.collecting && s.nested(Some(id)).is_some() {
+        if s.collecting {
             let m = s.mutators[id.index].take().expect("registered");
             s.orphans.push(m.cache);
             return false;
-        }
-        while s.collecting {
-            s = self.wait(&self.resumed, s);
         }
         s.mutators[id.index] = None;
         true
@@ -554,33 +549,31 @@ impl World {
         self.begin_locked(s, me)
     }
 
-    /// Marks `me` as being dropped (`Mutator::drop`): from now on its
-    /// scopes only collect, with [`World::begin_collection_if_idle`].
-    pub(crate) fn mark_exiting(&self, me: &MutatorId) {
-        if let Some(m) = self.lock().mutators[me.index].as_mut() {
-            m.exiting = true;
+    /// A collection for a thread whose last mutator is being dropped
+    /// (`Mutator::before_exit`), begun from outside any scope. Nothing here
+    /// may wait for another thread indefinitely, since that thread may be
+    /// waiting for this one (a join): so `None` if another mutator is
+    /// `Running` (inside a scope; a collection would wait for it) or the
+    /// thread is nested, and if a collection is running, a wait of at most
+    /// `limit` for it to end, then `None` (that collection, or none, has
+    /// done the work). A mutator that enters meanwhile waits for the
+    /// collection begun here instead of holding it up.
+    pub(crate) fn begin_exit_collection(&self, limit: std::time::Duration) -> Option<Collector> {
+        let deadline = std::time::Instant::now() + limit;
+        let mut s = self.lock();
+        if s.collecting {
+            while s.collecting && std::time::Instant::now() < deadline {
+                drop(s);
+                std::thread::sleep(std::time::Duration::from_micros(200));
+                s = self.lock();
+            }
+            return None;
         }
-    }
-
-    /// [`World::begin_collection`] for `me`, a mutator being dropped, but
-    /// only if the collection would wait for no other mutator that may be
-    /// waiting for this thread (a join): so not if another mutator is
-    /// `Running` (inside a scope) unless it is exiting too (it only
-    /// collects, and parks if it finds a collection), nor if the thread is
-    /// nested (`None` then, rather than a panic). A mutator that enters
-    /// meanwhile waits for the collection instead of holding it up.
-    pub(crate) fn begin_collection_if_idle(&self, me: &MutatorId) -> Option<Collector> {
-        let s = self.lock();
-        let busy = s.nested(Some(me)).is_some()
-            || s.mutators.iter().enumerate().any(|(i, m)| {
-                i != me.index
-                    && m.as_ref()
-                        .is_some_and(|m| m.status.get() == Status::Running && !m.exiting)
-            });
+        let busy = s.nested(None).is_some() || s.statuses().any(|st| st == Status::Running);
         if busy {
             return None;
         }
-        self.begin_locked(s, Some(me))
+        self.begin_locked(s, None)
     }
 
     fn begin_locked(

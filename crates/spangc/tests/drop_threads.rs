@@ -475,3 +475,32 @@ fn a_sweeper_joining_an_exiting_worker_does_not_deadlock() {
         "deadlock: a sweeper's destructor joins a worker that waits for the sweep"
     );
 }
+
+spangc::brand!(ManyThreads);
+
+/// More threads over the heap's life than it has owner indices (2047),
+/// each allocating objects bound to it: indices of exited threads are
+/// reused once no span carries them, every object is dropped on its own
+/// thread, and allocation keeps working (an owner index must fit the
+/// allocation cache's key).
+#[test]
+fn more_threads_than_owner_indices_over_time() {
+    const THREADS: u64 = 2100;
+    let heap = driven::<ManyThreads>();
+    let log = Arc::new(Log::default());
+    for t in 0..THREADS {
+        let (h, l) = (heap.clone(), log.clone());
+        std::thread::spawn(move || {
+            let mut m = h.mutator();
+            m.enter(|cx| {
+                let a = node(cx, &l, 2 * t);
+                a.next.set(cx, Some(node(cx, &l, 2 * t + 1)));
+            });
+        })
+        .join()
+        .unwrap();
+    }
+    assert_eq!(log.drops(), 2 * THREADS);
+    log.check();
+    assert_eq!(heap.stats().destructors_skipped_total, 0);
+}

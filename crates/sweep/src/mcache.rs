@@ -358,11 +358,13 @@ impl Sampling {
 /// thread), where `memset` changes method.
 const CLEAR_AHEAD: usize = 1024;
 
-/// The key of a (type tag, span class) pair: the tag is an address, so
-/// shifting it left by 8 loses nothing and leaves room for the class.
+/// The key of a (type tag, span class) pair: a tag is a multiple of 8
+/// below 2^59 (an aligned address, maybe with the facade's owner bits above
+/// bit 48), so shifting it left by 5 loses nothing and leaves its low 8
+/// bits for the class.
 #[inline(always)]
 fn key_of(tag: usize, class: SpanClass) -> usize {
-    (tag << 8) | class.raw() as usize
+    (tag << 5) | class.raw() as usize
 }
 
 /// Home slot of a key (Fibonacci hashing on the high bits).
@@ -535,7 +537,8 @@ impl MCache {
 
     /// A zeroed slot for an object of `class` in spans tagged `tag`. The
     /// fast path is [`MCache::alloc_fast`]'s bump, then the clear if the
-    /// span is dirty.
+    /// span is dirty. Panics unless `tag` is a non-zero multiple of 8
+    /// below 2^59 (an aligned address, say), as for every allocation.
     #[inline]
     pub fn alloc(&mut self, tag: usize, class: SpanClass) -> Result<NonNull<u8>, AllocError> {
         if let Some(run) = self.fast_run(tag, class)
@@ -659,6 +662,8 @@ impl MCache {
     /// next `prepare_for_sweep` still reports the collection (it then
     /// gives back an empty cache, which costs a walk of its slots).
     pub fn prepare_idle_for_sweep(&mut self) {
+        // A marked cache may still hold spans (marked before the generation
+        // moved, at a collection's start), so it is flushed whatever it is.
         self.prepare_for_sweep();
         self.flush_gen = FLUSHED_IDLE;
     }
@@ -706,8 +711,8 @@ impl MCache {
     /// The slot of (tag, class), created on first use.
     fn slot_for(&mut self, tag: usize, class: SpanClass) -> usize {
         assert!(
-            tag != 0 && tag < 1 << 56,
-            "type tag {tag:#x} must be a non-null address"
+            tag != 0 && tag.is_multiple_of(8) && tag < 1 << 59,
+            "type tag {tag:#x} must be a non-null multiple of 8 below 2^59"
         );
         assert!(!class.is_large(), "small span classes only");
         let key = key_of(tag, class);

@@ -146,7 +146,7 @@ impl Mheap {
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return false;
             }
-            spins += 1;
+            spins = spins.saturating_add(1);
             if spins < 64 {
                 std::hint::spin_loop();
             } else {
