@@ -1071,7 +1071,7 @@ impl<B: Brand> HeapInner<B> {
         if reason == Reason::ThreadExit {
             // A sweeper may be running a destructor that joins this thread.
             if !self.mheap.finish_sweep_within(EXIT_WAIT) {
-                self.world.restart(collector);
+                self.world.abandon(collector);
                 return;
             }
         } else {

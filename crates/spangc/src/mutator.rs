@@ -260,10 +260,16 @@ impl<B: Brand> Mutator<B> {
         let last = m.owner.has_allocated() && m.owner.mutators() == 1;
         if last && !std::thread::panicking() && !IN_DESTRUCTOR.with(|f| f.get()) {
             m.heap.hooks.drain(&m.owner);
-            if Arc::strong_count(&m.heap) > 1 && std::thread::current().name() != Some("main") {
+            // The sweep first, bounded: then the collection's own finishing
+            // of it will not wait (and it gives up if it would).
+            let swept = m.heap.mheap.finish_sweep_within(EXIT_WAIT);
+            if swept
+                && Arc::strong_count(&m.heap) > 1
+                && std::thread::current().name() != Some("main")
+            {
                 m.heap.collect_cycle(None, Reason::ThreadExit);
+                m.heap.mheap.finish_sweep_within(EXIT_WAIT);
             }
-            m.heap.mheap.finish_sweep_within(EXIT_WAIT);
         }
         m.heap.hooks.drain(&m.owner);
     }

@@ -141,6 +141,9 @@ pub(crate) struct Owner {
     pending: AtomicBool,
     /// Set when the thread first allocates a bound object.
     allocated: AtomicBool,
+    /// Set (under the table's lock) when the index went back to the free
+    /// list: the record belongs to nobody.
+    retired: AtomicBool,
     deferred: Mutex<Deferred>,
 }
 
@@ -286,6 +289,13 @@ impl Owners {
             }
             None => {
                 t.free = reusable(&t, &in_use());
+                // Their records are done with: the thread of one of them,
+                // making a mutator while its thread-locals are destroyed,
+                // must get a new record, not tag objects with an index
+                // another thread is about to take.
+                for o in t.all.iter().filter(|o| t.free.contains(&o.index)) {
+                    o.retired.store(true, Relaxed);
+                }
                 t.free.pop().unwrap_or_else(|| {
                     panic!(
                         "spangc: more than {} threads own objects in this heap at once",
@@ -302,6 +312,7 @@ impl Owners {
             busy: AtomicBool::new(false),
             pending: AtomicBool::new(false),
             allocated: AtomicBool::new(false),
+            retired: AtomicBool::new(false),
             deferred: Mutex::new(Deferred::default()),
         });
         let marked = THREAD.try_with(|m| {
@@ -325,14 +336,12 @@ impl Owners {
     }
 
     /// The record of thread `me` in the table, if it has one. A record
-    /// whose index was reused belongs to nobody now.
+    /// whose index went back to the free list belongs to nobody now.
     fn find(&self, t: &Table, me: u64) -> Option<Arc<Owner>> {
-        let holds_index =
-            |o: &Arc<Owner>| std::ptr::eq(self.slots[o.index].load(Acquire), Arc::as_ptr(o));
         t.all
             .iter()
             .rev()
-            .find(|o| o.thread == me && holds_index(o))
+            .find(|o| o.thread == me && !o.retired.load(Relaxed))
             .cloned()
     }
 

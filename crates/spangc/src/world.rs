@@ -200,8 +200,11 @@ struct State {
     stopping: bool,
     /// The thread of the active collector, if any.
     collector: Option<ThreadId>,
-    /// Caches of mutators dropped during a collection from inside another
-    /// scope of their thread (see [`World::deregister`]): the collector
+    /// The epoch of the last collection given up before it marked
+    /// ([`World::abandon`]).
+    abandoned: Option<u64>,
+    /// Caches of mutators dropped during a collection (see
+    /// [`World::deregister`]): the collector
     /// may be flushing them. [`World::idle_caches`] includes them, so the
     /// collector gives their spans back with the world stopped, and
     /// `restart` frees them, empty.
@@ -281,6 +284,9 @@ pub(crate) struct Collector {
     me: Option<MutatorId>,
     /// The epoch of this collection.
     pub(crate) epoch: u64,
+    /// Whether a collection was wanted when this one began (it clears
+    /// the request), for [`World::abandon`].
+    was_wanted: bool,
 }
 
 impl World {
@@ -561,6 +567,9 @@ impl World {
     pub(crate) fn begin_exit_collection(&self, limit: std::time::Duration) -> Option<Collector> {
         let deadline = std::time::Instant::now() + limit;
         let mut s = self.lock();
+        if s.nested(None).is_some() {
+            return None;
+        }
         if s.collecting {
             while s.collecting && std::time::Instant::now() < deadline {
                 drop(s);
@@ -569,29 +578,52 @@ impl World {
             }
             return None;
         }
-        let busy = s.nested(None).is_some() || s.statuses().any(|st| st == Status::Running);
-        if busy {
+        if s.statuses().any(|st| st == Status::Running) {
             return None;
         }
-        self.begin_locked(s, None)
+        let c = self.begin_locked(s, None)?;
+        // A mutator entering without the lock may have become `Running`
+        // before it could see the collection: it would hold up `stop`.
+        // After the fence in `begin_locked`, every later one sees it.
+        if self.lock().statuses().any(|st| st == Status::Running) {
+            self.abandon(c);
+            return None;
+        }
+        Some(c)
     }
 
-    fn begin_locked(
-        &self,
-        mut s: MutexGuard<'_, State>,
+    /// Ends a collection that has not stopped the world, having done
+    /// nothing: as `restart`, and its waiters try again rather than take
+    /// it for done, and a request for a collection it cleared stands.
+    pub(crate) fn abandon(&self, c: Collector) {
+        self.lock().abandoned = Some(c.epoch);
+        if c.was_wanted {
+            self.wanted.store(true, Ordering::Relaxed);
+        }
+        self.restart(c);
+    }
+
+    fn begin_locked<'a>(
+        &'a self,
+        mut s: MutexGuard<'a, State>,
         me: Option<&MutatorId>,
     ) -> Option<Collector> {
-        if s.collecting {
-            match me {
-                Some(id) => drop(self.park_locked(s, id)),
+        while s.collecting {
+            let epoch = s.epoch;
+            s = match me {
+                Some(id) => self.park_locked(s, id),
                 None => {
-                    let epoch = s.epoch;
                     while s.collecting && s.epoch == epoch {
                         s = self.wait(&self.resumed, s);
                     }
+                    s
                 }
+            };
+            // A collection abandoned before it marked did none of the
+            // work its waiters wait for: try again.
+            if s.abandoned != Some(epoch) {
+                return None;
             }
-            return None;
         }
         s.collecting = true;
         s.collector = Some(current_thread().id());
@@ -603,11 +635,12 @@ impl World {
             assert_eq!(st, Status::Running, "collecting from {st:?}");
             id.status.set(Status::Collecting);
         }
-        self.wanted.store(false, Ordering::Relaxed);
+        let was_wanted = self.wanted.swap(false, Ordering::Relaxed);
         self.poll.store(true, Ordering::Relaxed);
         Some(Collector {
             me: me.cloned(),
             epoch: s.epoch,
+            was_wanted,
         })
     }
 
@@ -810,6 +843,41 @@ mod tests {
         w.stop(&c);
         w.restart(c);
         t.join().unwrap();
+    }
+
+    /// Waiters behind a collection that is abandoned (an exit collection
+    /// whose sweep would wait too long) try again instead of taking it
+    /// for done: the parked mutator and the non-mutator each get a
+    /// collection of their own; and the request it cleared stands.
+    #[test]
+    fn waiters_behind_an_abandoned_collection_try_again() {
+        let w = Arc::new(World::new(false));
+        let a = register(&w);
+        w.want_collection();
+        let c = w.begin_collection(None).unwrap();
+        assert!(!w.collection_wanted());
+        w.abandon(c);
+        assert!(w.collection_wanted(), "the request stands");
+        let c = w.begin_collection(None).unwrap();
+        let waiter = |me: Option<MutatorId>| {
+            let w = w.clone();
+            std::thread::spawn(move || {
+                if let Some(id) = &me {
+                    w.enter(id);
+                }
+                let c = w.begin_collection(me.as_ref()).expect("tries again");
+                w.stop(&c);
+                w.restart(c);
+                if let Some(id) = &me {
+                    w.exit(id);
+                }
+            })
+        };
+        let (t1, t2) = (waiter(Some(a)), waiter(None));
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        w.abandon(c);
+        t1.join().unwrap();
+        t2.join().unwrap();
     }
 
     #[test]

@@ -364,6 +364,10 @@ const CLEAR_AHEAD: usize = 1024;
 /// bits for the class.
 #[inline(always)]
 fn key_of(tag: usize, class: SpanClass) -> usize {
+    debug_assert!(
+        tag.is_multiple_of(8) && tag < 1 << 59,
+        "bad type tag {tag:#x}"
+    );
     (tag << 5) | class.raw() as usize
 }
 
