@@ -171,9 +171,11 @@ impl Mheap {
                 }
             }
         }
-        nalloc += kept;
-        nfreed -= kept;
-        self.add_heap_live(kept as usize * span.elem_size());
+        if kept > 0 {
+            nalloc += kept;
+            nfreed -= kept;
+            self.add_heap_live(kept as usize * span.elem_size());
+        }
         self.note_swept(span, central, nfreed);
         if nalloc == 0 {
             let keep = match empty {
