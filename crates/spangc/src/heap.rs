@@ -1060,8 +1060,10 @@ impl<B: Brand> HeapInner<B> {
         let _enter = span.enter();
 
         // 2. Finish the previous cycle's sweep while mutators run: idle
-        //    mutators' caches first (their stale spans need sweeping, and
-        //    they cannot touch them until we restart), then the rest.
+        //    mutators' caches first (they cannot touch them until we
+        //    restart): every cached span goes back, so the coming sweep
+        //    reaches their garbage, and stale ones are swept now, not in
+        //    the pause. Then the rest.
         let t = Instant::now();
         for c in self.world.idle_caches(&collector) {
             // SAFETY: `idle_caches` guarantees the mutator cannot touch its
@@ -1148,16 +1150,14 @@ impl<B: Brand> HeapInner<B> {
             verify::after_mark(self, &marked);
         }
 
-        // 5. Start the next sweep generation. Idle mutators' caches still
-        //    hold spans of the generation just marked: give them back now
-        //    (no sweeping, just the spans' return to their centrals), so
-        //    that this generation's sweep reaches their garbage rather
-        //    than waiting for their owners to enter a scope again.
+        // 5. Start the next sweep generation. A mutator that left its scope
+        //    after step 2 flushed the idle caches keeps its cached spans,
+        //    now stale: giving them back here would sweep them inside the
+        //    pause. Its owner gives them back (sweeping them) when it enters
+        //    a scope again, or the next collection's step 2 does, with the
+        //    world running; orphaned caches are freed, so given back, after
+        //    the restart.
         self.mheap.finish_mark(marked.bytes);
-        for c in self.world.idle_caches(&collector) {
-            // SAFETY: as in step 2; the world is still stopped.
-            unsafe { &mut *c.0.as_ptr() }.prepare_idle_for_sweep();
-        }
 
         // 6. Pace the next cycle.
         let page_stats = self.mheap.page_stats();

@@ -661,14 +661,15 @@ impl MCache {
         true
     }
 
-    /// [`MCache::prepare_for_sweep`] by a collector for the idle mutator
-    /// that owns the cache. The cache is left marked, so that the owner's
-    /// next `prepare_for_sweep` still reports the collection (it then
-    /// gives back an empty cache, which costs a walk of its slots).
+    /// Gives every cached span back, for a collector about to mark, on
+    /// behalf of the idle mutator that owns the cache: spans of the current
+    /// generation go back swept (no sweeping), so that the coming sweep
+    /// reaches their garbage; stale ones are swept. The cache is left
+    /// marked, so that the owner's next `prepare_for_sweep` still reports
+    /// the collection (it then gives back an empty cache, which costs a
+    /// walk of its slots).
     pub fn prepare_idle_for_sweep(&mut self) {
-        // A marked cache may still hold spans (marked before the generation
-        // moved, at a collection's start), so it is flushed whatever it is.
-        self.prepare_for_sweep();
+        self.release_all();
         self.flush_gen = FLUSHED_IDLE;
     }
 
