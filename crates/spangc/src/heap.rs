@@ -1151,13 +1151,19 @@ impl<B: Brand> HeapInner<B> {
         }
 
         // 5. Start the next sweep generation. A mutator that left its scope
-        //    after step 2 flushed the idle caches keeps its cached spans,
-        //    now stale: giving them back here would sweep them inside the
-        //    pause. Its owner gives them back (sweeping them) when it enters
-        //    a scope again, or the next collection's step 2 does, with the
-        //    world running; orphaned caches are freed, so given back, after
-        //    the restart.
+        //    between step 2 and the stop still caches spans, stale now: they
+        //    must be swept before anything but a stopped or running
+        //    mutator's flush can give them back (dropping an idle mutator
+        //    frees its cache with no collection waiting for it, and a
+        //    sweep then would race the next mark), so they are given back,
+        //    and swept, here, inside the pause, as Go's mark termination
+        //    flushes every cache. Only caches that went idle in that window
+        //    hold any: step 2 emptied the others.
         self.mheap.finish_mark(marked.bytes);
+        for c in self.world.idle_caches(&collector) {
+            // SAFETY: as in step 2; the world is still stopped.
+            unsafe { &mut *c.0.as_ptr() }.prepare_idle_for_sweep();
+        }
 
         // 6. Pace the next cycle.
         let page_stats = self.mheap.page_stats();
