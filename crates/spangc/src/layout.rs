@@ -348,10 +348,10 @@ pub struct TypeInfo {
     pub(crate) trace: Option<unsafe fn(NonNull<u8>, &mut Tracer<'_>)>,
     /// Drops an object at the given address; `None` without drop glue.
     pub(crate) drop: Option<unsafe fn(NonNull<u8>)>,
-    /// All ones if the drop glue must run on the allocating thread (the
-    /// type has drop glue and is not known to be `Send`), else zero: the
-    /// mask of the owner bits a scope ORs into the tag.
-    pub(crate) owner_mask: usize,
+    /// Whether the drop glue must run on the allocating thread (the type
+    /// has drop glue and is not known to be `Send`): the type is *bound*,
+    /// and a scope ORs its owner bits into the tag (`owner.rs`).
+    pub(crate) bound: bool,
     /// The type's name, for stats and profiles.
     pub(crate) name: fn() -> &'static str,
 }
@@ -432,7 +432,7 @@ impl<B: Brand, T: ?Sized + Object + Trace<B>> InfoOf<B, T> {
         } else {
             None
         },
-        owner_mask: if T::NEEDS_DROP && !T::SEND { !0 } else { 0 },
+        bound: T::NEEDS_DROP && !T::SEND,
         name: std::any::type_name::<T>,
     };
 }

@@ -247,19 +247,18 @@ impl<B: Brand> Mutator<B> {
     /// from outside any scope, only if no other mutator is inside one, and
     /// every wait for other threads (a running collection, sweepers, one
     /// of which may be running a destructor that joins this thread) gives
-    /// up after [`EXIT_WAIT`]. Nor does the collection run if another
-    /// handle keeps the heap (else it is torn down on this thread next,
-    /// which drops them anyway), or on the main thread, whose exit ends the
+    /// up after [`EXIT_WAIT`]. Nor does it collect when no other handle
+    /// keeps the heap (it is torn down on this thread next, which drops
+    /// them anyway), or on the main thread, whose exit ends the
     /// process (its objects are dropped when it next sweeps or uses a
     /// mutator, or at teardown; a benchmark handle dropping its mutator
     /// before its last `Root` paid a full collection at exit for nothing).
     /// None of it while the thread unwinds or runs destructors for a
     /// sweeper.
-    fn before_exit(&mut self) {
+    fn before_exit(&self) {
         let m = &*self.inner;
         let last = m.owner.has_allocated() && m.owner.mutators() == 1;
         if last && !std::thread::panicking() && !IN_DESTRUCTOR.with(|f| f.get()) {
-            m.heap.hooks.drain(&m.owner);
             // The sweep first, bounded: then the collection's own finishing
             // of it will not wait (and it gives up if it would).
             let swept = m.heap.mheap.finish_sweep_within(EXIT_WAIT);
@@ -511,14 +510,15 @@ impl<B: Brand> Scope<B> {
 
     /// The span tag for objects of type `info` allocated here: the record's
     /// address, with this thread's owner index if the type's drop glue
-    /// must run on this thread (`owner.rs`). For other types the mask is a
-    /// constant zero, and this folds to the address.
+    /// must run on this thread (`owner.rs`). `bound` is a constant per
+    /// type, so for other types this folds to the address.
     #[inline(always)]
     fn tag(&self, info: &'static TypeInfo) -> usize {
-        if info.owner_mask == 0 {
-            return info.tag();
+        if info.bound {
+            info.tag() | self.m().owner_bits
+        } else {
+            info.tag()
         }
-        info.tag() | self.m().owner_bits
     }
 
     /// [`Scope::bump`] for a type record and size: `None` for large
@@ -858,11 +858,11 @@ impl<B: Brand> Scope<B> {
         heap.before_span_alloc(req.bytes())?;
         // Drop glue other threads' sweeps left to this one.
         heap.hooks.drain(&m.owner);
-        let tag = self.tag(info);
-        if tag != info.tag() {
+        if info.bound {
             info.check_tag();
             m.owner.note_allocated();
         }
+        let tag = self.tag(info);
         // SAFETY: the reference lives for this call only; refill may run
         // destructors, which cannot reach this scope.
         let cache = unsafe { self.cache() };

@@ -10,15 +10,15 @@
 //! # Bound types and owner tags
 //!
 //! A type is *bound* when it has drop glue and is not known to be `Send`
-//! (`Trace::SEND` is false; `TypeInfo::owner_mask`). Each thread that
+//! (`Trace::SEND` is false; `TypeInfo::bound`). Each thread that
 //! creates a mutator of a heap is an *owner* there, with an index in
 //! `1..MAX_OWNERS`. A bound object's span carries its allocating thread's
 //! index in the high bits of its type tag (`layout::OWNER_SHIFT`), so a
 //! span of a bound type holds the objects of one owner, and the centrals,
 //! keyed by tag, are per owner too. Other types have index 0 in their tags
-//! and share spans across threads. A scope ORs its index into the tag
-//! under the type's mask, which the compiler folds per type: the
-//! allocation fast path is unchanged.
+//! and share spans across threads. A scope ORs its index into a bound
+//! type's tag; whether a type is bound is a constant the compiler folds
+//! per type, so the allocation fast path of other types is unchanged.
 //!
 //! # Sweeping a dead bound object ([`Owners::fate`])
 //!
@@ -288,14 +288,15 @@ impl Owners {
                 t.next - 1
             }
             None => {
-                t.free = reusable(&t, &in_use());
+                let free = reusable(&t, &in_use());
                 // Their records are done with: the thread of one of them,
                 // making a mutator while its thread-locals are destroyed,
                 // must get a new record, not tag objects with an index
                 // another thread is about to take.
-                for o in t.all.iter().filter(|o| t.free.contains(&o.index)) {
+                for o in t.all.iter().filter(|o| free.contains(&o.index)) {
                     o.retired.store(true, Relaxed);
                 }
+                t.free = free.into_iter().collect();
                 t.free.pop().unwrap_or_else(|| {
                     panic!(
                         "spangc: more than {} threads own objects in this heap at once",
@@ -366,55 +367,50 @@ impl Owners {
             return Fate::Drop;
         }
         let owner = self.get(index);
-        let here = owner.here();
         let alive = !teardown && owner.alive();
-        if !owner.busy.load(Acquire) {
-            if here {
-                return Fate::Drop;
-            }
-            if !alive {
-                self.skipped_total.fetch_add(1, Relaxed);
+        if owner.busy.load(Acquire) {
+            let mut d = owner.lock();
+            if d.dropped.remove(&addr) {
+                owner.update_busy(&d);
                 return Fate::Free;
             }
-        }
-        let mut d = owner.lock();
-        if d.dropped.remove(&addr) {
-            owner.update_busy(&d);
-            return Fate::Free;
-        }
-        if d.queued.contains(&addr) {
-            if alive || d.draining > 0 {
-                return Fate::Keep;
+            if d.queued.contains(&addr) {
+                if alive || d.draining > 0 {
+                    return Fate::Keep;
+                }
+                // It will never be drained.
+                d.queued.remove(&addr);
+                d.pending.clear();
+                owner.update_busy(&d);
+                return self.skip();
             }
-            // It will never be drained.
-            d.queued.remove(&addr);
-            d.pending.clear();
-            owner.update_busy(&d);
-            self.skipped_total.fetch_add(1, Relaxed);
-            return Fate::Free;
         }
-        if here {
-            return Fate::Drop;
+        // Dead since the last sweep of its span.
+        if owner.here() {
+            Fate::Drop
+        } else if alive {
+            let mut d = owner.lock();
+            d.queued.insert(addr);
+            d.pending.push((addr, tag));
+            owner.busy.store(true, Release);
+            owner.pending.store(true, Release);
+            self.deferred_total.fetch_add(1, Relaxed);
+            Fate::Keep
+        } else {
+            self.skip()
         }
-        if !alive {
-            self.skipped_total.fetch_add(1, Relaxed);
-            return Fate::Free;
-        }
-        d.queued.insert(addr);
-        d.pending.push((addr, tag));
-        owner.busy.store(true, Release);
-        owner.pending.store(true, Release);
-        self.deferred_total.fetch_add(1, Relaxed);
-        Fate::Keep
+    }
+
+    /// Frees an object whose drop glue can never run where it must.
+    fn skip(&self) -> Fate {
+        self.skipped_total.fetch_add(1, Relaxed);
+        Fate::Free
     }
 
     /// Runs the drop glue queued to `owner` (which must be the calling
     /// thread's), with `run(tag, addr)`, outside the lock, and marks those
-    /// objects dropped. One load when nothing is queued.
+    /// objects dropped. Callers check [`Owner::has_pending`] first.
     pub(crate) fn drain(&self, owner: &Owner, mut run: impl FnMut(usize, usize)) {
-        if !owner.has_pending() {
-            return;
-        }
         debug_assert!(owner.here(), "draining another thread's owner");
         let batch = {
             let mut d = owner.lock();
@@ -436,7 +432,7 @@ impl Owners {
 }
 
 /// Indices of exited owners with nothing deferred that no span carries.
-fn reusable(t: &Table, in_use: &[usize]) -> Vec<usize> {
+fn reusable(t: &Table, in_use: &[usize]) -> HashSet<usize> {
     let used: HashSet<usize> = in_use.iter().copied().collect();
     let mut live = HashSet::new();
     for o in &t.all {
@@ -511,6 +507,7 @@ mod tests {
         let mut ran = Vec::new();
         owners.drain(&owner, |t, a| ran.push((t, a)));
         assert_eq!(ran, [(tag, 0x10)]);
+        assert!(!owner.has_pending(), "nothing left to drain");
         owners.drain(&owner, |_, _| panic!("drained twice"));
         assert_eq!(sweep_elsewhere(0x10), Fate::Free);
         assert!(!owner.busy.load(Acquire));

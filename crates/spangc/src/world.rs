@@ -216,6 +216,11 @@ impl State {
         self.mutators.iter().flatten().map(|m| m.status.get())
     }
 
+    /// Whether a mutator is inside a scope.
+    fn any_running(&self) -> bool {
+        self.statuses().any(|st| st == Status::Running)
+    }
+
     /// Whether a mutator of the calling thread other than `me` is
     /// `Running`.
     fn running_here(&self, me: Option<&MutatorId>) -> bool {
@@ -578,14 +583,14 @@ impl World {
             }
             return None;
         }
-        if s.statuses().any(|st| st == Status::Running) {
+        if s.any_running() {
             return None;
         }
         let c = self.begin_locked(s, None)?;
         // A mutator entering without the lock may have become `Running`
         // before it could see the collection: it would hold up `stop`.
         // After the fence in `begin_locked`, every later one sees it.
-        if self.lock().statuses().any(|st| st == Status::Running) {
+        if self.lock().any_running() {
             self.abandon(c);
             return None;
         }

@@ -95,6 +95,26 @@ fn node<'gc, B: spangc::Brand>(
     })
 }
 
+/// Runs a thread that makes a mutator of `heap`, allocates a node for each
+/// id, drops them all and exits; returns once it has.
+fn garbage_on_a_thread<B: spangc::Brand>(
+    heap: &Heap<B>,
+    log: &Arc<Log>,
+    ids: std::ops::Range<u64>,
+) {
+    let (h, l) = (heap.clone(), log.clone());
+    std::thread::spawn(move || {
+        let mut m = h.mutator();
+        m.enter(|cx| {
+            for i in ids {
+                node(cx, &l, i);
+            }
+        });
+    })
+    .join()
+    .unwrap();
+}
+
 fn driven<B: spangc::Brand>() -> Heap<B> {
     // No background sweeper and no automatic collections: the test says
     // which thread sweeps.
@@ -219,18 +239,8 @@ fn the_last_mutator_of_a_thread_collects_its_garbage() {
     const N: u64 = 500;
     let heap = driven::<LastMutator>();
     let log = Arc::new(Log::default());
-    let (h, l) = (heap.clone(), log.clone());
     let gcs = heap.gc_count();
-    std::thread::spawn(move || {
-        let mut m = h.mutator();
-        m.enter(|cx| {
-            for i in 0..N {
-                node(cx, &l, i);
-            }
-        });
-    })
-    .join()
-    .unwrap();
+    garbage_on_a_thread(&heap, &log, 0..N);
     assert_eq!(heap.gc_count(), gcs + 1);
     assert_eq!(log.drops(), N);
     log.check();
@@ -388,15 +398,7 @@ fn a_worker_joined_from_inside_a_scope_does_not_wait_for_it() {
     let log = Arc::new(Log::default());
     let mut m = heap.mutator();
     m.enter(|cx| {
-        let (h, l) = (heap.clone(), log.clone());
-        std::thread::spawn(move || {
-            let mut w = h.mutator();
-            w.enter(|cx| {
-                node(cx, &l, 0);
-            });
-        })
-        .join()
-        .unwrap();
+        garbage_on_a_thread(&heap, &log, 0..1);
         cx.collect();
     });
     assert_eq!(log.drops(), 0, "not on this thread");

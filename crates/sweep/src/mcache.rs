@@ -541,8 +541,9 @@ impl MCache {
 
     /// A zeroed slot for an object of `class` in spans tagged `tag`. The
     /// fast path is [`MCache::alloc_fast`]'s bump, then the clear if the
-    /// span is dirty. Panics unless `tag` is a non-zero multiple of 8
-    /// below 2^59 (an aligned address, say), as for every allocation.
+    /// span is dirty. `tag` must be a non-zero multiple of 8 below 2^59
+    /// (an aligned address, say): the cache panics when it first sees one
+    /// that is not (and every use checks it in debug builds).
     #[inline]
     pub fn alloc(&mut self, tag: usize, class: SpanClass) -> Result<NonNull<u8>, AllocError> {
         if let Some(run) = self.fast_run(tag, class)
@@ -661,10 +662,11 @@ impl MCache {
         true
     }
 
-    /// Gives every cached span back, for a collector about to mark, on
-    /// behalf of the idle mutator that owns the cache: spans of the current
+    /// Gives every cached span back, for a collector, on behalf of the idle
+    /// mutator that owns the cache: before the mark, spans of the current
     /// generation go back swept (no sweeping), so that the coming sweep
-    /// reaches their garbage; stale ones are swept. The cache is left
+    /// reaches their garbage; stale ones (all of them, after the advance)
+    /// are swept. The cache is left
     /// marked, so that the owner's next `prepare_for_sweep` still reports
     /// the collection (it then gives back an empty cache, which costs a
     /// walk of its slots).

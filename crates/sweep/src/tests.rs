@@ -126,6 +126,17 @@ impl SweepHooks for ResurrectAll {
     }
 }
 
+/// Ten 48-byte objects in one span, which their cache has given back.
+fn ten_48_byte_objects(heap: &Arc<Mheap>) -> Vec<usize> {
+    let mut cache = heap.new_cache();
+    let class = SpanClass::new(size_to_class(48).unwrap(), false);
+    let objs = (0..10)
+        .map(|_| cache.alloc(0x1000, class).unwrap().as_ptr() as usize)
+        .collect();
+    cache.release_all();
+    objs
+}
+
 /// Objects a specials hook keeps alive while sweeping join `heap_live`
 /// (the mark set it to the marked bytes alone): the verifier's recount of
 /// the spans agrees, and a second collection frees them.
@@ -133,13 +144,7 @@ impl SweepHooks for ResurrectAll {
 fn resurrected_objects_are_counted_live() {
     let hooks = Arc::new(ResurrectAll::default());
     let heap = driven_heap(true, hooks.clone());
-    let mut cache = heap.new_cache();
-    let class = SpanClass::new(size_to_class(48).unwrap(), false);
-    let objs: Vec<usize> = (0..10)
-        .map(|_| cache.alloc(0x1000, class).unwrap().as_ptr() as usize)
-        .collect();
-    cache.prepare_for_sweep();
-    cache.release_all();
+    let objs = ten_48_byte_objects(&heap);
     let span = heap.page_heap().find_object(objs[0]).unwrap().span;
     heap.page_heap().set_page_special(span);
     heap.finish_sweep();
@@ -468,13 +473,7 @@ impl SweepHooks for KeepOnce {
 fn objects_the_free_hook_keeps_stay_allocated() {
     let hooks = Arc::new(KeepOnce::default());
     let heap = driven_heap(true, hooks.clone());
-    let mut cache = heap.new_cache();
-    let class = SpanClass::new(size_to_class(48).unwrap(), false);
-    let objs: Vec<usize> = (0..10)
-        .map(|_| cache.alloc(0x1000, class).unwrap().as_ptr() as usize)
-        .collect();
-    cache.prepare_for_sweep();
-    cache.release_all();
+    let objs = ten_48_byte_objects(&heap);
     let freed = heap.sweep_stats().objects_freed;
     heap.finish_sweep();
     heap.prepare_mark();
